@@ -1,0 +1,71 @@
+# Portcullis: build the module, the harness, run the tests, the demo and the benchmarks.
+#
+# Every target installs what it needs itself (the wasm32-wasip1 target), so a fresh
+# machine with only the Rust toolchain can run `make demo` and `make test`.
+
+CARGO        ?= cargo
+WASM_TARGET  := wasm32-wasip1
+WASM_OUT     := target/$(WASM_TARGET)/release
+HOST_TEST    := target/harness/host-test
+DEMO_CONFIG  := envoy/portcullis-demo.json
+DEMO_LISTEN  ?= 127.0.0.1:8080
+SCENARIOS    := $(sort $(wildcard tests/scenarios/*/*.yaml))
+
+.PHONY: all setup build host test unit scenarios demo bench lint clean
+
+all: build host
+
+setup:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+# The release module, optimised with binaryen's wasm-opt when it is installed, and the probe
+# module the host tests use.
+build: setup
+	$(CARGO) build --release --target $(WASM_TARGET) -p portcullis -p portcullis-probe
+	@mkdir -p dist
+	@if command -v wasm-opt >/dev/null 2>&1; then \
+		wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+			--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
+			$(WASM_OUT)/portcullis.wasm -o dist/portcullis.wasm; \
+	else \
+		echo "wasm-opt not found (Debian package binaryen): dist/portcullis.wasm is not optimised"; \
+		cp $(WASM_OUT)/portcullis.wasm dist/portcullis.wasm; \
+	fi
+	@cp $(WASM_OUT)/portcullis_probe.wasm dist/probe.wasm
+	@ls -l dist/portcullis.wasm
+
+# The harness is built in its own profile: optimised, with unwinding panics.
+host:
+	$(CARGO) build --profile harness -p host-test
+
+unit:
+	$(CARGO) test -p portcullis-core
+	$(CARGO) test --profile harness -p host-test
+
+scenarios: build host
+	$(HOST_TEST) run --plugin dist/portcullis.wasm $(SCENARIOS)
+
+test: build host unit
+	$(HOST_TEST) run --plugin dist/portcullis.wasm $(SCENARIOS)
+
+demo: build host
+	@echo "Portcullis demo on http://$(DEMO_LISTEN), in front of the builtin demo application."
+	@echo "Try, from another terminal:"
+	@echo "  curl -i http://$(DEMO_LISTEN)/hello                       # hardened response headers"
+	@echo "  curl -i 'http://$(DEMO_LISTEN)/search?q=1%27%20OR%201=1--'  # SQL injection: 403"
+	@echo "  curl -i 'http://$(DEMO_LISTEN)/files?name=../../etc/passwd' # path traversal: 403"
+	@echo "  curl -i -d 'comment=<script>alert(1)</script>' http://$(DEMO_LISTEN)/comments  # XSS in a body: 403"
+	@echo "Stop with Ctrl-C."
+	$(HOST_TEST) serve --plugin dist/portcullis.wasm --config $(DEMO_CONFIG) --listen $(DEMO_LISTEN) --upstream builtin --workers 2
+
+bench: build host
+	bash tests/bench.sh
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy -p portcullis-core -p host-test --all-targets --profile harness -- -D warnings
+	$(CARGO) clippy -p portcullis -p portcullis-probe --target $(WASM_TARGET) --release -- -D warnings
+
+clean:
+	rm -rf dist
+	$(CARGO) clean

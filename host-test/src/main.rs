@@ -1,0 +1,124 @@
+//! `host-test`: run scenario files against the Portcullis module, or serve it on loopback.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use host_test::module;
+use host_test::scenario::{self, ScenarioOutcome};
+
+/// Default module path, the output of `make build`.
+const DEFAULT_PLUGIN: &str = "dist/portcullis.wasm";
+
+#[derive(Parser)]
+#[command(
+    name = "host-test",
+    version,
+    about = "A proxy-wasm host on wasmtime that behaves like Envoy's"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenario files and report each step; exits 0 only when every step passes.
+    Run {
+        /// Module for scenarios that name none (default: $PORTCULLIS_WASM or dist/portcullis.wasm).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Print each step's full result as JSON instead of a line per step.
+        #[arg(long)]
+        json: bool,
+        /// Scenario files (YAML or JSON).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Serve a reverse proxy on loopback that runs every exchange through the module.
+    Serve(host_test::serve::ServeArgs),
+    /// Measure the harness's own cost per request with a module that only continues.
+    Bench(host_test::serve::BenchArgs),
+    /// Send GET requests to a loopback URL and print the throughput.
+    Load(host_test::serve::LoadArgs),
+}
+
+fn default_plugin(plugin: Option<PathBuf>) -> PathBuf {
+    plugin
+        .or_else(|| std::env::var_os("PORTCULLIS_WASM").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGIN))
+}
+
+fn print_outcome(outcome: &ScenarioOutcome) -> (usize, usize) {
+    if let Some(error) = &outcome.error {
+        println!("FAIL {}: {error}", outcome.file);
+        return (0, 1);
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for step in &outcome.steps {
+        if step.passed() {
+            passed += 1;
+            println!("PASS {}: {}", outcome.file, step.name);
+        } else {
+            failed += 1;
+            println!(
+                "FAIL {}: {}: {}",
+                outcome.file,
+                step.name,
+                step.failures.join("; ")
+            );
+            for line in &step.logs {
+                println!("    log [{:?}] {}", line.level, line.message);
+            }
+        }
+    }
+    (passed, failed)
+}
+
+fn run(plugin: Option<PathBuf>, json: bool, files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let engine = module::engine()?;
+    let plugin = default_plugin(plugin);
+    let outcomes: Vec<ScenarioOutcome> = files
+        .iter()
+        .map(|file| scenario::run_file(&engine, file, &plugin))
+        .collect();
+    let all_passed = outcomes.iter().all(ScenarioOutcome::passed);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    } else {
+        let (mut passed, mut failed) = (0, 0);
+        for outcome in &outcomes {
+            let (p, f) = print_outcome(outcome);
+            passed += p;
+            failed += f;
+        }
+        println!("{passed} passed, {failed} failed");
+    }
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            plugin,
+            json,
+            scenarios,
+        } => run(plugin, json, scenarios),
+        Command::Serve(args) => host_test::serve::serve(args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => host_test::serve::bench(args).map(|()| ExitCode::SUCCESS),
+        Command::Load(args) => host_test::serve::load(args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("host-test: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

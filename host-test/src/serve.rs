@@ -1,0 +1,863 @@
+//! `host-test serve`: a loopback reverse proxy that runs every exchange through the module
+//! on worker threads, one VM each, as Envoy's workers do; and `host-test bench`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::sync::oneshot;
+
+use crate::abi::Pairs;
+use crate::module::{self, Plugin};
+use crate::shared::{Clock, HostShared};
+use crate::state::{CallResponse, FailurePolicy, OutgoingCall, VmOptions};
+use crate::stream::{
+    ClientRequest, ClientResponse, ForwardedRequest, StreamPoll, UpstreamResponse,
+};
+use crate::vm::Vm;
+
+/// Arguments of `host-test serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The module; without it requests are proxied with no module, as a baseline.
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// File holding the plugin configuration (JSON text, passed to the module unchanged).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// File holding the VM configuration.
+    #[arg(long)]
+    pub vm_config: Option<PathBuf>,
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Upstream base URL (http://127.0.0.1:PORT) or `builtin` for the demo application.
+    #[arg(long, default_value = "builtin")]
+    pub upstream: String,
+    /// Number of worker threads, each with its own VM.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// A cluster for the module's http calls, as NAME=URL (repeatable).
+    #[arg(long = "cluster", value_parser = parse_cluster)]
+    pub clusters: Vec<(String, String)>,
+    /// What happens to requests after the module traps.
+    #[arg(long, value_enum, default_value = "fail-closed")]
+    pub failure_policy: PolicyArg,
+    /// Plugin name reported to the module as the `plugin_name` property.
+    #[arg(long, default_value = "portcullis")]
+    pub plugin_name: String,
+}
+
+/// Failure policy names on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PolicyArg {
+    FailOpen,
+    FailClosed,
+    FailReload,
+}
+
+fn parse_cluster(text: &str) -> Result<(String, String), String> {
+    let (name, url) = text.split_once('=').ok_or("expected NAME=URL")?;
+    if name.is_empty() || !url.starts_with("http://") {
+        return Err("expected NAME=http://HOST:PORT".to_string());
+    }
+    Ok((name.to_string(), url.trim_end_matches('/').to_string()))
+}
+
+/// Where forwarded requests go.
+#[derive(Clone)]
+enum Upstream {
+    Builtin,
+    Url(String),
+}
+
+/// Work for one worker thread.
+enum Job {
+    Request {
+        request: ClientRequest,
+        reply: oneshot::Sender<ClientResponse>,
+    },
+    Upstream {
+        stream: u32,
+        response: UpstreamResponse,
+    },
+    CallDone {
+        call: OutgoingCall,
+        response: Option<CallResponse>,
+    },
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Proxy {
+    workers: Vec<mpsc::Sender<Job>>,
+    upstream: Upstream,
+    client: HttpClient,
+    connections: AtomicU64,
+}
+
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// Runs the proxy until interrupted.
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if !is_loopback(&args.listen) {
+        bail!(
+            "--listen {}: only loopback addresses are allowed",
+            args.listen
+        );
+    }
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let upstream = match args.upstream.as_str() {
+        "builtin" => Upstream::Builtin,
+        url if url.starts_with("http://") => Upstream::Url(url.trim_end_matches('/').to_string()),
+        other => bail!("--upstream {other:?}: expected http://HOST:PORT or builtin"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let plugin = match &args.plugin {
+        Some(path) => Some(Plugin::load(&module::engine()?, path)?),
+        None => None,
+    };
+    let read = |path: &Option<PathBuf>| -> anyhow::Result<Vec<u8>> {
+        match path {
+            Some(p) => std::fs::read(p).with_context(|| format!("failed to read {}", p.display())),
+            None => Ok(Vec::new()),
+        }
+    };
+    let options = Arc::new(VmOptions {
+        plugin_name: args.plugin_name.clone(),
+        plugin_configuration: read(&args.config)?,
+        vm_configuration: read(&args.vm_config)?,
+        clusters: args.clusters.iter().map(|(name, _)| name.clone()).collect(),
+        failure_policy: match args.failure_policy {
+            PolicyArg::FailOpen => FailurePolicy::FailOpen,
+            PolicyArg::FailClosed => FailurePolicy::FailClosed,
+            PolicyArg::FailReload => FailurePolicy::FailReload,
+        },
+        log_level: crate::state::LogLevel::Info,
+        ..VmOptions::default()
+    });
+    let clusters: HashMap<String, String> = args.clusters.iter().cloned().collect();
+    let shared = HostShared::new(Clock::system());
+    let mut senders = Vec::new();
+    for index in 0..args.workers {
+        let (tx, rx) = mpsc::channel();
+        if let Some(plugin) = &plugin {
+            let mut vm = Vm::start(plugin, options.clone(), shared.clone(), index)
+                .map_err(|e| anyhow::anyhow!("worker {index}: {e}"))?;
+            print_logs(index, &mut vm);
+            let context = WorkerContext {
+                index,
+                tx: tx.clone(),
+                runtime: runtime.handle().clone(),
+                client: client.clone(),
+                upstream: upstream.clone(),
+                clusters: clusters.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("worker-{index}"))
+                .spawn(move || worker_loop(vm, rx, context))
+                .context("failed to start a worker thread")?;
+        }
+        senders.push(tx);
+    }
+    let proxy = Arc::new(Proxy {
+        workers: senders,
+        upstream,
+        client,
+        connections: AtomicU64::new(0),
+    });
+    let module_note = match &args.plugin {
+        Some(path) => format!("module {}", path.display()),
+        None => "no module".to_string(),
+    };
+    runtime.block_on(async move {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("failed to install the SIGTERM handler")?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("failed to listen on {}", args.listen))?;
+        eprintln!(
+            "host-test serve: listening on http://{} ({module_note}, {} workers, upstream {})",
+            args.listen, args.workers, args.upstream
+        );
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("host-test serve: interrupted, stopping");
+                    return Ok(());
+                }
+                _ = terminate.recv() => {
+                    eprintln!("host-test serve: terminated, stopping");
+                    return Ok(());
+                }
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    eprintln!("host-test serve: accept failed: {error}");
+                    continue;
+                }
+            };
+            let local = stream.local_addr().unwrap_or(args.listen);
+            let proxy = proxy.clone();
+            let has_module = plugin.is_some();
+            let connection = proxy.connections.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let proxy = proxy.clone();
+                    async move {
+                        Ok::<_, Infallible>(
+                            handle(proxy, request, peer, local, connection, has_module).await,
+                        )
+                    }
+                });
+                if let Err(error) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    if !error.is_incomplete_message() {
+                        eprintln!("host-test serve: connection from {peer} failed: {error}");
+                    }
+                }
+            });
+        }
+    })
+}
+
+fn print_logs(worker: usize, vm: &mut Vm) {
+    for line in vm.take_logs() {
+        eprintln!("[worker {worker}] [{:?}] {}", line.level, line.message);
+    }
+}
+
+async fn handle(
+    proxy: Arc<Proxy>,
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    connection: u64,
+    has_module: bool,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            eprintln!("host-test serve: reading the request body from {peer} failed: {error}");
+            return plain(400, "failed to read the request body\n");
+        }
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".to_string());
+    let headers: Pairs = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    let client_request = ClientRequest {
+        method: parts.method.as_str().as_bytes().to_vec(),
+        path: path.into_bytes(),
+        authority: Vec::new(),
+        scheme: b"http".to_vec(),
+        headers,
+        body_chunks: if body.is_empty() {
+            Vec::new()
+        } else {
+            vec![body.to_vec()]
+        },
+        trailers: None,
+        source: peer,
+        destination: local,
+        mtls: false,
+        connection_id: connection,
+    };
+    if !has_module {
+        let forwarded = forward_as_is(&client_request);
+        return to_hyper(
+            upstream_exchange(&proxy.client, &proxy.upstream, forwarded)
+                .await
+                .into_client(),
+        );
+    }
+    let worker = (connection % proxy.workers.len() as u64) as usize;
+    let (reply, answer) = oneshot::channel();
+    if proxy.workers[worker]
+        .send(Job::Request {
+            request: client_request,
+            reply,
+        })
+        .is_err()
+    {
+        eprintln!("host-test serve: worker {worker} is gone");
+        return plain(503, "worker unavailable\n");
+    }
+    match answer.await {
+        Ok(response) if response.status == 0 => plain(502, "stream reset by the filter\n"),
+        Ok(response) => to_hyper(response),
+        Err(_) => plain(503, "the worker dropped the request\n"),
+    }
+}
+
+fn plain(status: u16, text: &'static str) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    response
+        .headers_mut()
+        .insert("content-type", http::HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// Headers that belong to one connection and are not copied between client and upstream.
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_slice(),
+        b"connection"
+            | b"keep-alive"
+            | b"transfer-encoding"
+            | b"te"
+            | b"upgrade"
+            | b"proxy-connection"
+            | b"content-length"
+    )
+}
+
+fn to_hyper(response: ClientResponse) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
+    *out.status_mut() =
+        hyper::StatusCode::from_u16(response.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    for (name, value) in response.headers {
+        if is_hop_by_hop(&name) {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(&name),
+            http::HeaderValue::from_bytes(&value),
+        ) else {
+            eprintln!("host-test serve: dropped a response header that HTTP/1 cannot carry");
+            continue;
+        };
+        out.headers_mut().append(name, value);
+    }
+    out
+}
+
+fn forward_as_is(request: &ClientRequest) -> ForwardedRequest {
+    let mut headers: Pairs = vec![
+        (b":method".to_vec(), request.method.clone()),
+        (b":path".to_vec(), request.path.clone()),
+    ];
+    headers.extend(request.headers.iter().cloned());
+    ForwardedRequest {
+        headers,
+        body: request.body_chunks.concat(),
+        trailers: None,
+    }
+}
+
+impl UpstreamResponse {
+    fn into_client(self) -> ClientResponse {
+        ClientResponse {
+            status: self.status,
+            headers: self.headers,
+            body: self.body_chunks.concat(),
+            trailers: self.trailers,
+            local: false,
+            details: "via_upstream".to_string(),
+        }
+    }
+}
+
+fn error_response(status: u16, text: &str) -> UpstreamResponse {
+    UpstreamResponse {
+        status,
+        headers: vec![(b"content-type".to_vec(), b"text/plain".to_vec())],
+        body_chunks: vec![text.as_bytes().to_vec()],
+        trailers: None,
+    }
+}
+
+/// Sends a forwarded request to the upstream and returns its answer (502 when it fails).
+async fn upstream_exchange(
+    client: &HttpClient,
+    upstream: &Upstream,
+    request: ForwardedRequest,
+) -> UpstreamResponse {
+    match upstream {
+        Upstream::Builtin => builtin_app(&request),
+        Upstream::Url(base) => match send(
+            client,
+            base,
+            &request.headers,
+            request.body,
+            Duration::from_secs(30),
+        )
+        .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                eprintln!("host-test serve: upstream {base} failed: {error:#}");
+                error_response(502, "upstream request failed\n")
+            }
+        },
+    }
+}
+
+async fn send(
+    client: &HttpClient,
+    base: &str,
+    headers: &Pairs,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> anyhow::Result<UpstreamResponse> {
+    let get = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let path = get(b":path").unwrap_or_else(|| "/".to_string());
+    let method = get(b":method").unwrap_or_else(|| "GET".to_string());
+    let mut builder = hyper::Request::builder()
+        .method(method.as_str())
+        .uri(format!("{base}{path}"));
+    let authority = get(b":authority");
+    for (name, value) in headers {
+        if name.starts_with(b":") || is_hop_by_hop(name) || name == b"host" {
+            continue;
+        }
+        builder = builder.header(name.as_slice(), value.as_slice());
+    }
+    if let Some(authority) = authority {
+        builder = builder.header("host", authority);
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body)))
+        .context("invalid request")?;
+    let response = tokio::time::timeout(timeout, client.request(request))
+        .await
+        .context("timed out")??;
+    let status = response.status().as_u16();
+    let headers: Pairs = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    let body = tokio::time::timeout(timeout, response.into_body().collect())
+        .await
+        .context("timed out reading the body")??
+        .to_bytes();
+    Ok(UpstreamResponse {
+        status,
+        headers,
+        body_chunks: if body.is_empty() {
+            Vec::new()
+        } else {
+            vec![body.to_vec()]
+        },
+        trailers: None,
+    })
+}
+
+/// The demo application: echoes the request as JSON and leaks its stack in headers, as
+/// many real applications do.
+fn builtin_app(request: &ForwardedRequest) -> UpstreamResponse {
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    let headers: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .map(|(k, v)| (text(k), text(v)))
+        .collect();
+    let echo = serde_json::json!({
+        "app": "portcullis demo upstream",
+        "method": request.header(":method").map(text),
+        "path": request.header(":path").map(text),
+        "headers": headers,
+        "body": text(&request.body),
+    });
+    let body = format!("{echo:#}\n").into_bytes();
+    UpstreamResponse {
+        status: 200,
+        headers: vec![
+            (b"content-type".to_vec(), b"application/json".to_vec()),
+            (b"server".to_vec(), b"Apache/2.4.41 (Ubuntu)".to_vec()),
+            (b"x-powered-by".to_vec(), b"PHP/7.4.3".to_vec()),
+            (b"set-cookie".to_vec(), b"session=demo123; Path=/".to_vec()),
+        ],
+        body_chunks: vec![body],
+        trailers: None,
+    }
+}
+
+struct WorkerContext {
+    index: usize,
+    tx: mpsc::Sender<Job>,
+    runtime: tokio::runtime::Handle,
+    client: HttpClient,
+    upstream: Upstream,
+    clusters: HashMap<String, String>,
+}
+
+impl WorkerContext {
+    fn dispatch_calls(&self, vm: &mut Vm) {
+        for call in vm.take_outgoing_calls() {
+            let Some(base) = self.clusters.get(&call.cluster).cloned() else {
+                continue;
+            };
+            let tx = self.tx.clone();
+            let client = self.client.clone();
+            let timeout = Duration::from_millis(call.timeout_ms.max(1).into());
+            self.runtime.spawn(async move {
+                let result = send(&client, &base, &call.headers, call.body.clone(), timeout).await;
+                let response = match result {
+                    Ok(response) => {
+                        let mut headers: Pairs = vec![(
+                            b":status".to_vec(),
+                            response.status.to_string().into_bytes(),
+                        )];
+                        headers.extend(response.headers);
+                        Some(CallResponse {
+                            headers,
+                            body: response.body_chunks.concat(),
+                            trailers: Vec::new(),
+                        })
+                    }
+                    Err(error) => {
+                        eprintln!(
+                            "host-test serve: http call to cluster {} failed: {error:#}",
+                            call.cluster
+                        );
+                        None
+                    }
+                };
+                let _ = tx.send(Job::CallDone { call, response });
+            });
+        }
+    }
+}
+
+/// One worker: owns a VM and runs every callback of its streams, ticks and call answers.
+fn worker_loop(mut vm: Vm, rx: mpsc::Receiver<Job>, context: WorkerContext) {
+    let mut waiting: HashMap<u32, oneshot::Sender<ClientResponse>> = HashMap::new();
+    context.dispatch_calls(&mut vm);
+    loop {
+        let timeout = vm
+            .next_tick_nanos()
+            .map(|due| {
+                Duration::from_nanos(due.saturating_sub(vm.shared().clock.monotonic_nanos()))
+            })
+            .unwrap_or(Duration::from_millis(200));
+        let job = match rx.recv_timeout(timeout) {
+            Ok(job) => Some(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        if vm.failure().is_some() && vm.failure_policy() == FailurePolicy::FailReload {
+            match vm.reload() {
+                Ok(()) => eprintln!("[worker {}] reloaded the VM after a failure", context.index),
+                Err(error) => eprintln!(
+                    "[worker {}] reloading the VM failed: {error}",
+                    context.index
+                ),
+            }
+        }
+        let mut to_poll: Vec<u32> = Vec::new();
+        match job {
+            Some(Job::Request { request, reply }) => {
+                let id = vm.start_stream(request);
+                waiting.insert(id, reply);
+                to_poll.push(id);
+            }
+            Some(Job::Upstream { stream, response }) => {
+                vm.set_upstream_response(stream, response);
+                to_poll.push(stream);
+            }
+            Some(Job::CallDone { call, response }) => {
+                vm.deliver_call_response(&call, response);
+                to_poll.extend(waiting.keys().copied());
+            }
+            None => {}
+        }
+        if vm
+            .next_tick_nanos()
+            .is_some_and(|due| due <= vm.shared().clock.monotonic_nanos())
+        {
+            vm.fire_tick();
+            to_poll.extend(waiting.keys().copied());
+        }
+        vm.deliver_queue_ready();
+        for id in to_poll {
+            if !waiting.contains_key(&id) {
+                continue;
+            }
+            match vm.poll_stream(id) {
+                StreamPoll::Waiting => {}
+                StreamPoll::NeedUpstream(forwarded) => {
+                    let tx = context.tx.clone();
+                    let client = context.client.clone();
+                    let upstream = context.upstream.clone();
+                    context.runtime.spawn(async move {
+                        let response = upstream_exchange(&client, &upstream, forwarded).await;
+                        let _ = tx.send(Job::Upstream {
+                            stream: id,
+                            response,
+                        });
+                    });
+                }
+                StreamPoll::Done(response) => {
+                    if let Some(reply) = waiting.remove(&id) {
+                        let _ = reply.send(response);
+                    }
+                }
+            }
+        }
+        context.dispatch_calls(&mut vm);
+        print_logs(context.index, &mut vm);
+    }
+}
+
+/// Arguments of `host-test bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Requests to time.
+    #[arg(long, default_value_t = 20000)]
+    pub requests: usize,
+    /// Also time this module (with `--config`) beside the module that only continues.
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// Plugin configuration file for `--plugin`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Per-request timing of one module over a fixed request profile.
+#[derive(Debug, serde::Serialize)]
+pub struct Timing {
+    pub module: String,
+    pub requests: usize,
+    pub mean_ns: u64,
+    pub median_ns: u64,
+    pub p99_ns: u64,
+}
+
+/// Times `count` GET requests with a few headers and a small upstream answer.
+pub fn time_requests(
+    plugin: &Plugin,
+    configuration: Vec<u8>,
+    label: &str,
+    count: usize,
+) -> anyhow::Result<Timing> {
+    let shared = HostShared::new(Clock::system());
+    let options = Arc::new(VmOptions {
+        plugin_configuration: configuration,
+        log_level: crate::state::LogLevel::Error,
+        ..VmOptions::default()
+    });
+    let mut vm = Vm::start(plugin, options, shared, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let request = ClientRequest {
+        method: b"GET".to_vec(),
+        path: b"/api/items?page=2&sort=name".to_vec(),
+        authority: b"example.com".to_vec(),
+        scheme: b"https".to_vec(),
+        headers: vec![
+            (
+                b"user-agent".to_vec(),
+                b"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".to_vec(),
+            ),
+            (b"accept".to_vec(), b"application/json".to_vec()),
+            (b"cookie".to_vec(), b"session=abc123; theme=dark".to_vec()),
+        ],
+        body_chunks: Vec::new(),
+        trailers: None,
+        source: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        destination: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        mtls: false,
+        connection_id: 1,
+    };
+    let upstream = UpstreamResponse {
+        status: 200,
+        headers: vec![
+            (b"content-type".to_vec(), b"application/json".to_vec()),
+            (b"server".to_vec(), b"nginx".to_vec()),
+        ],
+        body_chunks: vec![b"{\"items\":[]}".to_vec()],
+        trailers: None,
+    };
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count + count / 10 {
+        let started = Instant::now();
+        let id = vm.start_stream(request.clone());
+        loop {
+            match vm.poll_stream(id) {
+                StreamPoll::NeedUpstream(_) => vm.set_upstream_response(id, upstream.clone()),
+                StreamPoll::Done(_) => break,
+                StreamPoll::Waiting => bail!("the module paused a plain GET request"),
+            }
+        }
+        // The first tenth warms caches and is not counted.
+        if i >= count / 10 {
+            samples.push(started.elapsed().as_nanos() as u64);
+        }
+        vm.take_logs();
+    }
+    if let Some(failure) = vm.failure() {
+        bail!("the module failed during the benchmark: {failure}");
+    }
+    samples.sort_unstable();
+    let mean = samples.iter().sum::<u64>() / samples.len().max(1) as u64;
+    let at = |q: f64| {
+        samples
+            .get(((samples.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    Ok(Timing {
+        module: label.to_string(),
+        requests: samples.len(),
+        mean_ns: mean,
+        median_ns: at(0.5),
+        p99_ns: at(0.99),
+    })
+}
+
+/// Prints the harness's own cost per request, and the given module's beside it.
+pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let engine = module::engine()?;
+    let noop = Plugin::from_bytes(&engine, include_str!("noop.wat").as_bytes())?;
+    let mut timings = vec![time_requests(
+        &noop,
+        Vec::new(),
+        "continue-only module (harness cost)",
+        args.requests,
+    )?];
+    if let Some(path) = &args.plugin {
+        let plugin = Plugin::load(&engine, path)?;
+        let config = match &args.config {
+            Some(c) => {
+                std::fs::read(c).with_context(|| format!("failed to read {}", c.display()))?
+            }
+            None => Vec::new(),
+        };
+        timings.push(time_requests(
+            &plugin,
+            config,
+            &path.display().to_string(),
+            args.requests,
+        )?);
+    }
+    println!("| module | requests | mean µs | median µs | p99 µs |");
+    println!("|---|---|---|---|---|");
+    for t in &timings {
+        let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            t.module,
+            t.requests,
+            us(t.mean_ns),
+            us(t.median_ns),
+            us(t.p99_ns)
+        );
+    }
+    Ok(())
+}
+
+/// Arguments of `host-test load`.
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// URL on a loopback address to send GET requests to.
+    pub url: String,
+    /// Requests to send in all.
+    #[arg(long, default_value_t = 20000)]
+    pub requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+}
+
+/// Sends GET requests to a loopback URL and prints the throughput, for measuring `serve`.
+pub fn load(args: LoadArgs) -> anyhow::Result<()> {
+    let uri: hyper::Uri = args.url.parse().context("invalid URL")?;
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(|c| c == '[' || c == ']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!("{}: only loopback addresses are allowed", args.url);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let remaining = Arc::new(AtomicU64::new(args.requests as u64));
+        let failures = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..args.concurrency.max(1) {
+            let (client, uri, remaining, failures) = (
+                client.clone(),
+                uri.clone(),
+                remaining.clone(),
+                failures.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                while remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    let request = hyper::Request::get(uri.clone()).body(Full::new(Bytes::new()));
+                    let ok = match request {
+                        Ok(request) => match client.request(request).await {
+                            Ok(response) => response.into_body().collect().await.is_ok(),
+                            Err(_) => false,
+                        },
+                        Err(_) => false,
+                    };
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.context("a load task failed")?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let failed = failures.load(Ordering::Relaxed);
+        println!(
+            "{} requests in {seconds:.2} s: {:.0} requests/s, {failed} failed",
+            args.requests,
+            args.requests as f64 / seconds
+        );
+        Ok(())
+    })
+}

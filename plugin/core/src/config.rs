@@ -1,0 +1,277 @@
+//! Plugin configuration: parsing, checking and compiling the JSON document
+//! that the host passes to `on_configure`.
+//!
+//! ```json
+//! {
+//!   "headers": {
+//!     "enabled": true,
+//!     "response": {"x-frame-options": {"mode": "set", "value": "SAMEORIGIN"}},
+//!     "remove_response": ["server", "x-envoy-*"],
+//!     "strip_request": ["x-portcullis-*"]
+//!   },
+//!   "filter": {
+//!     "enabled": true,
+//!     "mode": "block",
+//!     "max_body_bytes": 65536,
+//!     "on_body_too_large": "reject",
+//!     "block_status": 403
+//!   }
+//! }
+//! ```
+//!
+//! Every field is optional. Unknown fields are rejected with their JSON path.
+
+use crate::error::Error;
+use crate::filter::{Filter, FilterSection};
+use crate::headers::{HeaderPolicy, HeadersSection};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// The whole configuration document, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ConfigDocument {
+    headers: Object<HeadersSection>,
+    filter: Object<FilterSection>,
+}
+
+/// A `T` that deserializes from a JSON object only.
+///
+/// Derived `Deserialize` impls for structs also accept a JSON array with the
+/// fields by position, which would let `[true]` pass as a section.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Object<T>(pub(crate) T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Object)
+    }
+}
+
+/// The compiled configuration: every value checked and every regex compiled.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Header hardening policy.
+    pub headers: HeaderPolicy,
+    /// Request filter.
+    pub filter: Filter,
+}
+
+impl Config {
+    /// Parses, checks and compiles a configuration document.
+    ///
+    /// An empty or all-whitespace document means the defaults, the same as
+    /// `{}`. Either the whole document is valid and compiled or an error
+    /// names the first failing value by its JSON path.
+    pub fn from_json(document: &[u8]) -> Result<Self, Error> {
+        let parsed = if document.trim_ascii().is_empty() {
+            ConfigDocument::default()
+        } else {
+            let mut deserializer = serde_json::Deserializer::from_slice(document);
+            let parsed: Object<ConfigDocument> =
+                serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+                    // The path tracker writes `?` when a syntax error leaves
+                    // the position unknown.
+                    let path = match error.path().to_string() {
+                        unknown if unknown == "?" => ".".to_string(),
+                        known => known,
+                    };
+                    Error::Json {
+                        path,
+                        message: error.inner().to_string(),
+                    }
+                })?;
+            deserializer.end().map_err(|error| Error::Json {
+                path: ".".to_string(),
+                message: error.to_string(),
+            })?;
+            parsed.0
+        };
+        Ok(Config {
+            headers: HeaderPolicy::compile(&parsed.headers.0)?,
+            filter: Filter::compile(&parsed.filter.0)?,
+        })
+    }
+
+    /// Compiles the default configuration.
+    pub fn defaults() -> Result<Self, Error> {
+        Config::from_json(b"{}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::{BodyTooLarge, FilterMode};
+    use crate::headers::DEFAULT_RESPONSE_HEADERS;
+
+    fn parse(json: &str) -> Config {
+        match Config::from_json(json.as_bytes()) {
+            Ok(config) => config,
+            Err(error) => panic!("{json}: {error}"),
+        }
+    }
+
+    fn parse_error(json: &str) -> String {
+        match Config::from_json(json.as_bytes()) {
+            Ok(_) => panic!("{json} was accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn empty_document_means_defaults() {
+        for document in ["", "  \n", "{}"] {
+            let config = parse(document);
+            assert!(config.headers.enabled());
+            assert!(config.filter.enabled());
+            assert_eq!(config.filter.mode(), FilterMode::Block);
+            assert_eq!(config.filter.max_body_bytes(), 65536);
+            assert_eq!(config.filter.on_body_too_large(), BodyTooLarge::Reject);
+            assert_eq!(
+                config.headers.response_rules().len(),
+                DEFAULT_RESPONSE_HEADERS.len()
+            );
+        }
+    }
+
+    #[test]
+    fn full_document_parses() {
+        let config = parse(
+            r#"{
+                "headers": {
+                    "enabled": true,
+                    "response": {"x-frame-options": {"mode": "set", "value": "SAMEORIGIN"}},
+                    "remove_response": ["server", "x-envoy-*"],
+                    "strip_request": ["x-portcullis-*", "x-internal"]
+                },
+                "filter": {
+                    "enabled": true,
+                    "mode": "monitor",
+                    "max_body_bytes": 1024,
+                    "on_body_too_large": "pass",
+                    "block_status": 406
+                }
+            }"#,
+        );
+        assert_eq!(config.filter.mode(), FilterMode::Monitor);
+        assert_eq!(config.filter.max_body_bytes(), 1024);
+        assert_eq!(config.filter.on_body_too_large(), BodyTooLarge::Pass);
+        assert_eq!(config.headers.strip_request().len(), 2);
+    }
+
+    #[test]
+    fn unknown_field_names_its_path() {
+        let message = parse_error(r#"{"headers": {"respons": {}}}"#);
+        assert!(
+            message.starts_with("headers.respons: unknown field `respons`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn later_sections_are_unknown_fields() {
+        let message = parse_error(r#"{"jwt": {}}"#);
+        assert!(message.starts_with("jwt: unknown field `jwt`"), "{message}");
+        let message = parse_error(r#"{"limits": {}}"#);
+        assert!(
+            message.starts_with("limits: unknown field `limits`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_their_path() {
+        let cases = [
+            (
+                r#"{"filter": {"enabled": "yes"}}"#,
+                "filter.enabled: invalid type",
+            ),
+            (
+                r#"{"filter": {"mode": "deny"}}"#,
+                "filter.mode: unknown variant `deny`",
+            ),
+            (
+                r#"{"filter": {"max_body_bytes": -1}}"#,
+                "filter.max_body_bytes: invalid value",
+            ),
+            (
+                r#"{"filter": {"block_status": 70000}}"#,
+                "filter.block_status: invalid value",
+            ),
+            (
+                r#"{"headers": {"remove_response": ["server", 7]}}"#,
+                "headers.remove_response[1]: invalid type",
+            ),
+            (
+                r#"{"headers": {"response": {"x-a": {"mode": "set", "value": 1}}}}"#,
+                "headers.response.x-a.value: invalid type",
+            ),
+            (
+                r#"{"headers": {"response": {"x-a": {"mode": "set", "valu": "1"}}}}"#,
+                "headers.response.x-a.valu: unknown field",
+            ),
+            (
+                r#"{"headers": {"response": []}}"#,
+                "headers.response: invalid type",
+            ),
+            (
+                r#"{"filter": [true]}"#,
+                "filter: invalid type: sequence, expected a JSON object",
+            ),
+            (
+                r#"{"headers": {"response": {"x-a": ["set", "1"]}}}"#,
+                "headers.response.x-a: invalid type: sequence",
+            ),
+            ("null", ".: invalid type: null"),
+            ("[]", ".: invalid type: sequence"),
+        ];
+        for (json, expected) in cases {
+            let message = parse_error(json);
+            assert!(message.starts_with(expected), "{json}: {message}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_rejected() {
+        let message = parse_error("{");
+        assert!(message.starts_with(".: EOF while parsing"), "{message}");
+        assert!(Config::from_json(b"{} {}").is_err());
+        assert!(Config::from_json(b"\xff").is_err());
+    }
+
+    #[test]
+    fn semantic_errors_are_rejected() {
+        let message = parse_error(r#"{"filter": {"block_status": 200}}"#);
+        assert!(message.starts_with("filter.block_status: "), "{message}");
+        let message = parse_error(r#"{"headers": {"remove_response": ["*"]}}"#);
+        assert!(
+            message.starts_with("headers.remove_response[0]: "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn defaults_compile() {
+        assert!(Config::defaults().is_ok());
+    }
+}

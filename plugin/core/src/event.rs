@@ -1,0 +1,592 @@
+//! Security events: one single-line JSON object per decision, shaped after the
+//! Elastic Common Schema (ECS).
+//!
+//! ```json
+//! {"@timestamp":"2024-05-01T12:00:00.000Z",
+//!  "event":{"kind":"alert","category":["intrusion_detection"],
+//!           "action":"request-blocked","outcome":"failure","severity":73},
+//!  "rule":{"id":"sqli-tautology","name":"..."},
+//!  "source":{"ip":"203.0.113.7","port":51234},
+//!  "url":{"path":"/search"},
+//!  "http":{"request":{"method":"GET"},"response":{"status_code":403}},
+//!  "observer":{"name":"portcullis"},
+//!  "portcullis":{"target":"query.q","excerpt":"' or 1=1"}}
+//! ```
+//!
+//! Objects without data are left out. Excerpts come from
+//! [`crate::filter::Detection`], which redacts values that may hold
+//! credentials, and no event carries a header, cookie or body value otherwise.
+
+use crate::filter::Detection;
+use crate::http::{truncate_chars, RequestInfo};
+use crate::rules::{RuleInfo, Severity};
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The decision an event reports, rendered as `event.action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventAction {
+    /// A rule matched and the block response was sent.
+    RequestBlocked,
+    /// A rule matched in monitor mode and the request went on.
+    RequestFlagged,
+    /// The body passed `max_body_bytes`.
+    BodyTooLarge,
+    /// The plugin configuration was rejected.
+    ConfigRejected,
+}
+
+/// Whether the request or configuration went through, rendered as
+/// `event.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The request went on or the body passed uninspected.
+    Success,
+    /// The request was stopped or the configuration rejected.
+    Failure,
+}
+
+/// The log level at which the adapter writes an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventLevel {
+    /// Flagged requests and bodies passed uninspected.
+    Info,
+    /// Blocked requests and rejected bodies.
+    Warn,
+    /// Rejected configurations.
+    Error,
+}
+
+/// A client address from the `source.address` property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceAddress {
+    /// IP address, without brackets for IPv6.
+    pub ip: String,
+    /// Port, absent when the property has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl SourceAddress {
+    /// Parses an `ip:port`, `[ipv6]:port` or bare IP value. Anything else is
+    /// `None`, so arbitrary bytes never reach the log.
+    pub fn parse(raw: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(raw).ok()?.trim();
+        if let Ok(address) = text.parse::<SocketAddr>() {
+            return Some(SourceAddress {
+                ip: address.ip().to_string(),
+                port: Some(address.port()),
+            });
+        }
+        let bare = text.trim_start_matches('[').trim_end_matches(']');
+        let ip = bare.parse::<IpAddr>().ok()?;
+        Some(SourceAddress {
+            ip: ip.to_string(),
+            port: None,
+        })
+    }
+}
+
+/// One security event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    /// Host time of the decision.
+    pub timestamp: SystemTime,
+    /// The decision.
+    pub action: EventAction,
+    /// Whether the request or configuration went through.
+    pub outcome: Outcome,
+    /// Log level for the event.
+    pub level: EventLevel,
+    /// `event.severity`, on the scale of [`Severity::score`].
+    pub severity: u8,
+    /// The rule that matched, for detections.
+    pub rule: Option<RuleInfo>,
+    /// Client address.
+    pub source: Option<SourceAddress>,
+    /// Method and path of the request.
+    pub request: Option<RequestInfo>,
+    /// Status of the local response that the plugin sent.
+    pub status_code: Option<u32>,
+    /// Plugin name from the `plugin_name` property.
+    pub observer_name: Option<String>,
+    /// Target label of a detection.
+    pub target: Option<String>,
+    /// Masked excerpt of a detection.
+    pub excerpt: Option<String>,
+    /// Buffered body size in bytes, for `body-too-large`.
+    pub body_bytes: Option<usize>,
+    /// Error message, for `config-rejected`.
+    pub error_message: Option<String>,
+}
+
+impl SecurityEvent {
+    fn new(
+        timestamp: SystemTime,
+        action: EventAction,
+        outcome: Outcome,
+        level: EventLevel,
+    ) -> Self {
+        SecurityEvent {
+            timestamp,
+            action,
+            outcome,
+            level,
+            severity: Severity::Low.score(),
+            rule: None,
+            source: None,
+            request: None,
+            status_code: None,
+            observer_name: None,
+            target: None,
+            excerpt: None,
+            body_bytes: None,
+            error_message: None,
+        }
+    }
+
+    /// Builds the event for a rule match. `block_status` is the status of the
+    /// block response, or `None` in monitor mode.
+    pub fn detection(
+        timestamp: SystemTime,
+        detection: &Detection,
+        block_status: Option<u32>,
+    ) -> Self {
+        let mut event = match block_status {
+            Some(_) => SecurityEvent::new(
+                timestamp,
+                EventAction::RequestBlocked,
+                Outcome::Failure,
+                EventLevel::Warn,
+            ),
+            None => SecurityEvent::new(
+                timestamp,
+                EventAction::RequestFlagged,
+                Outcome::Success,
+                EventLevel::Info,
+            ),
+        };
+        event.severity = detection.rule.severity.score();
+        event.rule = Some(detection.rule);
+        event.status_code = block_status;
+        event.target = Some(detection.target.clone());
+        event.excerpt = Some(detection.excerpt.clone());
+        event
+    }
+
+    /// Builds the event for a body larger than `max_body_bytes`.
+    /// `reject_status` is the status of the reject response, or `None` when
+    /// the body passed uninspected.
+    pub fn body_too_large(
+        timestamp: SystemTime,
+        body_bytes: usize,
+        reject_status: Option<u32>,
+    ) -> Self {
+        let mut event = match reject_status {
+            Some(_) => SecurityEvent::new(
+                timestamp,
+                EventAction::BodyTooLarge,
+                Outcome::Failure,
+                EventLevel::Warn,
+            ),
+            None => SecurityEvent::new(
+                timestamp,
+                EventAction::BodyTooLarge,
+                Outcome::Success,
+                EventLevel::Info,
+            ),
+        };
+        event.status_code = reject_status;
+        event.body_bytes = Some(body_bytes);
+        event
+    }
+
+    /// Builds the event for a rejected plugin configuration, with the
+    /// message of the [`crate::error::Error`] or of the failed host call.
+    pub fn config_rejected(timestamp: SystemTime, message: &str) -> Self {
+        let mut event = SecurityEvent::new(
+            timestamp,
+            EventAction::ConfigRejected,
+            Outcome::Failure,
+            EventLevel::Error,
+        );
+        event.severity = Severity::Medium.score();
+        event.error_message = Some(message.to_string());
+        event
+    }
+
+    /// Adds the method and path of the request.
+    pub fn with_request(mut self, request: &RequestInfo) -> Self {
+        self.request = Some(request.clone());
+        self
+    }
+
+    /// Adds the client address.
+    pub fn with_source(mut self, source: Option<SourceAddress>) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Adds the plugin name as `observer.name`.
+    pub fn with_observer(mut self, name: Option<&str>) -> Self {
+        self.observer_name = name.map(|name| truncate_chars(name, 128));
+        self
+    }
+
+    /// Renders the event as one line of JSON.
+    pub fn to_json(&self) -> String {
+        let document = Document {
+            timestamp: format_rfc3339(self.timestamp),
+            event: EventObject {
+                kind: "alert",
+                category: ["intrusion_detection"],
+                action: self.action,
+                outcome: self.outcome,
+                severity: self.severity,
+            },
+            rule: self.rule.map(|rule| RuleObject {
+                id: rule.id,
+                name: rule.name,
+            }),
+            source: self.source.as_ref(),
+            url: self.request.as_ref().map(|request| UrlObject {
+                path: &request.path,
+            }),
+            http: self.http_object(),
+            observer: self
+                .observer_name
+                .as_deref()
+                .map(|name| ObserverObject { name }),
+            portcullis: self.portcullis_object(),
+            error: self
+                .error_message
+                .as_deref()
+                .map(|message| ErrorObject { message }),
+        };
+        // serde_json fails only on maps with non-string keys and on failing
+        // Serialize impls, and these structs have neither. The fallback line
+        // keeps the event visible all the same.
+        serde_json::to_string(&document).unwrap_or_else(|error| {
+            format!("{{\"error\":{{\"message\":\"event serialization failed: {error}\"}}}}")
+        })
+    }
+
+    fn http_object(&self) -> Option<HttpObject<'_>> {
+        let method = self
+            .request
+            .as_ref()
+            .map(|request| request.method.as_str())
+            .filter(|method| !method.is_empty());
+        if method.is_none() && self.status_code.is_none() {
+            return None;
+        }
+        Some(HttpObject {
+            request: method.map(|method| HttpRequestObject { method }),
+            response: self
+                .status_code
+                .map(|status_code| HttpResponseObject { status_code }),
+        })
+    }
+
+    fn portcullis_object(&self) -> Option<PortcullisObject<'_>> {
+        if self.target.is_none() && self.excerpt.is_none() && self.body_bytes.is_none() {
+            return None;
+        }
+        Some(PortcullisObject {
+            target: self.target.as_deref(),
+            excerpt: self.excerpt.as_deref(),
+            body_bytes: self.body_bytes,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    event: EventObject,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<RuleObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a SourceAddress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<UrlObject<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<HttpObject<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observer: Option<ObserverObject<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    portcullis: Option<PortcullisObject<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorObject<'a>>,
+}
+
+#[derive(Serialize)]
+struct EventObject {
+    kind: &'static str,
+    category: [&'static str; 1],
+    action: EventAction,
+    outcome: Outcome,
+    severity: u8,
+}
+
+#[derive(Serialize)]
+struct RuleObject {
+    id: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct UrlObject<'a> {
+    path: &'a str,
+}
+
+#[derive(Serialize)]
+struct HttpObject<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<HttpRequestObject<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<HttpResponseObject>,
+}
+
+#[derive(Serialize)]
+struct HttpRequestObject<'a> {
+    method: &'a str,
+}
+
+#[derive(Serialize)]
+struct HttpResponseObject {
+    status_code: u32,
+}
+
+#[derive(Serialize)]
+struct ObserverObject<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct PortcullisObject<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    excerpt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_bytes: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ErrorObject<'a> {
+    message: &'a str,
+}
+
+/// Formats a time as RFC 3339 in UTC with millisecond precision, such as
+/// `2024-05-01T12:00:00.000Z`. Times before 1970 render as the epoch.
+pub fn format_rfc3339(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let millis = since_epoch.subsec_millis();
+    let days = seconds / 86_400;
+    let second_of_day = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// Converts days since 1970-01-01 into a proleptic Gregorian date, after
+/// Howard Hinnant's `civil_from_days` algorithm.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let day_of_era = shifted % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::rules::Severity;
+    use std::time::Duration;
+
+    fn at(seconds: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(seconds * 1000 + millis)
+    }
+
+    fn parse(line: &str) -> serde_json::Value {
+        match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(error) => panic!("{error}: {line}"),
+        }
+    }
+
+    fn detection() -> Detection {
+        Detection {
+            rule: RuleInfo {
+                id: "sqli-tautology",
+                name: "SQL injection with a tautology or a comment after a quote",
+                severity: Severity::High,
+            },
+            target: "query.q".to_string(),
+            excerpt: "' or 1=1".to_string(),
+        }
+    }
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339(at(951_782_400, 5)),
+            "2000-02-29T00:00:00.005Z"
+        );
+        assert_eq!(
+            format_rfc3339(at(1_714_564_800, 123)),
+            "2024-05-01T12:00:00.123Z"
+        );
+        assert_eq!(
+            format_rfc3339(at(4_102_444_799, 999)),
+            "2099-12-31T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_before_epoch() {
+        let before = UNIX_EPOCH - Duration::from_secs(10);
+        assert_eq!(format_rfc3339(before), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn source_address_forms() {
+        assert_eq!(
+            SourceAddress::parse(b"203.0.113.7:51234"),
+            Some(SourceAddress {
+                ip: "203.0.113.7".to_string(),
+                port: Some(51234)
+            })
+        );
+        assert_eq!(
+            SourceAddress::parse(b"[2001:db8::1]:443"),
+            Some(SourceAddress {
+                ip: "2001:db8::1".to_string(),
+                port: Some(443)
+            })
+        );
+        assert_eq!(
+            SourceAddress::parse(b"198.51.100.2"),
+            Some(SourceAddress {
+                ip: "198.51.100.2".to_string(),
+                port: None
+            })
+        );
+        assert_eq!(SourceAddress::parse(b"not an address"), None);
+        assert_eq!(SourceAddress::parse(b"\xff"), None);
+        assert_eq!(SourceAddress::parse(b""), None);
+    }
+
+    #[test]
+    fn blocked_event_shape() {
+        let request = RequestInfo {
+            method: "GET".to_string(),
+            path: "/search".to_string(),
+        };
+        let event = SecurityEvent::detection(at(1_714_564_800, 0), &detection(), Some(403))
+            .with_request(&request)
+            .with_source(SourceAddress::parse(b"203.0.113.7:51234"))
+            .with_observer(Some("portcullis"));
+        assert_eq!(event.level, EventLevel::Warn);
+        let line = event.to_json();
+        assert!(!line.contains('\n'));
+        let expected = serde_json::json!({
+            "@timestamp": "2024-05-01T12:00:00.000Z",
+            "event": {
+                "kind": "alert",
+                "category": ["intrusion_detection"],
+                "action": "request-blocked",
+                "outcome": "failure",
+                "severity": 73
+            },
+            "rule": {
+                "id": "sqli-tautology",
+                "name": "SQL injection with a tautology or a comment after a quote"
+            },
+            "source": {"ip": "203.0.113.7", "port": 51234},
+            "url": {"path": "/search"},
+            "http": {"request": {"method": "GET"}, "response": {"status_code": 403}},
+            "observer": {"name": "portcullis"},
+            "portcullis": {"target": "query.q", "excerpt": "' or 1=1"}
+        });
+        assert_eq!(parse(&line), expected);
+        assert!(line.starts_with("{\"@timestamp\":"));
+    }
+
+    #[test]
+    fn flagged_event_has_no_response() {
+        let event = SecurityEvent::detection(UNIX_EPOCH, &detection(), None);
+        assert_eq!(event.level, EventLevel::Info);
+        let value = parse(&event.to_json());
+        assert_eq!(value["event"]["action"], "request-flagged");
+        assert_eq!(value["event"]["outcome"], "success");
+        assert!(value.get("http").is_none());
+        assert!(value.get("source").is_none());
+    }
+
+    #[test]
+    fn body_too_large_events() {
+        let rejected = SecurityEvent::body_too_large(UNIX_EPOCH, 70_000, Some(413));
+        assert_eq!(rejected.level, EventLevel::Warn);
+        let value = parse(&rejected.to_json());
+        assert_eq!(value["event"]["action"], "body-too-large");
+        assert_eq!(value["event"]["outcome"], "failure");
+        assert_eq!(value["http"]["response"]["status_code"], 413);
+        assert_eq!(value["portcullis"]["body_bytes"], 70_000);
+        assert!(value.get("rule").is_none());
+
+        let passed = SecurityEvent::body_too_large(UNIX_EPOCH, 70_000, None);
+        assert_eq!(passed.level, EventLevel::Info);
+        let value = parse(&passed.to_json());
+        assert_eq!(value["event"]["outcome"], "success");
+        assert!(value.get("http").is_none());
+    }
+
+    #[test]
+    fn config_rejected_event() {
+        let error = Error::invalid(
+            "filter.block_status",
+            "must be between 400 and 599, got 200",
+        );
+        let event = SecurityEvent::config_rejected(UNIX_EPOCH, &error.to_string());
+        assert_eq!(event.level, EventLevel::Error);
+        let value = parse(&event.to_json());
+        assert_eq!(value["event"]["action"], "config-rejected");
+        assert_eq!(
+            value["error"]["message"],
+            "filter.block_status: must be between 400 and 599, got 200"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut found = detection();
+        found.excerpt = "a\"b\\c".to_string();
+        let line = SecurityEvent::detection(UNIX_EPOCH, &found, None).to_json();
+        assert!(!line.contains('\n'));
+        assert_eq!(parse(&line)["portcullis"]["excerpt"], "a\"b\\c");
+    }
+}

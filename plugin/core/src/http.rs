@@ -1,0 +1,237 @@
+//! HTTP types and parsing helpers shared by the filter and the header policy.
+
+/// A header map as the host returns it: every pair in order, names as the host
+/// spells them (lower-case for HTTP/2 and Envoy), values as raw bytes.
+///
+/// Repeated names stay separate pairs, so a second `authorization` header is
+/// visible to every check.
+pub type HeaderPairs = [(String, Vec<u8>)];
+
+/// A response that the plugin sends in place of the upstream response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    /// HTTP status code.
+    pub status: u32,
+    /// Headers of the response, without framing headers (the host adds them).
+    pub headers: Vec<(&'static str, &'static str)>,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+impl LocalResponse {
+    /// Builds a JSON response from a `serde_json` value.
+    pub fn json(status: u32, body: &serde_json::Value) -> Self {
+        LocalResponse {
+            status,
+            headers: vec![("content-type", "application/json")],
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+/// Request details that security events report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// Value of `:method`, lossy UTF-8, empty when absent.
+    pub method: String,
+    /// Value of `:path` without the query string, lossy UTF-8, empty when
+    /// absent, cut to [`RequestInfo::MAX_PATH_CHARS`] characters.
+    pub path: String,
+}
+
+impl RequestInfo {
+    /// Maximum number of characters of the path that events report.
+    pub const MAX_PATH_CHARS: usize = 256;
+
+    /// Reads method and path from request headers.
+    pub fn from_headers(headers: &HeaderPairs) -> Self {
+        let method = first_value(headers, ":method")
+            .map(|value| truncate_chars(&String::from_utf8_lossy(value), 32))
+            .unwrap_or_default();
+        let path = first_value(headers, ":path")
+            .map(|value| {
+                let (path, _query) = split_path(value);
+                truncate_chars(&String::from_utf8_lossy(path), Self::MAX_PATH_CHARS)
+            })
+            .unwrap_or_default();
+        RequestInfo { method, path }
+    }
+}
+
+/// Returns the value of the first header named `name`, compared
+/// case-insensitively.
+pub fn first_value<'a>(headers: &'a HeaderPairs, name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_slice())
+}
+
+/// Splits a `:path` value at the first `?` into path and query string.
+pub fn split_path(raw: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match raw.iter().position(|&byte| byte == b'?') {
+        Some(index) => (&raw[..index], Some(&raw[index + 1..])),
+        None => (raw, None),
+    }
+}
+
+/// Splits a query string or form body into `(name, value)` pairs, still
+/// percent-encoded. A pair without `=` has an empty value, and empty pairs
+/// (`a=1&&b=2`) are skipped.
+pub fn split_pairs(raw: &[u8]) -> Vec<(&[u8], &[u8])> {
+    raw.split(|&byte| byte == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&byte| byte == b'=') {
+            Some(index) => (&pair[..index], &pair[index + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        })
+        .collect()
+}
+
+/// Splits a `cookie` header value into `(name, value)` pairs, with the
+/// whitespace around each pair trimmed.
+pub fn split_cookies(raw: &[u8]) -> Vec<(&[u8], &[u8])> {
+    raw.split(|&byte| byte == b';')
+        .map(<[u8]>::trim_ascii)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&byte| byte == b'=') {
+            Some(index) => (&pair[..index], &pair[index + 1..]),
+            None => (&pair[..0], pair),
+        })
+        .collect()
+}
+
+/// Tells whether a `content-type` value is `application/x-www-form-urlencoded`,
+/// ignoring case and parameters.
+pub fn is_form_urlencoded(content_type: &[u8]) -> bool {
+    let media_type = content_type
+        .split(|&byte| byte == b';')
+        .next()
+        .map(<[u8]>::trim_ascii)
+        .unwrap_or_default();
+    media_type.eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+}
+
+/// Tells whether a header name is an HTTP token (RFC 9110, section 5.6.2).
+pub fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+}
+
+/// Cuts `text` to at most `max` characters, on a character boundary.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        list.iter()
+            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn split_path_with_query() {
+        assert_eq!(split_path(b"/a?b=1?c"), (&b"/a"[..], Some(&b"b=1?c"[..])));
+    }
+
+    #[test]
+    fn split_path_without_query() {
+        assert_eq!(split_path(b"/a/b"), (&b"/a/b"[..], None));
+        assert_eq!(split_path(b""), (&b""[..], None));
+    }
+
+    #[test]
+    fn split_pairs_keeps_encoded_separators() {
+        let parsed = split_pairs(b"q=a%26b&x=%3D");
+        assert_eq!(
+            parsed,
+            vec![(&b"q"[..], &b"a%26b"[..]), (&b"x"[..], &b"%3D"[..])]
+        );
+    }
+
+    #[test]
+    fn split_pairs_edge_cases() {
+        let parsed = split_pairs(b"flag&&=v&k=a=b&");
+        assert_eq!(
+            parsed,
+            vec![
+                (&b"flag"[..], &b""[..]),
+                (&b""[..], &b"v"[..]),
+                (&b"k"[..], &b"a=b"[..]),
+            ]
+        );
+        assert!(split_pairs(b"").is_empty());
+    }
+
+    #[test]
+    fn split_cookies_trims_pairs() {
+        let parsed = split_cookies(b"a=1; b=x=y ;; lone");
+        assert_eq!(
+            parsed,
+            vec![
+                (&b"a"[..], &b"1"[..]),
+                (&b"b"[..], &b"x=y"[..]),
+                (&b""[..], &b"lone"[..]),
+            ]
+        );
+    }
+
+    #[test]
+    fn form_content_type_detection() {
+        assert!(is_form_urlencoded(b"application/x-www-form-urlencoded"));
+        assert!(is_form_urlencoded(
+            b" Application/X-WWW-Form-Urlencoded ; charset=utf-8"
+        ));
+        assert!(!is_form_urlencoded(b"application/json"));
+        assert!(!is_form_urlencoded(b""));
+    }
+
+    #[test]
+    fn token_validation() {
+        assert!(is_token("x-frame-options"));
+        assert!(!is_token(""));
+        assert!(!is_token("bad name"));
+        assert!(!is_token(":status"));
+        assert!(!is_token("x\r\ny"));
+    }
+
+    #[test]
+    fn request_info_from_headers() {
+        let headers = pairs(&[(":method", "POST"), (":path", "/login?user=a")]);
+        let info = RequestInfo::from_headers(&headers);
+        assert_eq!(info.method, "POST");
+        assert_eq!(info.path, "/login");
+    }
+
+    #[test]
+    fn request_info_missing_pseudo_headers() {
+        let info = RequestInfo::from_headers(&[]);
+        assert_eq!(info, RequestInfo::default());
+    }
+
+    #[test]
+    fn request_info_truncates_long_path() {
+        let long = format!("/{}", "a".repeat(1000));
+        let info = RequestInfo::from_headers(&pairs(&[(":path", &long)]));
+        assert_eq!(info.path.chars().count(), RequestInfo::MAX_PATH_CHARS);
+    }
+
+    #[test]
+    fn first_value_ignores_case() {
+        let headers = pairs(&[("Content-Type", "a"), ("content-type", "b")]);
+        assert_eq!(first_value(&headers, "content-type"), Some(&b"a"[..]));
+        assert_eq!(first_value(&headers, "accept"), None);
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate_chars("ééé", 2), "éé");
+        assert_eq!(truncate_chars("ab", 5), "ab");
+    }
+}

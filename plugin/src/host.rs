@@ -1,0 +1,102 @@
+//! Host calls that return errors as values, wrapping the SDK functions whose
+//! trait-method forms unwrap.
+
+use portcullis_core::event::SourceAddress;
+use portcullis_core::http::LocalResponse;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Reads every pair of a header map, values as raw bytes.
+///
+/// The SDK's `String` getters panic on values that are not UTF-8, so only
+/// the bytes getter is used. On a host error the map reads as empty.
+pub fn header_pairs(context_id: u32, map: MapType) -> Vec<(String, Vec<u8>)> {
+    hostcalls::get_map_bytes(map).unwrap_or_else(|status| {
+        log::warn!(
+            "portcullis: context {context_id}: reading {map:?} failed with status {status:?}"
+        );
+        Vec::new()
+    })
+}
+
+/// Removes every copy of a header.
+pub fn remove_header(context_id: u32, map: MapType, name: &str) {
+    if let Err(status) = hostcalls::remove_map_value(map, name) {
+        log::warn!("portcullis: context {context_id}: removing header {name} from {map:?} failed with status {status:?}");
+    }
+}
+
+/// Adds one copy of a header.
+pub fn add_header(context_id: u32, map: MapType, name: &str, value: &str) {
+    if let Err(status) = hostcalls::add_map_value(map, name, value) {
+        log::warn!("portcullis: context {context_id}: adding header {name} to {map:?} failed with status {status:?}");
+    }
+}
+
+/// Reads `size` bytes of the buffered request body from offset 0, or `None`
+/// when the host fails.
+pub fn request_body(context_id: u32, size: usize) -> Option<Vec<u8>> {
+    match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size) {
+        Ok(body) => Some(body.unwrap_or_default()),
+        Err(status) => {
+            log::warn!("portcullis: context {context_id}: reading the request body failed with status {status:?}");
+            None
+        }
+    }
+}
+
+/// Reads the plugin configuration; an absent buffer reads as empty.
+pub fn plugin_configuration() -> Result<Vec<u8>, String> {
+    hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+        .map(Option::unwrap_or_default)
+        .map_err(|status| format!("reading the plugin configuration failed with status {status:?}"))
+}
+
+/// Reads a property as bytes; `None` when it is not found or the host fails.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    match hostcalls::get_property(path.to_vec()) {
+        Ok(value) => value,
+        Err(status) => {
+            log::debug!(
+                "portcullis: reading property {} failed with status {status:?}",
+                path.join(".")
+            );
+            None
+        }
+    }
+}
+
+/// Reads the `plugin_name` property as text.
+pub fn plugin_name() -> Option<String> {
+    property(&["plugin_name"]).map(|name| String::from_utf8_lossy(&name).into_owned())
+}
+
+/// Reads and parses the `source.address` property.
+pub fn source_address() -> Option<SourceAddress> {
+    property(&["source", "address"]).and_then(|raw| SourceAddress::parse(&raw))
+}
+
+/// Returns the host's clock.
+pub fn current_time() -> SystemTime {
+    hostcalls::get_current_time().unwrap_or_else(|status| {
+        log::warn!("portcullis: reading the host clock failed with status {status:?}");
+        UNIX_EPOCH
+    })
+}
+
+/// Sends a local response in place of the upstream one. When the host
+/// rejects it, the request is reset so that it never reaches the upstream.
+pub fn send_local_response(context_id: u32, response: &LocalResponse) {
+    let headers: Vec<(&str, &str)> = response.headers.clone();
+    let sent = hostcalls::send_http_response(response.status, headers, Some(&response.body));
+    if let Err(status) = sent {
+        log::error!(
+            "portcullis: context {context_id}: sending the {} response failed with status {status:?}, resetting the request",
+            response.status
+        );
+        if let Err(status) = hostcalls::reset_http_request() {
+            log::error!("portcullis: context {context_id}: resetting the request failed with status {status:?}");
+        }
+    }
+}

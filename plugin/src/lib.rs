@@ -1,0 +1,24 @@
+//! Portcullis: a proxy-wasm security filter.
+//!
+//! This crate is the adapter between the proxy-wasm 0.2.5 SDK and
+//! `portcullis-core`, which contains all security logic. It reads host data,
+//! calls the core, applies its decisions and writes the core's events to the
+//! host log.
+
+mod host;
+mod metrics;
+mod root;
+mod stream;
+
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::LogLevel;
+use root::Root;
+
+proxy_wasm::main! {{
+    // Installs the SDK logger behind the `log` macros and a panic hook that
+    // logs panics at critical level. The host applies its own level filter.
+    proxy_wasm::set_log_level(LogLevel::Trace);
+    proxy_wasm::set_root_context(|_context_id| -> Box<dyn RootContext> {
+        Box::new(Root::default())
+    });
+}}

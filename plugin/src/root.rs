@@ -1,0 +1,124 @@
+//! The root context: configuration, metric definitions and HTTP context
+//! creation.
+
+use crate::host;
+use crate::metrics::Metrics;
+use crate::stream::{PassThrough, Shared, Stream};
+use portcullis_core::config::Config;
+use portcullis_core::event::SecurityEvent;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::ContextType;
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+/// The root context of one plugin instance.
+#[derive(Default)]
+pub struct Root {
+    /// Counters, defined once on first use.
+    metrics: OnceCell<Rc<Metrics>>,
+    /// The configuration that the last successful `on_configure` applied.
+    active: Option<Rc<Shared>>,
+    /// Defaults for HTTP contexts created before any configuration was
+    /// applied, compiled on first use. `None` inside means they failed to
+    /// compile and such contexts pass traffic unchanged.
+    fallback: OnceCell<Option<Rc<Shared>>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        log::info!("portcullis: VM started");
+        true
+    }
+
+    /// Compiles the whole configuration before applying any of it, so a
+    /// rejected document leaves the previous configuration in force.
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let metrics = self.metrics();
+        let plugin_name = host::plugin_name();
+        let compiled = host::plugin_configuration()
+            .and_then(|document| Config::from_json(&document).map_err(|error| error.to_string()));
+        let config = match compiled {
+            Ok(config) => config,
+            Err(message) => {
+                log::error!("portcullis: invalid plugin configuration: {message}");
+                let event = SecurityEvent::config_rejected(host::current_time(), &message)
+                    .with_observer(plugin_name.as_deref());
+                log::error!("{}", event.to_json());
+                return false;
+            }
+        };
+        log::info!(
+            "portcullis: configuration applied: filter {}, header hardening {}",
+            describe_filter(&config),
+            if config.headers.enabled() {
+                "on"
+            } else {
+                "off"
+            }
+        );
+        self.active = Some(Rc::new(Shared {
+            config,
+            metrics,
+            plugin_name,
+        }));
+        true
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        match self.shared() {
+            Some(shared) => Some(Box::new(Stream::new(context_id, shared))),
+            None => Some(Box::new(PassThrough)),
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+impl Root {
+    fn metrics(&self) -> Rc<Metrics> {
+        self.metrics
+            .get_or_init(|| Rc::new(Metrics::define()))
+            .clone()
+    }
+
+    fn shared(&self) -> Option<Rc<Shared>> {
+        if let Some(active) = &self.active {
+            return Some(active.clone());
+        }
+        self.fallback
+            .get_or_init(|| {
+                log::warn!("portcullis: no plugin configuration applied yet, using the defaults");
+                match Config::defaults() {
+                    Ok(config) => Some(Rc::new(Shared {
+                        config,
+                        metrics: self.metrics(),
+                        plugin_name: host::plugin_name(),
+                    })),
+                    Err(error) => {
+                        log::error!("portcullis: default configuration failed to compile: {error}, passing traffic unchanged");
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
+}
+
+fn describe_filter(config: &Config) -> String {
+    let filter = &config.filter;
+    if !filter.enabled() {
+        return "off".to_string();
+    }
+    format!(
+        "on ({:?} mode, {} rules, max body {} bytes, {:?} larger bodies)",
+        filter.mode(),
+        filter.rules().len(),
+        filter.max_body_bytes(),
+        filter.on_body_too_large()
+    )
+    .to_lowercase()
+}
