@@ -220,9 +220,10 @@ fn get_header_map_pairs(
 }
 
 fn get_header_map_size(mut caller: Ctx<'_>, map_type: i32, size_ptr: i32) -> HostResult {
+    // Envoy reports a map that is not available as a bad argument here.
     let size = match try_status!(map_ref(caller.data_mut(), map_type)) {
         Some(pairs) => encode_pairs(pairs).len(),
-        None => 0,
+        None => return done(Status::BadArgument),
     };
     done(status_of(write_u32(&mut caller, size_ptr, size as u32)))
 }
@@ -256,7 +257,7 @@ fn get_header_map_value(
     let key = lower(&try_status!(read(&mut caller, key_ptr, key_len)));
     let value = match try_status!(map_ref(caller.data_mut(), map_type)) {
         Some(map) => map.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
-        None => None,
+        None => return done(Status::BadArgument),
     };
     match value {
         Some(value) => done(return_bytes(&mut caller, &value, ptr_ptr, size_ptr)?),
@@ -355,11 +356,8 @@ fn buffer_ref(state: &mut HostState, buffer_type: i32) -> Result<&mut Vec<u8>, S
 /// The configuration buffers are read-only and exist only in their own callback.
 fn configuration(state: &HostState, buffer_type: i32) -> Option<Result<&[u8], Status>> {
     match buffer_type as u32 {
-        abi::buffer::VM_CONFIGURATION => Some(if state.callback == Callback::VmStart {
-            Ok(&state.options.vm_configuration)
-        } else {
-            Err(Status::NotFound)
-        }),
+        // Envoy keeps the VM configuration readable for the VM's life.
+        abi::buffer::VM_CONFIGURATION => Some(Ok(&state.options.vm_configuration)),
         abi::buffer::PLUGIN_CONFIGURATION => Some(if state.callback == Callback::Configure {
             Ok(&state.options.plugin_configuration)
         } else {
@@ -433,12 +431,12 @@ fn set_buffer_bytes(
     }
     let buffer = try_status!(buffer_ref(state, buffer_type));
     let (start, length) = (start as u32 as usize, length as u32 as usize);
-    // Envoy supports three edits only: prepend (0, 0), replace all (0, >= size) and append
-    // (start >= size).
-    if start == 0 && length == 0 {
-        buffer.splice(0..0, data);
-    } else if start == 0 && length >= buffer.len() {
-        *buffer = data;
+    // Envoy's `Buffer::copyFrom` edits only at the ends: at start 0 it drops `length` bytes
+    // (all of them when `length` is the size or more) and prepends the data; at or past the
+    // end it appends. Anything in the middle is a bad argument.
+    if start == 0 {
+        let dropped = length.min(buffer.len());
+        buffer.splice(0..dropped, data);
     } else if start >= buffer.len() {
         buffer.extend_from_slice(&data);
     } else {
@@ -704,11 +702,14 @@ fn set_property(
     }
     let state = caller.data_mut();
     let context = state.effective_context;
+    // Envoy stores properties in the stream's filter state; a root context has none.
     match state.streams.get_mut(&context) {
-        Some(stream) => stream.filter_state.insert(path, value),
-        None => state.root_filter_state.insert(path, value),
-    };
-    done(Status::Ok)
+        Some(stream) => {
+            stream.filter_state.insert(path, value);
+            done(Status::Ok)
+        }
+        None => done(Status::NotFound),
+    }
 }
 
 // ---- shared data and queues ----------------------------------------------------------------
@@ -852,7 +853,8 @@ fn http_call(
         trailers_len
     ))));
     let cluster = String::from_utf8_lossy(&cluster).into_owned();
-    let has = |name: &[u8]| headers.iter().any(|(k, v)| k == name && !v.is_empty());
+    // Envoy checks that the pseudo-headers are present, not that they are non-empty.
+    let has = |name: &[u8]| headers.iter().any(|(k, _)| k == name);
     // Envoy takes the timeout as a signed int: values of 2^31 ms and more are negative.
     if timeout_ms < 0 || !has(b":method") || !has(b":path") || !has(b":authority") {
         return done(Status::BadArgument);
@@ -878,12 +880,22 @@ fn http_call(
 
 // ---- metrics -------------------------------------------------------------------------------
 
-/// Envoy puts the kind in the low two bits of a metric id: 1 counter, 2 gauge, 3 histogram.
+/// Envoy puts the kind in the low two bits of a metric id, with the ABI's numbering:
+/// 0 counter, 1 gauge, 2 histogram.
 fn metric_tag(kind: MetricKind) -> u32 {
     match kind {
-        MetricKind::Counter => 1,
-        MetricKind::Gauge => 2,
-        MetricKind::Histogram => 3,
+        MetricKind::Counter => abi::metric::COUNTER,
+        MetricKind::Gauge => abi::metric::GAUGE,
+        MetricKind::Histogram => abi::metric::HISTOGRAM,
+    }
+}
+
+fn kind_of_id(id: u32) -> Option<MetricKind> {
+    match id & 3 {
+        abi::metric::COUNTER => Some(MetricKind::Counter),
+        abi::metric::GAUGE => Some(MetricKind::Gauge),
+        abi::metric::HISTOGRAM => Some(MetricKind::Histogram),
+        _ => None,
     }
 }
 
@@ -910,27 +922,27 @@ fn define_metric(
     done(status_of(write_u32(&mut caller, id_ptr, id)))
 }
 
+/// Envoy decides by the kind bits of the id first: a histogram id is a bad argument for
+/// increments and reads whether or not it was defined; other unknown ids are not found.
 fn increment_metric(caller: Ctx<'_>, id: i32, delta: i64) -> HostResult {
     let state = caller.data();
-    let Some((kind, name)) = state.metric_ids.get(&(id as u32)) else {
-        return done(Status::NotFound);
-    };
-    let status = match kind {
-        MetricKind::Counter if delta > 0 => {
-            state
-                .shared
-                .metrics
-                .update(name, |m| m.value = m.value.saturating_add(delta));
-            Status::Ok
-        }
-        MetricKind::Counter | MetricKind::Histogram => Status::BadArgument,
-        MetricKind::Gauge => {
-            state
-                .shared
-                .metrics
-                .update(name, |m| m.value = m.value.saturating_add(delta));
-            Status::Ok
-        }
+    let id = id as u32;
+    let status = match kind_of_id(id) {
+        Some(MetricKind::Histogram) | None => Status::BadArgument,
+        Some(MetricKind::Counter) if delta <= 0 => match state.metric_ids.get(&id) {
+            Some(_) => Status::BadArgument,
+            None => Status::NotFound,
+        },
+        Some(_) => match state.metric_ids.get(&id) {
+            Some((_, name)) => {
+                state
+                    .shared
+                    .metrics
+                    .update(name, |m| m.value = m.value.saturating_add(delta));
+                Status::Ok
+            }
+            None => Status::NotFound,
+        },
     };
     done(status)
 }
@@ -951,12 +963,13 @@ fn record_metric(caller: Ctx<'_>, id: i32, value: i64) -> HostResult {
 
 fn get_metric(mut caller: Ctx<'_>, id: i32, value_ptr: i32) -> HostResult {
     let state = caller.data();
-    let Some((kind, name)) = state.metric_ids.get(&(id as u32)) else {
-        return done(Status::NotFound);
-    };
-    if *kind == MetricKind::Histogram {
+    let id = id as u32;
+    if matches!(kind_of_id(id), Some(MetricKind::Histogram) | None) {
         return done(Status::BadArgument);
     }
+    let Some((_, name)) = state.metric_ids.get(&id) else {
+        return done(Status::NotFound);
+    };
     let value = state.shared.metrics.update(name, |m| m.value).unwrap_or(0);
     done(status_of(write(
         &mut caller,
@@ -1042,11 +1055,25 @@ fn add_wasi_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI,
         "fd_seek",
-        |_: Ctx<'_>, _: i32, _: i64, _: i32, _: i32| -> HostResult { Ok(errno::NOSYS) },
+        |mut caller: Ctx<'_>, _: i32, _: i64, _: i32, _: i32| -> HostResult {
+            // proxy-wasm-cpp-host logs the call as an error and returns success.
+            caller
+                .data_mut()
+                .log(LogLevel::Error, "wasi fd_seek is not supported".to_string());
+            Ok(errno::SUCCESS)
+        },
     )?;
-    linker.func_wrap(WASI, "fd_close", |_: Ctx<'_>, _: i32| -> HostResult {
-        Ok(errno::NOSYS)
-    })?;
+    linker.func_wrap(
+        WASI,
+        "fd_close",
+        |mut caller: Ctx<'_>, _: i32| -> HostResult {
+            caller.data_mut().log(
+                LogLevel::Error,
+                "wasi fd_close is not supported".to_string(),
+            );
+            Ok(errno::SUCCESS)
+        },
+    )?;
     linker.func_wrap(
         WASI,
         "fd_fdstat_get",
@@ -1054,9 +1081,8 @@ fn add_wasi_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             if fd != 1 && fd != 2 {
                 return Ok(errno::BADF);
             }
-            // A character device (filetype 2) with write rights, no flags.
             let mut stat = [0u8; 24];
-            stat[0] = 2;
+            // proxy-wasm-cpp-host leaves the file type 0 (unknown) and sets write rights.
             stat[8..16].copy_from_slice(&(1u64 << 6).to_le_bytes());
             wasi(write(&mut caller, stat_ptr, &stat))
         },

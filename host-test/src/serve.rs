@@ -530,7 +530,11 @@ impl WorkerContext {
             };
             let tx = self.tx.clone();
             let client = self.client.clone();
-            let timeout = Duration::from_millis(call.timeout_ms.max(1).into());
+            // A timeout of 0 means none in Envoy; the harness still bounds the wait.
+            let timeout = match call.timeout_ms {
+                0 => Duration::from_secs(60),
+                ms => Duration::from_millis(ms.into()),
+            };
             self.runtime.spawn(async move {
                 let result = send(&client, &base, &call.headers, call.body.clone(), timeout).await;
                 let response = match result {

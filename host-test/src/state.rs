@@ -150,8 +150,13 @@ pub struct Connection {
 #[derive(Debug)]
 pub struct StreamMaps {
     pub connection: Connection,
+    /// Request headers while the module may read them: from `proxy_on_request_headers`
+    /// until the headers continue, as Envoy keeps its pointer to them.
     pub request_headers: Option<Pairs>,
     pub request_trailers: Option<Pairs>,
+    /// Copies Envoy hands the access-log phase (`proxy_on_log`) after the live maps are gone.
+    pub access_log_request_headers: Option<Pairs>,
+    pub access_log_response_headers: Option<Pairs>,
     pub response_headers: Option<Pairs>,
     pub response_trailers: Option<Pairs>,
     /// The body buffer of the current or buffering request body callback.
@@ -174,6 +179,8 @@ impl StreamMaps {
             connection,
             request_headers: None,
             request_trailers: None,
+            access_log_request_headers: None,
+            access_log_response_headers: None,
             response_headers: None,
             response_trailers: None,
             request_body: None,

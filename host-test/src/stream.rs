@@ -484,11 +484,17 @@ impl Vm {
         None
     }
 
+    /// Passes the request headers on. Envoy then drops its pointer to them, so later
+    /// callbacks find no request header map until the access-log phase.
     fn forward_request_headers(&mut self, id: u32) {
-        let headers = self
-            .maps(id)
-            .and_then(|m| m.request_headers.clone())
-            .unwrap_or_default();
+        let headers = match self.maps(id) {
+            Some(maps) => {
+                let headers = maps.request_headers.take();
+                maps.access_log_request_headers.clone_from(&headers);
+                headers.unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
         self.set(id, |d| d.forwarded.headers = headers);
     }
 
@@ -606,7 +612,7 @@ impl Vm {
     fn forward_request_rest(&mut self, id: u32) {
         let maps = self.maps(id);
         let (buffered, trailers) = match maps {
-            Some(m) => (m.request_body.take(), m.request_trailers.clone()),
+            Some(m) => (m.request_body.take(), m.request_trailers.take()),
             None => (None, None),
         };
         self.set(id, |d| {
@@ -658,10 +664,14 @@ impl Vm {
     }
 
     fn forward_response_headers(&mut self, id: u32) {
-        let headers = self
-            .maps(id)
-            .and_then(|m| m.response_headers.clone())
-            .unwrap_or_default();
+        let headers = match self.maps(id) {
+            Some(maps) => {
+                let headers = maps.response_headers.take();
+                maps.access_log_response_headers.clone_from(&headers);
+                headers.unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
         self.set(id, |d| d.response_headers = headers);
     }
 
@@ -780,7 +790,7 @@ impl Vm {
 
     fn forward_response_rest(&mut self, id: u32) {
         let (buffered, trailers) = match self.maps(id) {
-            Some(m) => (m.response_body.take(), m.response_trailers.clone()),
+            Some(m) => (m.response_body.take(), m.response_trailers.take()),
             None => (None, None),
         };
         self.set(id, |d| {
@@ -851,6 +861,14 @@ impl Vm {
     }
 
     fn end_callbacks(&mut self, id: u32) {
+        if let Some(maps) = self.maps(id) {
+            if maps.request_headers.is_none() {
+                maps.request_headers = maps.access_log_request_headers.take();
+            }
+            if maps.response_headers.is_none() {
+                maps.response_headers = maps.access_log_response_headers.take();
+            }
+        }
         if let Some(log) = self.exports.log.clone() {
             self.invoke("proxy_on_log", id, Callback::Other, |s| {
                 log.call(s, id as i32)

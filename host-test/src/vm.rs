@@ -365,14 +365,10 @@ impl Vm {
             Some(r) => (r.headers.len(), r.body.len(), r.trailers.len()),
             None => (0, 0, 0),
         };
+        // proxy-wasm-cpp-host makes every call on the root context, so the response goes to
+        // the root context whichever stream made the call; the SDK then switches context.
+        let context = self.store.data().root_context_id;
         self.store.data_mut().call_response = response;
-        // The call's context receives the answer; the SDK resolves the token itself.
-        let root = self.store.data().root_context_id;
-        let context = if self.store.data().streams.contains_key(&call.context_id) {
-            call.context_id
-        } else {
-            root
-        };
         let token = call.token as i32;
         self.invoke(
             "proxy_on_http_call_response",

@@ -618,6 +618,12 @@ impl Run {
             }
             Err(error) => result.failures.push(error),
         }
+        if step.request.is_none() {
+            result.vm_failure = self
+                .vms
+                .iter()
+                .find_map(|vm| vm.failure().map(str::to_string));
+        }
         result.logs.extend(self.take_logs());
         result.metrics = self
             .shared
@@ -630,8 +636,7 @@ impl Run {
         if step.request.is_some() {
             check(&step.expect, &mut result);
         } else {
-            check_metrics(&step.expect.metrics, &mut result);
-            check_calls(&step.expect, &mut result);
+            check_other_step(&step.expect, &mut result);
         }
         result
     }
@@ -760,14 +765,22 @@ fn isolated_exchange(
     let mut seen = Vec::new();
     let response = loop {
         let poll = vm.poll_stream(id);
-        let calls = vm.take_outgoing_calls();
-        for call in &calls {
-            seen.push(CallSeen {
-                cluster: call.cluster.clone(),
-                path: call_path(call),
-            });
-            let (_, response) = answer_call(answers, call);
-            vm.deliver_call_response(call, response);
+        // Answer every call at once, including calls made by the response callbacks.
+        let mut answered = false;
+        loop {
+            let calls = vm.take_outgoing_calls();
+            if calls.is_empty() {
+                break;
+            }
+            for call in &calls {
+                seen.push(CallSeen {
+                    cluster: call.cluster.clone(),
+                    path: call_path(call),
+                });
+                let (_, response) = answer_call(answers, call);
+                vm.deliver_call_response(call, response);
+            }
+            answered = true;
         }
         match poll {
             StreamPoll::NeedUpstream(request) => {
@@ -775,7 +788,7 @@ fn isolated_exchange(
                 vm.set_upstream_response(id, upstream_response(upstream));
             }
             StreamPoll::Done(response) => break response,
-            StreamPoll::Waiting if !calls.is_empty() || !vm.take_outgoing_calls().is_empty() => {}
+            StreamPoll::Waiting if answered => {}
             StreamPoll::Waiting => {
                 vm.abandon_stream(id);
                 result.logs.push(LogRecord {
@@ -988,6 +1001,63 @@ fn check_calls(expect: &Expect, result: &mut StepResult) {
             ));
         }
     }
+}
+
+/// Checks an `advance`, `set_time`, `http_calls` or `concurrent` step: its logs, metrics,
+/// calls and VM state. Expectations about a response have nothing to check there, so they
+/// are reported rather than passed silently.
+fn check_other_step(expect: &Expect, result: &mut StepResult) {
+    let response_only = [
+        ("status", expect.status.is_some()),
+        ("forwarded", expect.forwarded.is_some()),
+        ("upstream_headers", !expect.upstream_headers.is_empty()),
+        (
+            "upstream_headers_absent",
+            !expect.upstream_headers_absent.is_empty(),
+        ),
+        ("upstream_body", expect.upstream_body.is_some()),
+        ("response_headers", !expect.response_headers.is_empty()),
+        (
+            "response_headers_absent",
+            !expect.response_headers_absent.is_empty(),
+        ),
+        (
+            "response_headers_present",
+            !expect.response_headers_present.is_empty(),
+        ),
+        ("body", expect.body.is_some()),
+        ("body_contains", expect.body_contains.is_some()),
+    ];
+    for (field, set) in response_only {
+        if set {
+            result
+                .failures
+                .push(format!("expect.{field} applies to request steps only"));
+        }
+    }
+    if let Some(needles) = &expect.log_contains {
+        check_logs_contain(result, &needles.to_vec());
+    }
+    if let Some(needles) = &expect.log_absent {
+        for needle in needles.to_vec() {
+            if let Some(line) = result.logs.iter().find(|l| l.message.contains(&needle)) {
+                result.failures.push(format!(
+                    "log line {:?} contains {needle:?}, expected none to",
+                    line.message
+                ));
+            }
+        }
+    }
+    if let Some(expected) = expect.vm_failed {
+        let failed = result.vm_failure.is_some();
+        if failed != expected {
+            result
+                .failures
+                .push(format!("VM failed: {failed}, expected {expected}"));
+        }
+    }
+    check_metrics(&expect.metrics, result);
+    check_calls(expect, result);
 }
 
 fn check(expect: &Expect, result: &mut StepResult) {

@@ -1,6 +1,7 @@
 //! portcullis-probe: a proxy-wasm module that calls host functions and logs what it
 //! observed, one `probe: ` line per fact, so that host-test scenarios can check the host
-//! against Envoy's behaviour. The request path chooses what it exercises; see `route`.
+//! against Envoy's behaviour. The request path chooses what it exercises (see
+//! `route_request_headers`).
 
 // Test code: a failed unwrap or a panic traps the VM, which the scenario reports with the
 // panic message, and `/trap` panics on purpose to test the failure policies.
@@ -16,7 +17,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, Status};
 
-/// Requests this VM has seen; a reloaded VM starts again at 1.
+/// Requests this VM has received. A reloaded VM starts again at 1.
 static VM_REQUESTS: AtomicU32 = AtomicU32::new(0);
 /// Ticks this VM's root context has received.
 static TICKS: AtomicU32 = AtomicU32::new(0);
@@ -57,18 +58,26 @@ fn result_name<T>(result: &Result<T, Status>) -> &'static str {
 /// are cut to their first 48 bytes, followed by `...`.
 fn render(bytes: &[u8]) -> String {
     const SHOWN: usize = 48;
-    let (shown, cut) = if bytes.len() > SHOWN { (&bytes[..SHOWN], "...") } else { (bytes, "") };
-    match std::str::from_utf8(shown) {
+    let (prefix, cut) = if bytes.len() > SHOWN {
+        (&bytes[..SHOWN], "...")
+    } else {
+        (bytes, "")
+    };
+    match std::str::from_utf8(prefix) {
         Ok(text) => format!("{:?}{cut}", text),
         Err(_) => {
-            let hex: String = shown.iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = prefix.iter().map(|b| format!("{b:02x}")).collect();
             format!("hex:{hex}{cut}")
         }
     }
 }
 
 fn now_nanos() -> u128 {
-    hostcalls::get_current_time().unwrap().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    hostcalls::get_current_time()
+        .unwrap()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 struct ProbeRoot;
@@ -94,7 +103,11 @@ impl RootContext for ProbeRoot {
             render(&data.unwrap_or_default())
         );
         let (status, data) = raw::get_buffer(VM_CONFIGURATION, 0, usize::MAX);
-        info!("probe: configure vm_configuration={} len={}", raw::status_name(status), data.map_or(0, |d| d.len()));
+        info!(
+            "probe: configure vm_configuration={} len={}",
+            raw::status_name(status),
+            data.map_or(0, |d| d.len())
+        );
         let status = raw::set_property("probe_root", b"x");
         info!("probe: configure set_property={}", raw::status_name(status));
         true
@@ -110,7 +123,12 @@ impl RootContext for ProbeRoot {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Probe { context_id, route: String::new(), query: Vec::new(), events: Vec::new() }))
+        Some(Box::new(Probe {
+            context_id,
+            route: String::new(),
+            query: Vec::new(),
+            events: Vec::new(),
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -130,17 +148,26 @@ struct Probe {
 impl Drop for Probe {
     fn drop(&mut self) {
         self.events.push("delete");
-        info!("probe: delete context={} order={}", self.context_id, self.events.join(","));
+        info!(
+            "probe: delete context={} order={}",
+            self.context_id,
+            self.events.join(",")
+        );
     }
 }
 
 impl Probe {
     fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn parse_path(&mut self) {
-        let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
+        let path = self
+            .get_http_request_header_bytes(":path")
+            .unwrap_or_default();
         let path = String::from_utf8_lossy(&path).into_owned();
         let (route, query) = path.split_once('?').unwrap_or((&path, ""));
         self.route = route.to_string();
@@ -189,9 +216,16 @@ impl Probe {
         let pairs = self.get_http_request_headers_bytes();
         info!("probe: header_count={}", pairs.len());
         for (name, value) in &pairs {
-            info!("probe: header {name} len={} value={}", value.len(), render(value));
+            info!(
+                "probe: header {name} len={} value={}",
+                value.len(),
+                render(value)
+            );
         }
-        let authorization = pairs.iter().filter(|(name, _)| name == "authorization").count();
+        let authorization = pairs
+            .iter()
+            .filter(|(name, _)| name == "authorization")
+            .count();
         info!("probe: authorization count={authorization}");
         if let Some(first) = self.get_http_request_header_bytes("authorization") {
             info!("probe: authorization first={}", render(&first));
@@ -216,7 +250,10 @@ impl Probe {
         let value = self.param("value").unwrap_or("").to_string();
         let cas: u32 = self.param("cas").and_then(|c| c.parse().ok()).unwrap_or(0);
         let result = hostcalls::set_shared_data(&key, Some(value.as_bytes()), Some(cas));
-        info!("probe: shared set key={key} cas={cas} status={}", result_name(&result));
+        info!(
+            "probe: shared set key={key} cas={cas} status={}",
+            result_name(&result)
+        );
     }
 
     /// Increments a decimal counter with a CAS retry loop. A missing key is inserted with
@@ -226,17 +263,29 @@ impl Probe {
         let mut retries = 0;
         loop {
             let (value, cas) = hostcalls::get_shared_data(&key).unwrap();
-            let current: u64 = value.map(|v| String::from_utf8_lossy(&v).parse().unwrap()).unwrap_or(0);
+            let current: u64 = value
+                .map(|v| String::from_utf8_lossy(&v).parse().unwrap())
+                .unwrap_or(0);
             let next = (current + 1).to_string();
-            match hostcalls::set_shared_data(&key, Some(next.as_bytes()), Some(cas.unwrap_or(INSERT_CAS))) {
+            match hostcalls::set_shared_data(
+                &key,
+                Some(next.as_bytes()),
+                Some(cas.unwrap_or(INSERT_CAS)),
+            ) {
                 Ok(()) => {
                     info!("probe: shared incr key={key} value={next} retries={retries}");
                     return;
                 }
                 Err(status) => {
                     retries += 1;
-                    info!("probe: shared incr retry key={key} status={} retries={retries}", status_name(status));
-                    assert!(retries < 100, "probe: shared incr gave up after {retries} retries");
+                    info!(
+                        "probe: shared incr retry key={key} status={} retries={retries}",
+                        status_name(status)
+                    );
+                    assert!(
+                        retries < 100,
+                        "probe: shared incr gave up after {retries} retries"
+                    );
                 }
             }
         }
@@ -245,14 +294,23 @@ impl Probe {
     fn http_call(&mut self) -> Action {
         let cluster = self.param("cluster").unwrap_or("auth").to_string();
         let path = self.param("path").unwrap_or("/").to_string();
-        let timeout_ms: u64 = self.param("timeout_ms").and_then(|t| t.parse().ok()).unwrap_or(1000);
+        let timeout_ms: u64 = self
+            .param("timeout_ms")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1000);
         let mut headers = vec![(":method", "GET"), (":path", path.as_str())];
         match self.param("authority") {
             Some("none") => {}
             Some("empty") => headers.push((":authority", "")),
             _ => headers.push((":authority", "probe.internal")),
         }
-        match self.dispatch_http_call(&cluster, headers, None, vec![], Duration::from_millis(timeout_ms)) {
+        match self.dispatch_http_call(
+            &cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(timeout_ms),
+        ) {
             Ok(token) => {
                 info!("probe: http_call status=OK token={token}");
                 Action::Pause
@@ -276,10 +334,19 @@ impl Probe {
                 format!("int:{}", i64::from_le_bytes(word))
             }
             Some("bool") if value.len() == 1 => format!("bool:{}", value[0] != 0),
-            Some("pairs") => format!("pairs:{}", value.get(0..4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            Some("pairs") => format!(
+                "pairs:{}",
+                value
+                    .get(0..4)
+                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            ),
             _ => render(&value),
         };
-        info!("probe: property {name} status={} len={} value={shown}", raw::status_name(status), value.len());
+        info!(
+            "probe: property {name} status={} len={} value={shown}",
+            raw::status_name(status),
+            value.len()
+        );
     }
 
     fn set_property(&mut self) {
@@ -298,22 +365,55 @@ impl Probe {
         let gauge = hostcalls::define_metric(MetricType::Gauge, "probe_gauge").unwrap();
         let histogram = hostcalls::define_metric(MetricType::Histogram, "probe_histogram").unwrap();
         info!("probe: metric ids counter={counter} gauge={gauge} histogram={histogram}");
+        info!(
+            "probe: metric type_bits counter={} gauge={} histogram={}",
+            counter & 3,
+            gauge & 3,
+            histogram & 3
+        );
         let got = |id: u32| match hostcalls::get_metric(id) {
             Ok(value) => format!("OK value={value}"),
             Err(status) => status_name(status).to_string(),
         };
-        info!("probe: metric counter increment(5)={}", result_name(&hostcalls::increment_metric(counter, 5)));
-        info!("probe: metric counter increment(-1)={}", result_name(&hostcalls::increment_metric(counter, -1)));
-        info!("probe: metric counter increment(0)={}", result_name(&hostcalls::increment_metric(counter, 0)));
-        info!("probe: metric counter record(2)={}", result_name(&hostcalls::record_metric(counter, 2)));
+        info!(
+            "probe: metric counter increment(5)={}",
+            result_name(&hostcalls::increment_metric(counter, 5))
+        );
+        info!(
+            "probe: metric counter increment(-1)={}",
+            result_name(&hostcalls::increment_metric(counter, -1))
+        );
+        info!(
+            "probe: metric counter increment(0)={}",
+            result_name(&hostcalls::increment_metric(counter, 0))
+        );
+        info!(
+            "probe: metric counter record(2)={}",
+            result_name(&hostcalls::record_metric(counter, 2))
+        );
         info!("probe: metric counter get={}", got(counter));
-        info!("probe: metric gauge increment(10)={}", result_name(&hostcalls::increment_metric(gauge, 10)));
-        info!("probe: metric gauge increment(-3)={}", result_name(&hostcalls::increment_metric(gauge, -3)));
+        info!(
+            "probe: metric gauge increment(10)={}",
+            result_name(&hostcalls::increment_metric(gauge, 10))
+        );
+        info!(
+            "probe: metric gauge increment(-3)={}",
+            result_name(&hostcalls::increment_metric(gauge, -3))
+        );
         info!("probe: metric gauge get={}", got(gauge));
-        info!("probe: metric gauge record(42)={}", result_name(&hostcalls::record_metric(gauge, 42)));
+        info!(
+            "probe: metric gauge record(42)={}",
+            result_name(&hostcalls::record_metric(gauge, 42))
+        );
         info!("probe: metric gauge get={}", got(gauge));
-        info!("probe: metric histogram record(100)={}", result_name(&hostcalls::record_metric(histogram, 100)));
-        info!("probe: metric histogram increment(1)={}", result_name(&hostcalls::increment_metric(histogram, 1)));
+        info!(
+            "probe: metric histogram record(100)={}",
+            result_name(&hostcalls::record_metric(histogram, 100))
+        );
+        info!(
+            "probe: metric histogram increment(1)={}",
+            result_name(&hostcalls::increment_metric(histogram, 1))
+        );
         info!("probe: metric histogram get={}", got(histogram));
         // An id with a counter's type bits that was never defined.
         info!("probe: metric unknown get={}", got(counter + 4000));
@@ -339,11 +439,18 @@ impl Probe {
         match hostcalls::resolve_shared_queue(&vm_id, "probe_missing_q") {
             Ok(Some(_)) => info!("probe: queue resolve_missing status=OK"),
             Ok(None) => info!("probe: queue resolve_missing status=NOT_FOUND"),
-            Err(status) => info!("probe: queue resolve_missing status={}", status_name(status)),
+            Err(status) => info!(
+                "probe: queue resolve_missing status={}",
+                status_name(status)
+            ),
         }
         let dequeue = |label: &str| {
             let (status, item) = raw::dequeue(id);
-            info!("probe: queue {label} status={} item={}", raw::status_name(status), render(&item.unwrap_or_default()));
+            info!(
+                "probe: queue {label} status={} item={}",
+                raw::status_name(status),
+                render(&item.unwrap_or_default())
+            );
         };
         dequeue("dequeue_empty");
         for item in ["first", "second"] {
@@ -360,26 +467,61 @@ impl Probe {
     /// Map calls during on_request_headers, including maps that do not exist yet.
     fn maps(&mut self) {
         let value = |map: u32, key: &str| raw::status_name(raw::get_map_value(map, key).0);
-        info!("probe: maps response_value={}", value(RESPONSE_HEADERS, ":status"));
+        info!(
+            "probe: maps response_value={}",
+            value(RESPONSE_HEADERS, ":status")
+        );
         let (status, size) = raw::get_map_size(RESPONSE_HEADERS);
-        info!("probe: maps response_size={} size={size}", raw::status_name(status));
+        info!(
+            "probe: maps response_size={} size={size}",
+            raw::status_name(status)
+        );
         let (status, count) = raw::get_map_pair_count(RESPONSE_HEADERS);
-        info!("probe: maps response_pairs={} count={count}", raw::status_name(status));
-        info!("probe: maps response_add={}", raw::status_name(raw::add_map_value(RESPONSE_HEADERS, "x-a", b"b")));
-        info!("probe: maps request_trailers_value={}", value(REQUEST_TRAILERS, "x"));
-        info!("probe: maps call_response_value={}", value(HTTP_CALL_RESPONSE_HEADERS, ":status"));
+        info!(
+            "probe: maps response_pairs={} count={count}",
+            raw::status_name(status)
+        );
+        info!(
+            "probe: maps response_add={}",
+            raw::status_name(raw::add_map_value(RESPONSE_HEADERS, "x-a", b"b"))
+        );
+        info!(
+            "probe: maps request_trailers_value={}",
+            value(REQUEST_TRAILERS, "x")
+        );
+        info!(
+            "probe: maps call_response_value={}",
+            value(HTTP_CALL_RESPONSE_HEADERS, ":status")
+        );
         info!("probe: maps invalid_type_value={}", value(INVALID_MAP, "x"));
-        info!("probe: maps request_missing_value={}", value(REQUEST_HEADERS, "x-missing"));
-        info!("probe: maps request_add={}", raw::status_name(raw::add_map_value(REQUEST_HEADERS, "X-Probe-Added", b"yes")));
+        info!(
+            "probe: maps request_missing_value={}",
+            value(REQUEST_HEADERS, "x-missing")
+        );
+        info!(
+            "probe: maps request_add={}",
+            raw::status_name(raw::add_map_value(REQUEST_HEADERS, "X-Probe-Added", b"yes"))
+        );
         let (status, added) = raw::get_map_value(REQUEST_HEADERS, "X-PROBE-ADDED");
-        info!("probe: maps request_mixed_case_value={} value={}", raw::status_name(status), render(&added.unwrap_or_default()));
+        info!(
+            "probe: maps request_mixed_case_value={} value={}",
+            raw::status_name(status),
+            render(&added.unwrap_or_default())
+        );
     }
 
     /// Configuration buffers outside their own callbacks.
     fn config(&mut self) {
-        for (label, buffer) in [("vm_configuration", VM_CONFIGURATION), ("plugin_configuration", PLUGIN_CONFIGURATION)] {
+        for (label, buffer) in [
+            ("vm_configuration", VM_CONFIGURATION),
+            ("plugin_configuration", PLUGIN_CONFIGURATION),
+        ] {
             let (status, data) = raw::get_buffer(buffer, 0, usize::MAX);
-            info!("probe: config {label}={} len={}", raw::status_name(status), data.map_or(0, |d| d.len()));
+            info!(
+                "probe: config {label}={} len={}",
+                raw::status_name(status),
+                data.map_or(0, |d| d.len())
+            );
         }
     }
 
@@ -395,12 +537,18 @@ impl Probe {
     }
 
     fn body(&self) -> Vec<u8> {
-        raw::get_buffer(REQUEST_BODY, 0, usize::MAX).1.unwrap_or_default()
+        raw::get_buffer(REQUEST_BODY, 0, usize::MAX)
+            .1
+            .unwrap_or_default()
     }
 
     fn edit_body(&self, label: &str, start: usize, length: usize, value: &[u8]) {
         let status = raw::set_buffer(REQUEST_BODY, start, length, value);
-        info!("probe: buffer {label}={} body={}", raw::status_name(status), render(&self.body()));
+        info!(
+            "probe: buffer {label}={} body={}",
+            raw::status_name(status),
+            render(&self.body())
+        );
     }
 
     /// Each `set_buffer_bytes` edit on the request body, then `get_buffer_bytes` clamping.
@@ -413,18 +561,46 @@ impl Probe {
         self.edit_body("replace_all", 0, len, b"ALL");
         for (label, start, max_size) in [("tail", 1, 1000), ("head", 0, 2), ("past_end", 100, 10)] {
             let (status, data) = raw::get_buffer(REQUEST_BODY, start, max_size);
-            info!("probe: buffer get_{label}={} value={}", raw::status_name(status), render(&data.unwrap_or_default()));
+            info!(
+                "probe: buffer get_{label}={} value={}",
+                raw::status_name(status),
+                render(&data.unwrap_or_default())
+            );
         }
     }
 }
 
 impl Context for Probe {
-    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, num_trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        num_trailers: usize,
+    ) {
         self.events.push("http_call_response");
         info!("probe: http_call_response headers={num_headers} body={body_size} trailers={num_trailers} token={token_id}");
-        let status = self.get_http_call_response_header_bytes(":status").unwrap_or_default();
-        let body = self.get_http_call_response_body(0, body_size).unwrap_or_default();
-        info!("probe: http_call_response status={} body_len={}", render(&status), body.len());
+        if num_headers > 0 {
+            let status = self
+                .get_http_call_response_header_bytes(":status")
+                .unwrap_or_default();
+            let body = self
+                .get_http_call_response_body(0, body_size)
+                .unwrap_or_default();
+            info!(
+                "probe: http_call_response status={} body_len={}",
+                render(&status),
+                body.len()
+            );
+        } else if self.param("read") == Some("always") {
+            // A failed call has no response headers map; the SDK's getter would panic on
+            // anything but OK and NOT_FOUND, so the status is read directly.
+            let (status, _) = raw::get_map_value(HTTP_CALL_RESPONSE_HEADERS, ":status");
+            info!(
+                "probe: http_call_response failed_read={}",
+                raw::status_name(status)
+            );
+        }
         self.resume_http_request();
     }
 
