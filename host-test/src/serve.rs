@@ -371,7 +371,13 @@ fn forward_as_is(request: &ClientRequest) -> ForwardedRequest {
         (b":method".to_vec(), request.method.clone()),
         (b":path".to_vec(), request.path.clone()),
     ];
-    headers.extend(request.headers.iter().cloned());
+    for (name, value) in &request.headers {
+        if name.eq_ignore_ascii_case(b"host") {
+            headers.push((b":authority".to_vec(), value.clone()));
+        } else {
+            headers.push((name.clone(), value.clone()));
+        }
+    }
     ForwardedRequest {
         headers,
         body: request.body_chunks.concat(),
