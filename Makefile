@@ -42,11 +42,14 @@ unit:
 	$(CARGO) test -p portcullis-core
 	$(CARGO) test --profile harness -p host-test
 
+PLUGIN_SCENARIOS := $(sort $(wildcard tests/scenarios/plugin/*.yaml))
+
+# Every scenario under Envoy's host, and the module's own scenarios under Kong's too.
 scenarios: build host
 	$(HOST_TEST) run --plugin dist/portcullis.wasm $(SCENARIOS)
+	$(HOST_TEST) run --host ngx --plugin dist/portcullis.wasm $(PLUGIN_SCENARIOS)
 
-test: build host unit
-	$(HOST_TEST) run --plugin dist/portcullis.wasm $(SCENARIOS)
+test: build host unit scenarios
 
 demo: build host
 	@echo "Portcullis demo on http://$(DEMO_LISTEN), in front of the builtin demo application."

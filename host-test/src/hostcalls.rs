@@ -192,9 +192,34 @@ fn is_read_only(map_type: i32) -> bool {
     map_type as u32 >= abi::map::GRPC_RECEIVE_INITIAL_METADATA
 }
 
-/// Header names are lower-cased by the host, as Envoy's `LowerCaseString` does.
-fn lower(key: &[u8]) -> Vec<u8> {
-    key.to_ascii_lowercase()
+/// Header names are lower-cased by Envoy (`LowerCaseString`); ngx_wasm_module keeps them as
+/// given.
+fn header_name(state: &HostState, key: &[u8]) -> Vec<u8> {
+    if state.options.ngx() {
+        key.to_vec()
+    } else {
+        key.to_ascii_lowercase()
+    }
+}
+
+/// Envoy's names are lower-case, so it compares bytes; nginx compares names ignoring case.
+fn same_name(ngx: bool, stored: &[u8], key: &[u8]) -> bool {
+    if ngx {
+        stored.eq_ignore_ascii_case(key)
+    } else {
+        stored == key
+    }
+}
+
+/// Fails the call as ngx_wasm_module does for host functions it does not implement: the
+/// call traps and the client gets a 500.
+fn ngx_unimplemented(caller: &Ctx<'_>, name: &str) -> wasmtime::Result<()> {
+    if caller.data().options.ngx() {
+        return Err(wasmtime::Error::msg(format!(
+            "{name} is not implemented by ngx_wasm_module"
+        )));
+    }
+    Ok(())
 }
 
 /// Envoy rejects header values that would break the HTTP framing.
@@ -237,9 +262,14 @@ fn set_header_map_pairs(mut caller: Ctx<'_>, map_type: i32, ptr: i32, len: i32) 
     if is_read_only(map_type) {
         return done(Status::BadArgument);
     }
-    match try_status!(map_ref(caller.data_mut(), map_type)) {
+    let state = caller.data_mut();
+    let pairs: Pairs = pairs
+        .into_iter()
+        .map(|(k, v)| (header_name(state, &k), v))
+        .collect();
+    match try_status!(map_ref(state, map_type)) {
         Some(map) => {
-            *map = pairs.into_iter().map(|(k, v)| (lower(&k), v)).collect();
+            *map = pairs;
             done(Status::Ok)
         }
         None => done(Status::BadArgument),
@@ -254,9 +284,15 @@ fn get_header_map_value(
     ptr_ptr: i32,
     size_ptr: i32,
 ) -> HostResult {
-    let key = lower(&try_status!(read(&mut caller, key_ptr, key_len)));
-    let value = match try_status!(map_ref(caller.data_mut(), map_type)) {
-        Some(map) => map.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
+    let key = try_status!(read(&mut caller, key_ptr, key_len));
+    let state = caller.data_mut();
+    let ngx = state.options.ngx();
+    let key = header_name(state, &key);
+    let value = match try_status!(map_ref(state, map_type)) {
+        Some(map) => map
+            .iter()
+            .find(|(k, _)| same_name(ngx, k, &key))
+            .map(|(_, v)| v.clone()),
         None => return done(Status::BadArgument),
     };
     match value {
@@ -279,25 +315,28 @@ fn edit_header(
     value_ptr: i32,
     value_len: i32,
 ) -> HostResult {
-    let key = lower(&try_status!(read(&mut caller, key_ptr, key_len)));
+    let key = try_status!(read(&mut caller, key_ptr, key_len));
     let value = try_status!(read(&mut caller, value_ptr, value_len));
     if !valid_key(&key) || !valid_value(&value) || is_read_only(map_type) {
         return done(Status::BadArgument);
     }
-    let Some(map) = try_status!(map_ref(caller.data_mut(), map_type)) else {
+    let state = caller.data_mut();
+    let ngx = state.options.ngx();
+    let key = header_name(state, &key);
+    let Some(map) = try_status!(map_ref(state, map_type)) else {
         return done(Status::BadArgument);
     };
-    if map.len() >= abi::MAX_MAP_PAIRS && !map.iter().any(|(k, _)| *k == key) {
+    if map.len() >= abi::MAX_MAP_PAIRS && !map.iter().any(|(k, _)| same_name(ngx, k, &key)) {
         return done(Status::BadArgument);
     }
     match edit {
         Edit::Add => map.push((key, value)),
-        Edit::Replace => match map.iter().position(|(k, _)| *k == key) {
+        Edit::Replace => match map.iter().position(|(k, _)| same_name(ngx, k, &key)) {
             Some(first) => {
                 map[first].1 = value;
                 let mut index = 0;
                 map.retain(|(k, _)| {
-                    let keep = index <= first || *k != key;
+                    let keep = index <= first || !same_name(ngx, k, &key);
                     index += 1;
                     keep
                 });
@@ -314,13 +353,14 @@ fn remove_header_map_value(
     key_ptr: i32,
     key_len: i32,
 ) -> HostResult {
-    let key = lower(&try_status!(read(&mut caller, key_ptr, key_len)));
+    let key = try_status!(read(&mut caller, key_ptr, key_len));
     if is_read_only(map_type) {
         return done(Status::BadArgument);
     }
+    let ngx = caller.data().options.ngx();
     match try_status!(map_ref(caller.data_mut(), map_type)) {
         Some(map) => {
-            map.retain(|(k, _)| *k != key);
+            map.retain(|(k, _)| !same_name(ngx, k, &key));
             done(Status::Ok)
         }
         None => done(Status::BadArgument),
@@ -429,6 +469,7 @@ fn set_buffer_bytes(
         try_status!(buffer_ref(state, buffer_type));
         return done(Status::BadArgument);
     }
+    let ngx = state.options.ngx();
     let buffer = try_status!(buffer_ref(state, buffer_type));
     let (start, length) = (start as u32 as usize, length as u32 as usize);
     // Envoy's `Buffer::copyFrom` edits only at the ends: at start 0 it drops `length` bytes
@@ -436,6 +477,11 @@ fn set_buffer_bytes(
     // end it appends. Anything in the middle is a bad argument.
     if start == 0 {
         let dropped = length.min(buffer.len());
+        let mut data = data;
+        // ngx_wasm_module cuts a replacement to the length of the range it replaces.
+        if ngx && dropped > 0 && data.len() > dropped {
+            data.truncate(dropped);
+        }
         buffer.splice(0..dropped, data);
     } else if start >= buffer.len() {
         buffer.extend_from_slice(&data);
@@ -473,6 +519,7 @@ fn add_proxy_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_get_log_level",
         |mut caller: Ctx<'_>, ptr: i32| -> HostResult {
+            ngx_unimplemented(&caller, "proxy_get_log_level")?;
             let level = caller.data().options.log_level as u32;
             done(status_of(write_u32(&mut caller, ptr, level)))
         },
@@ -560,6 +607,7 @@ fn add_proxy_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_close_stream",
         |mut caller: Ctx<'_>, stream_type: i32| -> HostResult {
+            ngx_unimplemented(&caller, "proxy_close_stream")?;
             let Some(stream) = caller.data_mut().stream() else {
                 return done(Status::NotFound);
             };
@@ -575,7 +623,7 @@ fn add_proxy_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_grpc_call",
-        |_: Ctx<'_>,
+        |caller: Ctx<'_>,
          _: i32,
          _: i32,
          _: i32,
@@ -589,6 +637,7 @@ fn add_proxy_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          _: i32,
          _: i32|
          -> HostResult {
+            ngx_unimplemented(&caller, "proxy_grpc_call")?;
             // No gRPC cluster exists in this host, which Envoy reports as a bad argument.
             done(Status::BadArgument)
         },
@@ -596,7 +645,7 @@ fn add_proxy_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_grpc_stream",
-        |_: Ctx<'_>,
+        |caller: Ctx<'_>,
          _: i32,
          _: i32,
          _: i32,
@@ -606,27 +655,40 @@ fn add_proxy_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          _: i32,
          _: i32,
          _: i32|
-         -> HostResult { done(Status::BadArgument) },
+         -> HostResult {
+            ngx_unimplemented(&caller, "proxy_grpc_stream")?;
+            done(Status::BadArgument)
+        },
     )?;
     linker.func_wrap(
         "env",
         "proxy_grpc_send",
-        |_: Ctx<'_>, _: i32, _: i32, _: i32, _: i32| -> HostResult { done(Status::NotFound) },
+        |caller: Ctx<'_>, _: i32, _: i32, _: i32, _: i32| -> HostResult {
+            ngx_unimplemented(&caller, "proxy_grpc_send")?;
+            done(Status::NotFound)
+        },
     )?;
     linker.func_wrap(
         "env",
         "proxy_grpc_cancel",
-        |_: Ctx<'_>, _: i32| -> HostResult { done(Status::NotFound) },
+        |caller: Ctx<'_>, _: i32| -> HostResult {
+            ngx_unimplemented(&caller, "proxy_grpc_cancel")?;
+            done(Status::NotFound)
+        },
     )?;
     linker.func_wrap(
         "env",
         "proxy_grpc_close",
-        |_: Ctx<'_>, _: i32| -> HostResult { done(Status::NotFound) },
+        |caller: Ctx<'_>, _: i32| -> HostResult {
+            ngx_unimplemented(&caller, "proxy_grpc_close")?;
+            done(Status::NotFound)
+        },
     )?;
     linker.func_wrap(
         "env",
         "proxy_get_status",
         |mut caller: Ctx<'_>, code_ptr: i32, ptr_ptr: i32, size_ptr: i32| -> HostResult {
+            ngx_unimplemented(&caller, "proxy_get_status")?;
             try_status!(write_u32(&mut caller, code_ptr, 0));
             done(return_bytes(&mut caller, &[], ptr_ptr, size_ptr)?)
         },
@@ -645,6 +707,7 @@ fn add_proxy_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         },
     )?;
     linker.func_wrap("env", "proxy_done", |mut caller: Ctx<'_>| -> HostResult {
+        ngx_unimplemented(&caller, "proxy_done")?;
         let state = caller.data_mut();
         let id = state.effective_context;
         match state.pending_done.iter().position(|c| *c == id) {
@@ -740,11 +803,12 @@ fn set_shared_data(
     let key = try_status!(read(&mut caller, key_ptr, key_len));
     let value = try_status!(read(&mut caller, value_ptr, value_len));
     let state = caller.data();
+    let ngx = state.options.ngx();
     done(
         state
             .shared
             .data
-            .set(&state.options.vm_id, &key, &value, cas as u32),
+            .set_checked(&state.options.vm_id, &key, &value, cas as u32, ngx),
     )
 }
 
@@ -775,6 +839,7 @@ fn resolve_shared_queue(
     name_len: i32,
     id_ptr: i32,
 ) -> HostResult {
+    ngx_unimplemented(&caller, "proxy_resolve_shared_queue")?;
     let vm_id = try_status!(read(&mut caller, vm_ptr, vm_len));
     let name = try_status!(read(&mut caller, name_ptr, name_len));
     let vm_id = String::from_utf8_lossy(&vm_id).into_owned();
@@ -820,7 +885,10 @@ fn send_local_response(
     stream.local_response = Some(LocalResponse {
         status: status as u32,
         details: String::from_utf8_lossy(&details).into_owned(),
-        headers: headers.into_iter().map(|(k, v)| (lower(&k), v)).collect(),
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
         body,
     });
     done(Status::Ok)
@@ -860,7 +928,10 @@ fn http_call(
         return done(Status::BadArgument);
     }
     let state = caller.data_mut();
-    if !state.options.clusters.contains(&cluster) {
+    // ngx_wasm_module takes an `ip:port` or a host name where Envoy takes a cluster name.
+    let known = state.options.clusters.contains(&cluster)
+        || (state.options.ngx() && looks_like_host(&cluster));
+    if !known {
         return done(Status::BadArgument);
     }
     let token = state.next_call_token;
@@ -876,6 +947,17 @@ fn http_call(
         timeout_ms: timeout_ms as u32,
     });
     done(status_of(write_u32(&mut caller, token_ptr, token)))
+}
+
+fn looks_like_host(target: &str) -> bool {
+    let host = match target.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => host,
+        _ => target,
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
 }
 
 // ---- metrics -------------------------------------------------------------------------------
@@ -1006,6 +1088,9 @@ fn write_string_array(
 }
 
 fn environment(state: &HostState) -> Vec<Vec<u8>> {
+    if state.options.ngx() {
+        return Vec::new();
+    }
     state
         .options
         .environment

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use host_test::module;
 use host_test::scenario::{self, ScenarioOutcome};
+use host_test::state::HostProfile;
 
 /// Default module path, the output of `make build`.
 const DEFAULT_PLUGIN: &str = "dist/portcullis.wasm";
@@ -32,6 +33,9 @@ enum Command {
         /// Print each step's full result as JSON instead of a line per step.
         #[arg(long)]
         json: bool,
+        /// Host to reproduce for scenarios that name none.
+        #[arg(long, value_enum, default_value = "envoy")]
+        host: HostProfile,
         /// Scenario files (YAML or JSON).
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
@@ -76,12 +80,17 @@ fn print_outcome(outcome: &ScenarioOutcome) -> (usize, usize) {
     (passed, failed)
 }
 
-fn run(plugin: Option<PathBuf>, json: bool, files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+fn run(
+    plugin: Option<PathBuf>,
+    json: bool,
+    host: HostProfile,
+    files: Vec<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let engine = module::engine()?;
     let plugin = default_plugin(plugin);
     let outcomes: Vec<ScenarioOutcome> = files
         .iter()
-        .map(|file| scenario::run_file(&engine, file, &plugin))
+        .map(|file| scenario::run_file(&engine, file, &plugin, host))
         .collect();
     let all_passed = outcomes.iter().all(ScenarioOutcome::passed);
     if json {
@@ -108,8 +117,9 @@ fn main() -> ExitCode {
         Command::Run {
             plugin,
             json,
+            host,
             scenarios,
-        } => run(plugin, json, scenarios),
+        } => run(plugin, json, host, scenarios),
         Command::Serve(args) => host_test::serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => host_test::serve::bench(args).map(|()| ExitCode::SUCCESS),
         Command::Load(args) => host_test::serve::load(args).map(|()| ExitCode::SUCCESS),

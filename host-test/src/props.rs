@@ -18,6 +18,52 @@ fn header<'a>(headers: &'a Pairs, name: &str) -> Option<&'a [u8]> {
 
 /// Looks up a property for the effective context. `None` is `NOT_FOUND`.
 pub fn get(state: &HostState, path: &[&[u8]]) -> Option<Vec<u8>> {
+    if state.options.ngx() {
+        return ngx_property(state, path);
+    }
+    envoy_property(state, path)
+}
+
+/// Properties as Kong's ngx_wasm_module returns them: every value a string, some names
+/// with other values than Envoy's and some not provided at all.
+fn ngx_property(state: &HostState, path: &[&[u8]]) -> Option<Vec<u8>> {
+    match path {
+        [b"plugin_root_id"] => return Some(b"0".to_vec()),
+        [b"plugin_vm_id"] | [b"node", ..] | [b"cluster_name"] | [b"route_name"] => return None,
+        [b"request", b"host"] => return Some(machine_host_name()),
+        _ => {}
+    }
+    let value = envoy_property(state, path)?;
+    let integer = matches!(
+        path,
+        [b"source", b"port"]
+            | [b"destination", b"port"]
+            | [b"connection", b"id"]
+            | [b"request", b"time"]
+            | [b"response", b"code"]
+    );
+    if integer && value.len() == 8 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&value);
+        return Some(i64::from_le_bytes(word).to_string().into_bytes());
+    }
+    if matches!(path, [b"connection", b"mtls"]) {
+        return Some(if value.first() == Some(&1) {
+            b"true".to_vec()
+        } else {
+            b"false".to_vec()
+        });
+    }
+    Some(value)
+}
+
+fn machine_host_name() -> Vec<u8> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().as_bytes().to_vec())
+        .unwrap_or_else(|_| b"localhost".to_vec())
+}
+
+fn envoy_property(state: &HostState, path: &[&[u8]]) -> Option<Vec<u8>> {
     let options = &state.options;
     let joined = path.join(&0u8);
     match path {

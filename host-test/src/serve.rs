@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// What happens to requests after the module traps.
     #[arg(long, value_enum, default_value = "fail-closed")]
     pub failure_policy: PolicyArg,
+    /// Host to reproduce: Envoy's or Kong's ngx_wasm_module.
+    #[arg(long, value_enum, default_value = "envoy")]
+    pub host: crate::state::HostProfile,
     /// Plugin name reported to the module as the `plugin_name` property.
     #[arg(long, default_value = "portcullis")]
     pub plugin_name: String,
@@ -154,6 +157,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             PolicyArg::FailReload => FailurePolicy::FailReload,
         },
         log_level: crate::state::LogLevel::Info,
+        host: args.host,
         ..VmOptions::default()
     });
     let clusters: HashMap<String, String> = args.clusters.iter().cloned().collect();
@@ -586,7 +590,8 @@ fn worker_loop(mut vm: Vm, rx: mpsc::Receiver<Job>, context: WorkerContext) {
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        if vm.failure().is_some() && vm.failure_policy() == FailurePolicy::FailReload {
+        let reload = vm.failure_policy() == FailurePolicy::FailReload || vm.options().ngx();
+        if vm.failure().is_some() && reload {
             match vm.reload() {
                 Ok(()) => eprintln!("[worker {}] reloaded the VM after a failure", context.index),
                 Err(error) => eprintln!(

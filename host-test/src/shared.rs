@@ -63,10 +63,23 @@ impl SharedData {
     /// Stores `value` under `key`. A non-zero `cas` must match the stored CAS of an existing
     /// key; a missing key is written whatever `cas` is, as Envoy does.
     pub fn set(&self, vm_id: &str, key: &[u8], value: &[u8], cas: u32) -> Status {
+        self.set_checked(vm_id, key, value, cas, false)
+    }
+
+    /// Like [`SharedData::set`]; with `zero_cas_mismatches`, a cas of 0 on an existing key
+    /// is a mismatch, as in Kong's ngx_wasm_module.
+    pub fn set_checked(
+        &self,
+        vm_id: &str,
+        key: &[u8],
+        value: &[u8],
+        cas: u32,
+        zero_cas_mismatches: bool,
+    ) -> Status {
         let mut inner = lock(&self.inner);
         let map_key = (vm_id.to_string(), key.to_vec());
         if let Some((_, stored_cas)) = inner.entries.get(&map_key) {
-            if cas != 0 && cas != *stored_cas {
+            if (cas != 0 || zero_cas_mismatches) && cas != *stored_cas {
                 return Status::CasMismatch;
             }
         }

@@ -72,6 +72,29 @@ pub enum ServerHeader {
     PassThrough,
 }
 
+/// Which proxy's host the harness reproduces.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HostProfile {
+    /// Envoy's host (proxy-wasm-cpp-host inside Envoy).
+    #[default]
+    Envoy,
+    /// Kong's ngx_wasm_module: header names keep their case, properties are strings, a
+    /// cas-0 set on an existing key mismatches, several host functions trap, and a trap
+    /// answers 500 and recreates the VM.
+    Ngx,
+}
+
 /// Limits the host applies to client requests, as Envoy's connection manager does.
 #[derive(Clone, Copy, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -107,6 +130,14 @@ pub struct VmOptions {
     pub clusters: Vec<String>,
     pub limits: Limits,
     pub server_header: ServerHeader,
+    pub host: HostProfile,
+}
+
+impl VmOptions {
+    /// Whether the host reproduces Kong's ngx_wasm_module.
+    pub fn ngx(&self) -> bool {
+        self.host == HostProfile::Ngx
+    }
 }
 
 impl Default for VmOptions {
@@ -123,6 +154,7 @@ impl Default for VmOptions {
             clusters: Vec::new(),
             limits: Limits::default(),
             server_header: ServerHeader::default(),
+            host: HostProfile::default(),
         }
     }
 }
@@ -268,6 +300,7 @@ impl HostState {
     /// Creates the state of a VM before its module is instantiated.
     pub fn new(options: Arc<VmOptions>, shared: HostShared, vm_index: usize) -> HostState {
         use rand::SeedableRng;
+        let ngx = options.ngx();
         HostState {
             options,
             shared,
@@ -281,7 +314,8 @@ impl HostState {
             streams: HashMap::new(),
             tick_period_ms: 0,
             outgoing_calls: Vec::new(),
-            next_call_token: 1,
+            // ngx_wasm_module numbers calls from 0, Envoy from 1.
+            next_call_token: u32::from(!ngx),
             call_response: None,
             metric_ids: HashMap::new(),
             next_metric_serial: 0,

@@ -10,6 +10,9 @@ use crate::abi::{Pairs, ACTION_CONTINUE};
 use crate::state::{Callback, Connection, FailurePolicy, LocalResponse, ServerHeader, StreamMaps};
 use crate::vm::Vm;
 
+/// Request and response body buffering limit of nginx under ngx_wasm_module, in bytes.
+const NGX_BODY_BUFFER: usize = 16 * 1024;
+
 /// A request as the client sent it.
 #[derive(Clone, Debug)]
 pub struct ClientRequest {
@@ -122,6 +125,9 @@ pub(crate) struct StreamDriver {
     /// The VM failed open during this stream: the rest goes past the plugin.
     bypass: bool,
     context_created: bool,
+    /// The response headers reached the module (a local response now replaces less in ngx).
+    response_started: bool,
+    bypass_response_body: bool,
 }
 
 /// The request headers Envoy's HTTP/1 codec and connection manager hand the filter chain:
@@ -160,11 +166,36 @@ fn request_header_map(request: &ClientRequest, request_id: u64) -> Pairs {
     map
 }
 
-fn response_header_map(response: &UpstreamResponse) -> Pairs {
+/// The request headers nginx hands ngx_wasm_module: names as the client sent them, `host`
+/// kept beside `:authority`, and `:authority` made of the server name and listening port.
+fn ngx_request_header_map(request: &ClientRequest, server_name: &str) -> Pairs {
+    let authority = format!("{server_name}:{}", request.destination.port());
+    let mut map: Pairs = vec![
+        (b":authority".to_vec(), authority.into_bytes()),
+        (b":path".to_vec(), request.path.clone()),
+        (b":method".to_vec(), request.method.clone()),
+        (b":scheme".to_vec(), request.scheme.clone()),
+    ];
+    let has_host = request
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case(b"host"));
+    if !has_host && !request.authority.is_empty() {
+        map.push((b"Host".to_vec(), request.authority.clone()));
+    }
+    map.extend(request.headers.iter().cloned());
+    map
+}
+
+fn response_header_map(response: &UpstreamResponse, keep_case: bool) -> Pairs {
     let mut map: Pairs = vec![(
         b":status".to_vec(),
         response.status.to_string().into_bytes(),
     )];
+    if keep_case {
+        map.extend(response.headers.iter().cloned());
+        return map;
+    }
     map.extend(
         response
             .headers
@@ -202,6 +233,35 @@ fn host_response(status: u16, details: &str, body: &str) -> ClientResponse {
         trailers: None,
         local: true,
         details: details.to_string(),
+    }
+}
+
+/// A local response under ngx_wasm_module: a non-empty body gets a trailing newline, and once
+/// the response headers reached the module only the status changes: the upstream's headers
+/// stay and the body is cut to the upstream's Content-Length.
+fn ngx_local_response(mut local: LocalResponse, driver: Option<&StreamDriver>) -> ClientResponse {
+    if !local.body.is_empty() {
+        local.body.push(b'\n');
+    }
+    let Some(upstream) = driver
+        .filter(|d| d.response_started)
+        .and_then(|d| d.upstream.as_ref())
+    else {
+        return local_client_response(local);
+    };
+    let mut body = local.body;
+    let length = first_header(&upstream.headers, "content-length")
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<usize>().ok());
+    if let Some(length) = length {
+        body.truncate(length);
+    }
+    ClientResponse {
+        status: u16::try_from(local.status).unwrap_or(500),
+        headers: upstream.headers.clone(),
+        body,
+        trailers: None,
+        local: true,
+        details: local.details,
     }
 }
 
@@ -255,6 +315,8 @@ impl Vm {
             response_trailers: None,
             bypass: false,
             context_created: false,
+            response_started: false,
+            bypass_response_body: false,
         };
         self.streams.insert(id, driver);
         id
@@ -414,6 +476,12 @@ impl Vm {
 
     /// Applies the failure policy to a stream whose VM trapped.
     fn fail_stream(&mut self, id: u32) -> Option<StreamPoll> {
+        if self.options().ngx() {
+            // ngx_wasm_module answers 500 and recreates the instance for the next request.
+            self.streams.remove(&id);
+            self.store.data_mut().streams.remove(&id);
+            return Some(StreamPoll::Done(host_response(500, "wasm_trap", "")));
+        }
         match self.failure_policy() {
             FailurePolicy::FailOpen => {
                 self.set(id, |d| d.bypass = true);
@@ -459,7 +527,11 @@ impl Vm {
                 "",
             )));
         }
-        let map = request_header_map(client, u64::from(id));
+        let map = if self.options().ngx() {
+            ngx_request_header_map(client, "localhost")
+        } else {
+            request_header_map(client, u64::from(id))
+        };
         let end_of_stream = client.body_chunks.is_empty() && client.trailers.is_none();
         let count = map.len() as i32;
         if let Some(maps) = self.maps(id) {
@@ -542,6 +614,10 @@ impl Vm {
         driver.coalesce = false;
         let end_of_stream = driver.next_chunk == total && driver.client.trailers.is_none();
         let buffering = driver.buffering;
+        // nginx writes a request body larger than client_body_buffer_size (16 KiB on 64-bit
+        // machines) to a temporary file, and ngx_wasm_module then hands the module nothing.
+        let body_size: usize = driver.client.body_chunks.iter().map(Vec::len).sum();
+        let spooled = self.options().ngx() && body_size > NGX_BODY_BUFFER;
         let Some(maps) = self.maps(id) else {
             return false;
         };
@@ -550,7 +626,15 @@ impl Vm {
         } else {
             Vec::new()
         };
-        buffer.extend_from_slice(&chunk);
+        if spooled {
+            // The module sees an empty body; the real data still goes upstream.
+            self.set(id, |d| d.forwarded.body.extend_from_slice(&chunk));
+        } else {
+            buffer.extend_from_slice(&chunk);
+        }
+        let Some(maps) = self.maps(id) else {
+            return false;
+        };
         let size = buffer.len() as i32;
         maps.request_body = Some(buffer);
         let action = match self.exports.request_body.clone() {
@@ -594,8 +678,9 @@ impl Vm {
         if let Some(maps) = self.maps(id) {
             maps.request_trailers = Some(trailers);
         }
+        // ngx_wasm_module does not call the trailer callbacks.
         let action = match self.exports.request_trailers.clone() {
-            Some(callback) if !self.bypassing(id) => {
+            Some(callback) if !self.bypassing(id) && !self.options().ngx() => {
                 self.invoke("proxy_on_request_trailers", id, Callback::Other, |s| {
                     callback.call(s, (id as i32, count))
                 })
@@ -631,7 +716,8 @@ impl Vm {
         let Some(upstream) = self.streams.get(&id).and_then(|d| d.upstream.clone()) else {
             return;
         };
-        let map = response_header_map(&upstream);
+        let map = response_header_map(&upstream, self.options().ngx());
+        self.set(id, |d| d.response_started = true);
         let end_of_stream = upstream.body_chunks.is_empty() && upstream.trailers.is_none();
         let count = map.len() as i32;
         if let Some(maps) = self.maps(id) {
@@ -722,6 +808,7 @@ impl Vm {
         driver.coalesce = false;
         let end_of_stream = driver.next_chunk == total && !has_trailers;
         let buffering = driver.buffering;
+        let ngx = self.options().ngx();
         let Some(maps) = self.maps(id) else {
             return false;
         };
@@ -731,10 +818,26 @@ impl Vm {
             Vec::new()
         };
         buffer.extend_from_slice(&chunk);
+        if ngx && buffering && buffer.len() > NGX_BODY_BUFFER {
+            // Past ngx_wasm_module's response buffering cap the body passes unmodified and
+            // the module sees no more of it.
+            self.set(id, |d| {
+                d.response_body.extend_from_slice(&buffer);
+                d.buffering = false;
+                d.bypass_response_body = true;
+            });
+            return true;
+        }
         let size = buffer.len() as i32;
-        maps.response_body = Some(buffer);
+        if let Some(maps) = self.maps(id) {
+            maps.response_body = Some(buffer);
+        }
+        let skip = self
+            .streams
+            .get(&id)
+            .is_some_and(|d| d.bypass_response_body);
         let action = match self.exports.response_body.clone() {
-            Some(callback) if !self.bypassing(id) => {
+            Some(callback) if !self.bypassing(id) && !skip => {
                 self.invoke("proxy_on_response_body", id, Callback::Other, |s| {
                     callback.call(s, (id as i32, size, i32::from(end_of_stream)))
                 })
@@ -775,7 +878,7 @@ impl Vm {
             maps.response_trailers = Some(trailers);
         }
         let action = match self.exports.response_trailers.clone() {
-            Some(callback) if !self.bypassing(id) => {
+            Some(callback) if !self.bypassing(id) && !self.options().ngx() => {
                 self.invoke("proxy_on_response_trailers", id, Callback::Other, |s| {
                     callback.call(s, (id as i32, count))
                 })
@@ -819,7 +922,11 @@ impl Vm {
                 ..ClientResponse::default()
             }
         } else if let Some(local) = local {
-            local_client_response(local)
+            if self.options().ngx() {
+                ngx_local_response(local, driver.as_ref())
+            } else {
+                local_client_response(local)
+            }
         } else if let Some(driver) = driver {
             let status = first_header(&driver.response_headers, ":status")
                 .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok())

@@ -368,6 +368,13 @@ impl Vm {
         // proxy-wasm-cpp-host makes every call on the root context, so the response goes to
         // the root context whichever stream made the call; the SDK then switches context.
         let context = self.store.data().root_context_id;
+        let mut response = response;
+        if let Some(answer) = response.as_mut().filter(|_| self.options.ngx()) {
+            // NOTE: ngx_wasm_module adds this pseudo-header; "ok" is an assumed value.
+            answer
+                .headers
+                .push((b":dispatch_status".to_vec(), b"ok".to_vec()));
+        }
         self.store.data_mut().call_response = response;
         let token = call.token as i32;
         self.invoke(
@@ -413,6 +420,10 @@ impl Vm {
     /// Delivers pending `proxy_on_queue_ready` notifications for queues this VM registered.
     pub fn deliver_queue_ready(&mut self) {
         let ready = self.shared.queues.take_ready(self.vm_index);
+        // ngx_wasm_module never calls proxy_on_queue_ready.
+        if self.options.ngx() {
+            return;
+        }
         let Some(callback) = self.exports.queue_ready.clone() else {
             return;
         };

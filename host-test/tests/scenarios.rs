@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 
 use host_test::module;
 use host_test::scenario::{run_file, ScenarioOutcome};
+use host_test::state::HostProfile;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn run_family(family: &str) {
+fn run_family(family: &str, host: HostProfile) {
     let root = repo_root();
     let plugin = root.join("dist/portcullis.wasm");
     assert!(
@@ -38,7 +39,7 @@ fn run_family(family: &str) {
     let mut failures = Vec::new();
     let mut steps = 0;
     for file in &files {
-        let outcome: ScenarioOutcome = run_file(&engine, file, &plugin);
+        let outcome: ScenarioOutcome = run_file(&engine, file, &plugin, host);
         if let Some(error) = &outcome.error {
             failures.push(format!("{}: {error}", outcome.file));
         }
@@ -70,10 +71,17 @@ fn run_family(family: &str) {
 
 #[test]
 fn host_scenarios() {
-    run_family("host");
+    run_family("host", HostProfile::Envoy);
 }
 
 #[test]
 fn plugin_scenarios() {
-    run_family("plugin");
+    run_family("plugin", HostProfile::Envoy);
+}
+
+/// The module must behave the same under Kong's ngx_wasm_module, so its scenarios run under
+/// that profile too (a scenario that depends on one host names it with `host:`).
+#[test]
+fn plugin_scenarios_ngx() {
+    run_family("plugin", HostProfile::Ngx);
 }

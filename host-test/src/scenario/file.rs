@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_yaml_ng::Value;
 
 use crate::abi::Pairs;
-use crate::state::{FailurePolicy, Limits, LogLevel, ServerHeader};
+use crate::state::{FailurePolicy, HostProfile, Limits, LogLevel, ServerHeader};
 
 /// Bytes written as a string, a number, `{base64: ...}`, or `{repeat: TEXT, count: N}` for
 /// large values.
@@ -176,6 +176,8 @@ pub struct Scenario {
     pub limits: Limits,
     #[serde(default)]
     pub server_header_transformation: ServerHeader,
+    /// The host to reproduce: `envoy` or `ngx`; when absent, the `--host` of the run.
+    pub host: Option<HostProfile>,
     /// `accepted` (default) or `rejected`: what `proxy_on_configure` must return.
     #[serde(default)]
     pub expect_configure: ConfigureOutcome,

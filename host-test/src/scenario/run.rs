@@ -18,7 +18,7 @@ use super::report::{pairs_json, BytesJson, CallSeen, StepResult, UpstreamSeen};
 use crate::abi::Pairs;
 use crate::module::Plugin;
 use crate::shared::{Clock, HostShared};
-use crate::state::{CallResponse, FailurePolicy, LogRecord, OutgoingCall, VmOptions};
+use crate::state::{CallResponse, FailurePolicy, HostProfile, LogRecord, OutgoingCall, VmOptions};
 use crate::stream::{
     ClientRequest, ClientResponse, ForwardedRequest, StreamPoll, UpstreamResponse,
 };
@@ -75,13 +75,19 @@ pub fn load(path: &Path) -> anyhow::Result<Scenario> {
     Ok(scenario)
 }
 
-/// Loads and runs a scenario file. `default_plugin` is used when the file names none.
-pub fn run_file(engine: &Engine, path: &Path, default_plugin: &Path) -> ScenarioOutcome {
+/// Loads and runs a scenario file. `default_plugin` is used when the file names none, and
+/// `host` when it names no host profile.
+pub fn run_file(
+    engine: &Engine,
+    path: &Path,
+    default_plugin: &Path,
+    host: HostProfile,
+) -> ScenarioOutcome {
     let label = path.display().to_string();
     match load(path) {
         Ok(scenario) => {
             let base = path.parent().unwrap_or(Path::new("."));
-            run_scenario(engine, &scenario, base, default_plugin, &label)
+            run_scenario(engine, &scenario, base, default_plugin, host, &label)
         }
         Err(error) => ScenarioOutcome {
             file: label,
@@ -106,7 +112,7 @@ fn parse_time(text: &str) -> anyhow::Result<SystemTime> {
         + Duration::from_nanos(u64::try_from(nanos).context("time before 1970")?))
 }
 
-fn options_for(scenario: &Scenario) -> VmOptions {
+fn options_for(scenario: &Scenario, host: HostProfile) -> VmOptions {
     let mut clusters: Vec<String> = scenario.clusters.clone();
     clusters.extend(scenario.http_calls.iter().map(|a| a.cluster.clone()));
     for step in &scenario.steps {
@@ -140,6 +146,7 @@ fn options_for(scenario: &Scenario) -> VmOptions {
         clusters,
         limits: scenario.limits,
         server_header: scenario.server_header_transformation,
+        host: scenario.host.unwrap_or(host),
     }
 }
 
@@ -149,6 +156,7 @@ pub fn run_scenario(
     scenario: &Scenario,
     base: &Path,
     default_plugin: &Path,
+    host: HostProfile,
     label: &str,
 ) -> ScenarioOutcome {
     let mut outcome = ScenarioOutcome {
@@ -175,7 +183,7 @@ pub fn run_scenario(
         }
     };
     let shared = HostShared::new(Clock::manual(start));
-    let options = Arc::new(options_for(scenario));
+    let options = Arc::new(options_for(scenario, host));
     let mut vms = Vec::new();
     let mut start_logs = Vec::new();
     for index in 0..scenario.workers {
@@ -510,7 +518,9 @@ impl Run {
                 self.vms.len()
             ));
         };
-        if vm.failure().is_some() && vm.failure_policy() == FailurePolicy::FailReload {
+        // ngx_wasm_module recreates the instance after a trap whatever the policy says.
+        let reload = vm.failure_policy() == FailurePolicy::FailReload || vm.options().ngx();
+        if vm.failure().is_some() && reload {
             vm.reload()
                 .map_err(|e| format!("reloading the failed VM failed: {e}"))?;
         }
