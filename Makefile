@@ -11,7 +11,7 @@ DEMO_CONFIG  := envoy/portcullis-demo.json
 DEMO_LISTEN  ?= 127.0.0.1:8080
 SCENARIOS    := $(sort $(wildcard tests/scenarios/*/*.yaml))
 
-.PHONY: all setup build host test unit scenarios demo bench lint clean
+.PHONY: all setup build host test unit scenarios oci oci-test demo bench lint clean
 
 all: build host
 
@@ -49,7 +49,15 @@ scenarios: build host
 	$(HOST_TEST) run --plugin dist/portcullis.wasm $(SCENARIOS)
 	$(HOST_TEST) run --host ngx --plugin dist/portcullis.wasm $(PLUGIN_SCENARIOS)
 
-test: build host unit scenarios
+test: build host unit scenarios oci-test
+
+# OCI image layouts of the module in Istio's two formats, under dist/oci/.
+oci: build host
+	$(HOST_TEST) oci --wasm dist/portcullis.wasm --out dist/oci
+
+# Push both images to a registry on loopback, pull them back and check them.
+oci-test: build host
+	bash tests/oci/registry-test.sh
 
 demo: build host
 	@echo "Portcullis demo on http://$(DEMO_LISTEN), in front of the builtin demo application."

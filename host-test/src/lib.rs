@@ -6,10 +6,12 @@
 //! - [`shared::HostShared`] is what the VMs of one host share: shared data, queues, metrics
 //!   and the clock.
 //! - [`scenario`] runs scenario files; [`serve`] is a loopback reverse proxy.
+//! - [`oci`] packs the module as OCI images for Istio and Envoy Gateway.
 
 pub mod abi;
 mod hostcalls;
 pub mod module;
+pub mod oci;
 mod props;
 pub mod scenario;
 pub mod serve;

@@ -46,6 +46,8 @@ enum Command {
     Bench(host_test::serve::BenchArgs),
     /// Send GET requests to a loopback URL and print the throughput.
     Load(host_test::serve::LoadArgs),
+    /// Pack the module as OCI image layouts (compat and oci formats).
+    Oci(host_test::oci::OciArgs),
 }
 
 fn default_plugin(plugin: Option<PathBuf>) -> PathBuf {
@@ -123,6 +125,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => host_test::serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => host_test::serve::bench(args).map(|()| ExitCode::SUCCESS),
         Command::Load(args) => host_test::serve::load(args).map(|()| ExitCode::SUCCESS),
+        Command::Oci(args) => host_test::oci::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
