@@ -11,7 +11,7 @@ DEMO_CONFIG  := envoy/portcullis-demo.json
 DEMO_LISTEN  ?= 127.0.0.1:8080
 SCENARIOS    := $(sort $(wildcard tests/scenarios/*/*.yaml))
 
-.PHONY: all setup build host test unit scenarios oci oci-test demo bench lint clean
+.PHONY: all setup build host test unit scenarios observatory oci oci-test demo bench lint clean
 
 all: build host
 
@@ -49,7 +49,18 @@ scenarios: build host
 	$(HOST_TEST) run --plugin dist/portcullis.wasm $(SCENARIOS)
 	$(HOST_TEST) run --host ngx --plugin dist/portcullis.wasm $(PLUGIN_SCENARIOS)
 
-test: build host unit scenarios oci-test
+# Grades the module's headers with the MDN HTTP Observatory's analyzers, offline. The npm
+# package is installed without its install scripts, which download lists from the network.
+OBSERVATORY_PACKAGE := tests/observatory/node_modules/@mdn/mdn-http-observatory/package.json
+
+$(OBSERVATORY_PACKAGE): tests/observatory/package.json
+	cd tests/observatory && npm install --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+observatory: build host $(OBSERVATORY_PACKAGE)
+	bash tests/observatory/run.sh
+
+test: build host unit scenarios oci-test observatory
 
 # OCI image layouts of the module in Istio's two formats, under dist/oci/.
 oci: build host
