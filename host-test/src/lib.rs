@@ -9,6 +9,7 @@
 //! - [`oci`] packs the module as OCI images for Istio and Envoy Gateway.
 
 pub mod abi;
+pub mod fuzz;
 mod hostcalls;
 pub mod module;
 pub mod oci;

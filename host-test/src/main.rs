@@ -46,6 +46,8 @@ enum Command {
     Bench(host_test::serve::BenchArgs),
     /// Send GET requests to a loopback URL and print the throughput.
     Load(host_test::serve::LoadArgs),
+    /// Feed generated hostile exchanges to the module; fails on a trap or memory growth.
+    Fuzz(host_test::fuzz::FuzzArgs),
     /// Pack the module as OCI image layouts (compat and oci formats).
     Oci(host_test::oci::OciArgs),
 }
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => host_test::serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => host_test::serve::bench(args).map(|()| ExitCode::SUCCESS),
         Command::Load(args) => host_test::serve::load(args).map(|()| ExitCode::SUCCESS),
+        Command::Fuzz(args) => host_test::fuzz::run(args).map(|()| ExitCode::SUCCESS),
         Command::Oci(args) => host_test::oci::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

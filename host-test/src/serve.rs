@@ -298,6 +298,7 @@ async fn handle(
         destination: local,
         mtls: false,
         connection_id: connection,
+        ends: true,
     };
     if !has_module {
         let forwarded = forward_as_is(&client_request);
@@ -712,6 +713,7 @@ pub fn time_requests(
         destination: SocketAddr::from(([127, 0, 0, 1], 8080)),
         mtls: false,
         connection_id: 1,
+        ends: true,
     };
     let upstream = UpstreamResponse {
         status: 200,

@@ -30,6 +30,9 @@ pub struct ClientRequest {
     pub destination: SocketAddr,
     pub mtls: bool,
     pub connection_id: u64,
+    /// Whether the client ends the stream; a client that does not keeps it open until it
+    /// gives up.
+    pub ends: bool,
 }
 
 /// The upstream's answer.
@@ -203,6 +206,31 @@ fn response_header_map(response: &UpstreamResponse, keep_case: bool) -> Pairs {
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
     );
     map
+}
+
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// What Envoy's HTTP/1 codec rejects with 400 before any filter runs: an empty or invalid
+/// method, an empty path, header names that are empty, pseudo-headers or not tokens, and
+/// header values with NUL, CR or LF.
+fn codec_error(request: &ClientRequest) -> Option<&'static str> {
+    if request.method.is_empty() || !request.method.iter().all(|b| is_token_byte(*b)) {
+        return Some("http1.invalid_method");
+    }
+    if request.path.is_empty() || request.path.iter().any(|b| *b <= b' ' || *b == 0x7f) {
+        return Some("http1.invalid_url");
+    }
+    for (name, value) in &request.headers {
+        if name.is_empty() || !name.iter().all(|b| is_token_byte(*b)) {
+            return Some("http1.invalid_characters");
+        }
+        if value.iter().any(|b| matches!(b, 0 | b'\r' | b'\n')) {
+            return Some("http1.invalid_characters");
+        }
+    }
+    None
 }
 
 fn headers_too_large(request: &ClientRequest, limits: &crate::state::Limits) -> bool {
@@ -513,6 +541,11 @@ impl Vm {
         let driver = self.streams.get(&id)?;
         let limits = self.options().limits;
         let client = &driver.client;
+        if let Some(reason) = codec_error(client) {
+            self.streams.remove(&id);
+            self.store.data_mut().streams.remove(&id);
+            return Some(StreamPoll::Done(host_response(400, reason, "")));
+        }
         if client.headers.len() > limits.max_headers_count {
             self.streams.remove(&id);
             self.store.data_mut().streams.remove(&id);
@@ -532,7 +565,8 @@ impl Vm {
         } else {
             request_header_map(client, u64::from(id))
         };
-        let end_of_stream = client.body_chunks.is_empty() && client.trailers.is_none();
+        let end_of_stream =
+            client.body_chunks.is_empty() && client.trailers.is_none() && client.ends;
         let count = map.len() as i32;
         if let Some(maps) = self.maps(id) {
             maps.request_headers = Some(map);
@@ -597,7 +631,8 @@ impl Vm {
         };
         let total = driver.client.body_chunks.len();
         if driver.next_chunk >= total {
-            if driver.buffering && driver.client.trailers.is_none() {
+            let incomplete = !driver.client.ends && driver.client.trailers.is_none();
+            if incomplete || (driver.buffering && driver.client.trailers.is_none()) {
                 return false;
             }
             driver.stage = Stage::RequestTrailers;
@@ -612,7 +647,8 @@ impl Vm {
             driver.client.body_chunks[driver.next_chunk - 1].clone()
         };
         driver.coalesce = false;
-        let end_of_stream = driver.next_chunk == total && driver.client.trailers.is_none();
+        let end_of_stream =
+            driver.next_chunk == total && driver.client.trailers.is_none() && driver.client.ends;
         let buffering = driver.buffering;
         // nginx writes a request body larger than client_body_buffer_size (16 KiB on 64-bit
         // machines) to a temporary file, and ngx_wasm_module then hands the module nothing.

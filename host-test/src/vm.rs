@@ -132,6 +132,9 @@ pub struct Vm {
     tick_period_ms: u32,
     /// Calls made by the plugin that the caller has not taken yet.
     outgoing: Vec<OutgoingCall>,
+    /// Stream callbacks that ran after the stream's local response, which a host must
+    /// never do.
+    late_callbacks: Vec<String>,
 }
 
 impl Vm {
@@ -174,6 +177,7 @@ impl Vm {
             next_tick_nanos: None,
             tick_period_ms: 0,
             outgoing: Vec::new(),
+            late_callbacks: Vec::new(),
         };
         vm.run_start(&instance)?;
         Ok(vm)
@@ -269,6 +273,18 @@ impl Vm {
             let state = self.store.data_mut();
             state.effective_context = context;
             state.callback = callback;
+            let stream_callback =
+                name.starts_with("proxy_on_request_") || name.starts_with("proxy_on_response_");
+            if stream_callback
+                && state
+                    .streams
+                    .get(&context)
+                    .is_some_and(|s| s.local_response.is_some())
+            {
+                self.late_callbacks.push(format!(
+                    "{name} ran for stream {context} after its local response"
+                ));
+            }
         }
         let result = call(&mut self.store);
         let state = self.store.data_mut();
@@ -298,6 +314,11 @@ impl Vm {
     /// The trap that failed this VM, if one did.
     pub fn failure(&self) -> Option<&str> {
         self.failed.as_deref()
+    }
+
+    /// Returns the first stream callback that ran after a local response, if any did.
+    pub fn callback_after_local_response(&self) -> Option<String> {
+        self.late_callbacks.first().cloned()
     }
 
     /// The failure policy this VM applies.

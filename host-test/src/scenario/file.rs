@@ -12,8 +12,8 @@ use serde_yaml_ng::Value;
 use crate::abi::Pairs;
 use crate::state::{FailurePolicy, HostProfile, Limits, LogLevel, ServerHeader};
 
-/// Bytes written as a string, a number, `{base64: ...}`, or `{repeat: TEXT, count: N}` for
-/// large values.
+/// Bytes written as a string, a number, `{base64: ...}`, or `{repeat: TEXT, count: N}` (with
+/// optional `prefix` and `suffix`) for large values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Bytes(pub Vec<u8>);
 
@@ -24,18 +24,23 @@ impl Bytes {
             Value::Number(n) => Ok(Bytes(n.to_string().into_bytes())),
             Value::Bool(b) => Ok(Bytes(b.to_string().into_bytes())),
             Value::Mapping(map) if map.contains_key("repeat") => {
-                let text = map
-                    .get("repeat")
-                    .and_then(Value::as_str)
-                    .ok_or("repeat: expected a string")?;
+                let text = |key: &str| map.get(key).and_then(Value::as_str).unwrap_or_default();
                 let count = map
                     .get("count")
                     .and_then(Value::as_u64)
                     .ok_or("repeat: expected a count")?;
-                if map.len() != 2 || count > 64 << 20 {
-                    return Err("expected {repeat: TEXT, count: N} with N up to 64 Mi".to_string());
+                let known = ["repeat", "count", "prefix", "suffix"];
+                if map
+                    .keys()
+                    .any(|k| !k.as_str().is_some_and(|k| known.contains(&k)))
+                    || count > 64 << 20
+                {
+                    return Err("expected {repeat: TEXT, count: N (up to 64 Mi), prefix: TEXT, suffix: TEXT}".to_string());
                 }
-                Ok(Bytes(text.repeat(count as usize).into_bytes()))
+                let mut bytes = text("prefix").as_bytes().to_vec();
+                bytes.extend(text("repeat").repeat(count as usize).into_bytes());
+                bytes.extend_from_slice(text("suffix").as_bytes());
+                Ok(Bytes(bytes))
             }
             Value::Mapping(map) if map.len() == 1 => {
                 let encoded = map
@@ -346,6 +351,14 @@ pub struct RequestSpec {
     /// Whether the client presented a verified certificate.
     #[serde(default)]
     pub mtls: bool,
+    /// Whether the client ends the request (default true); with false the last body chunk
+    /// has no end of stream and the client gives up waiting.
+    #[serde(default = "yes")]
+    pub end_of_stream: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn get() -> Bytes {

@@ -411,6 +411,7 @@ fn client_request(spec: &RequestSpec, connection_id: u64) -> Result<ClientReques
         destination,
         mtls: spec.mtls,
         connection_id,
+        ends: spec.end_of_stream,
     })
 }
 
