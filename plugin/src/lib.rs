@@ -6,6 +6,7 @@
 //! host log.
 
 mod host;
+mod jwt;
 mod metrics;
 mod root;
 mod stream;

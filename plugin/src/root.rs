@@ -24,7 +24,19 @@ pub struct Root {
     fallback: OnceCell<Option<Rc<Shared>>>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let Some(active) = &self.active {
+            crate::jwt::on_http_call_response(active, token_id, num_headers, body_size);
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
@@ -58,12 +70,22 @@ impl RootContext for Root {
                 "off"
             }
         );
-        self.active = Some(Rc::new(Shared {
+        let jwt = crate::jwt::JwtRuntime::new(&config.jwt);
+        let shared = Rc::new(Shared {
             config,
             metrics,
             plugin_name,
-        }));
+            jwt,
+        });
+        crate::jwt::start(&shared);
+        self.active = Some(shared);
         true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(active) = &self.active {
+            crate::jwt::on_tick(active);
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -94,6 +116,7 @@ impl Root {
                 log::warn!("portcullis: no plugin configuration applied yet, using the defaults");
                 match Config::defaults() {
                     Ok(config) => Some(Rc::new(Shared {
+                        jwt: crate::jwt::JwtRuntime::new(&config.jwt),
                         config,
                         metrics: self.metrics(),
                         plugin_name: host::plugin_name(),

@@ -20,6 +20,8 @@ pub struct Shared {
     pub metrics: Rc<Metrics>,
     /// Value of the `plugin_name` property, reported as `observer.name`.
     pub plugin_name: Option<String>,
+    /// Token validation state of this VM.
+    pub jwt: crate::jwt::JwtRuntime,
 }
 
 /// The HTTP context that applies the configuration to one request.
@@ -135,7 +137,12 @@ impl Stream {
     }
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    fn on_done(&mut self) -> bool {
+        crate::jwt::forget(&self.shared, self.context_id);
+        true
+    }
+}
 
 impl HttpContext for Stream {
     /// Inspects path, query, headers and cookies, then strips internal request
@@ -158,6 +165,9 @@ impl HttpContext for Stream {
 
         for name in shared.config.headers.request_headers_to_strip(&headers) {
             host::remove_header(self.context_id, MapType::HttpRequestHeaders, &name);
+        }
+        if let Some(action) = crate::jwt::on_request_headers(self.context_id, &shared, &headers) {
+            return action;
         }
         Action::Continue
     }

@@ -36,6 +36,14 @@ pub enum EventAction {
     BodyTooLarge,
     /// The plugin configuration was rejected.
     ConfigRejected,
+    /// A request carried a valid token that met the matched rule.
+    TokenAccepted,
+    /// A request was answered 401 or 403 by token validation.
+    TokenRejected,
+    /// A remote JWKS was fetched and its keys loaded.
+    JwksFetched,
+    /// A remote JWKS fetch failed.
+    JwksFetchFailed,
 }
 
 /// Whether the request or configuration went through, rendered as
@@ -215,6 +223,28 @@ impl SecurityEvent {
         );
         event.severity = Severity::Medium.score();
         event.error_message = Some(message.to_string());
+        event
+    }
+
+    /// Builds a token validation event: `target` names the provider
+    /// (`jwt.NAME`), `message` the error code and description of a failure.
+    pub fn token(
+        timestamp: SystemTime,
+        action: EventAction,
+        target: Option<String>,
+        message: Option<String>,
+    ) -> Self {
+        let failed = message.is_some();
+        let mut event = if failed {
+            SecurityEvent::new(timestamp, action, Outcome::Failure, EventLevel::Warn)
+        } else {
+            SecurityEvent::new(timestamp, action, Outcome::Success, EventLevel::Info)
+        };
+        if failed {
+            event.severity = Severity::Medium.score();
+        }
+        event.target = target;
+        event.error_message = message;
         event
     }
 

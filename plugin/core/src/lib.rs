@@ -21,4 +21,5 @@ pub mod event;
 pub mod filter;
 pub mod headers;
 pub mod http;
+pub mod jwt;
 pub mod rules;

@@ -1,0 +1,706 @@
+//! Request evaluation: rule match, token extraction, verification through the
+//! verified-token cache, requirement logic, and the edits and response that
+//! follow.
+
+use super::cache::{Verified, VerifiedStore};
+use super::claims::{check_issuer_and_audience, check_time, lookup};
+use super::error::JwtError;
+use super::keys::Key;
+use super::policy::{
+    HeaderMatch, JwtPolicy, PathMatch, Provider, Requirement, Rule, TokenSource, ValueMatch,
+};
+use super::response::Rejection;
+use super::token::{parse, Token, BASE64URL};
+use crate::http::{split_cookies, split_pairs, split_path, HeaderPairs};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The keys of a provider as the host currently has them.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyState<'a> {
+    /// Keys to verify with.
+    Ready(&'a [Key]),
+    /// The first fetch is still running; the request may wait.
+    Pending,
+    /// No keys: the fetch failed, or waiting is not allowed.
+    Unavailable,
+}
+
+/// Supplies each provider's keys by index.
+pub trait KeyLookup {
+    /// Returns the keys of the provider at `index`.
+    fn keys(&self, index: usize) -> KeyState<'_>;
+}
+
+/// A change to the request headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestEdit {
+    /// Remove every copy of the header.
+    Remove(String),
+    /// Add one copy of the header.
+    Add(String, String),
+    /// Replace `:path`.
+    SetPath(String),
+}
+
+/// A verified token that the request carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Provider name.
+    pub provider: String,
+    /// Whether the signature check came from the verified-token cache.
+    pub cached: bool,
+}
+
+/// The result of evaluating a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The request goes on with these edits.
+    Allow {
+        /// Header and path edits, in order.
+        edits: Vec<RequestEdit>,
+        /// Verified tokens.
+        accepted: Vec<Accepted>,
+        /// Whether a rule with a requirement matched.
+        checked: bool,
+    },
+    /// The request gets this rejection as its response.
+    Reject(Rejection),
+    /// A provider's keys are still being fetched; evaluate again later.
+    Wait,
+}
+
+/// Request data the evaluation reads.
+pub struct Request<'a> {
+    /// Every request header pair.
+    pub headers: &'a HeaderPairs,
+    /// Seconds since the epoch, from the host clock.
+    pub now: u64,
+}
+
+#[derive(Debug, Clone)]
+enum ProviderResult {
+    Missing,
+    Invalid(JwtError),
+    Pending,
+    Valid(Box<ValidToken>),
+}
+
+#[derive(Debug, Clone)]
+struct ValidToken {
+    registered: super::token::RegisteredClaims,
+    claims: Map<String, Value>,
+    payload_part: String,
+    sources: Vec<TokenSource>,
+    cached: bool,
+}
+
+enum Eval {
+    Ok,
+    Fail(JwtError, Option<usize>),
+    Wait,
+}
+
+/// Evaluates the request against the policy.
+pub fn evaluate(
+    policy: &JwtPolicy,
+    request: &Request<'_>,
+    keys: &dyn KeyLookup,
+    store: &mut dyn VerifiedStore,
+) -> Decision {
+    let mut edits = client_copies_to_remove(policy);
+    let headers = request.headers;
+    if policy.bypass_cors_preflight && is_cors_preflight(headers) {
+        return Decision::Allow {
+            edits,
+            accepted: Vec::new(),
+            checked: false,
+        };
+    }
+    let raw_path = header(headers, ":path").unwrap_or_default();
+    let (path, _) = split_path(raw_path);
+    let Some(rule) = policy
+        .rules
+        .iter()
+        .find(|rule| rule_matches(rule, path, headers))
+    else {
+        return Decision::Allow {
+            edits,
+            accepted: Vec::new(),
+            checked: false,
+        };
+    };
+    let Some(requirement) = &rule.requires else {
+        return Decision::Allow {
+            edits,
+            accepted: Vec::new(),
+            checked: false,
+        };
+    };
+    let mut results: Vec<Option<ProviderResult>> = vec![None; policy.providers.len()];
+    let mut context = Context {
+        policy,
+        request,
+        keys,
+        store,
+        results: &mut results,
+    };
+    let outcome = context.eval(requirement);
+    match outcome {
+        Eval::Wait => return Decision::Wait,
+        Eval::Fail(error, index) => {
+            let provider = index.map(|i| policy.providers[i].name.clone());
+            return Decision::Reject(Rejection::new(&policy.realm, error, provider));
+        }
+        Eval::Ok => {}
+    }
+    let valid: Vec<(usize, &ValidToken)> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(index, result)| match result {
+            Some(ProviderResult::Valid(token)) => Some((index, token.as_ref())),
+            _ => None,
+        })
+        .collect();
+    if !rule.claims.is_empty() {
+        if valid.is_empty() {
+            return Decision::Reject(Rejection::new(&policy.realm, JwtError::Missing, None));
+        }
+        let satisfied = valid
+            .iter()
+            .any(|(_, token)| rule.claims.iter().all(|claim| claim.holds(&token.claims)));
+        if !satisfied {
+            let provider = Some(policy.providers[valid[0].0].name.clone());
+            return Decision::Reject(Rejection::new(
+                &policy.realm,
+                JwtError::ClaimMismatch,
+                provider,
+            ));
+        }
+    }
+    let mut accepted = Vec::new();
+    let mut new_path: Option<String> = None;
+    for (index, token) in &valid {
+        let provider = &policy.providers[*index];
+        forward_edits(
+            provider,
+            token,
+            headers,
+            raw_path,
+            &mut new_path,
+            &mut edits,
+        );
+        accepted.push(Accepted {
+            provider: provider.name.clone(),
+            cached: token.cached,
+        });
+    }
+    if let Some(path) = new_path {
+        edits.push(RequestEdit::SetPath(path));
+    }
+    Decision::Allow {
+        edits,
+        accepted,
+        checked: true,
+    }
+}
+
+struct Context<'a, 'r> {
+    policy: &'a JwtPolicy,
+    request: &'a Request<'r>,
+    keys: &'a dyn KeyLookup,
+    store: &'a mut dyn VerifiedStore,
+    results: &'a mut Vec<Option<ProviderResult>>,
+}
+
+impl Context<'_, '_> {
+    fn eval(&mut self, requirement: &Requirement) -> Eval {
+        match requirement {
+            Requirement::Provider { index, audiences } => match self.provider(*index) {
+                ProviderResult::Missing => Eval::Fail(JwtError::Missing, Some(*index)),
+                ProviderResult::Invalid(error) => Eval::Fail(error, Some(*index)),
+                ProviderResult::Pending => Eval::Wait,
+                ProviderResult::Valid(token) => {
+                    let provider = &self.policy.providers[*index];
+                    match check_issuer_and_audience(provider, audiences, &token.registered) {
+                        Ok(()) => Eval::Ok,
+                        Err(error) => {
+                            self.results[*index] = Some(ProviderResult::Invalid(error));
+                            Eval::Fail(error, Some(*index))
+                        }
+                    }
+                }
+            },
+            Requirement::Any(list) => {
+                let mut waiting = false;
+                let mut failure: Option<(JwtError, Option<usize>)> = None;
+                for item in list {
+                    match self.eval(item) {
+                        Eval::Ok => return Eval::Ok,
+                        Eval::Wait => waiting = true,
+                        Eval::Fail(error, index) => {
+                            let replace = match failure {
+                                None => true,
+                                Some((JwtError::Missing, _)) => error != JwtError::Missing,
+                                Some(_) => false,
+                            };
+                            if replace {
+                                failure = Some((error, index));
+                            }
+                        }
+                    }
+                }
+                if waiting {
+                    return Eval::Wait;
+                }
+                let (error, index) = failure.unwrap_or((JwtError::Missing, None));
+                Eval::Fail(error, index)
+            }
+            Requirement::All(list) => {
+                let mut waiting = false;
+                for item in list {
+                    match self.eval(item) {
+                        Eval::Ok => {}
+                        Eval::Wait => waiting = true,
+                        failure @ Eval::Fail(..) => return failure,
+                    }
+                }
+                if waiting {
+                    Eval::Wait
+                } else {
+                    Eval::Ok
+                }
+            }
+            Requirement::AllowMissing => {
+                let mut waiting = false;
+                for index in 0..self.policy.providers.len() {
+                    match self.provider(index) {
+                        ProviderResult::Missing => {}
+                        ProviderResult::Pending => waiting = true,
+                        ProviderResult::Invalid(error) => return Eval::Fail(error, Some(index)),
+                        ProviderResult::Valid(token) => {
+                            let provider = &self.policy.providers[index];
+                            if let Err(error) =
+                                check_issuer_and_audience(provider, &[], &token.registered)
+                            {
+                                self.results[index] = Some(ProviderResult::Invalid(error));
+                                return Eval::Fail(error, Some(index));
+                            }
+                        }
+                    }
+                }
+                if waiting {
+                    Eval::Wait
+                } else {
+                    Eval::Ok
+                }
+            }
+            Requirement::AllowMissingOrFailed => {
+                for index in 0..self.policy.providers.len() {
+                    if let ProviderResult::Valid(token) = self.provider(index) {
+                        let provider = &self.policy.providers[index];
+                        if let Err(error) =
+                            check_issuer_and_audience(provider, &[], &token.registered)
+                        {
+                            self.results[index] = Some(ProviderResult::Invalid(error));
+                        }
+                    }
+                }
+                Eval::Ok
+            }
+        }
+    }
+
+    /// Extracts and verifies the provider's token once per request.
+    fn provider(&mut self, index: usize) -> ProviderResult {
+        if let Some(result) = &self.results[index] {
+            return result.clone();
+        }
+        let provider = &self.policy.providers[index];
+        let result = check_provider(
+            provider,
+            index,
+            self.request,
+            self.keys.keys(index),
+            self.store,
+        );
+        self.results[index] = Some(result.clone());
+        result
+    }
+}
+
+fn check_provider(
+    provider: &Provider,
+    index: usize,
+    request: &Request<'_>,
+    keys: KeyState<'_>,
+    store: &mut dyn VerifiedStore,
+) -> ProviderResult {
+    let found = extract(provider, request.headers);
+    let Some(first) = found.first() else {
+        return ProviderResult::Missing;
+    };
+    let raw = first.1.clone();
+    if found.iter().any(|(_, token)| *token != raw) {
+        return ProviderResult::Invalid(JwtError::MultipleTokens);
+    }
+    if raw.len() > provider.max_token_bytes {
+        return ProviderResult::Invalid(JwtError::TooLarge);
+    }
+    let token = match parse(&raw) {
+        Ok(token) => token,
+        Err(error) => return ProviderResult::Invalid(error),
+    };
+    let keys = match keys {
+        KeyState::Ready(keys) => keys,
+        KeyState::Pending => return ProviderResult::Pending,
+        KeyState::Unavailable => return ProviderResult::Invalid(JwtError::JwksUnavailable),
+    };
+    let cached = match verify_cached(&token, &raw, index, keys, store) {
+        Ok(cached) => cached,
+        Err(error) => return ProviderResult::Invalid(error),
+    };
+    if let Err(error) = check_time(provider, &token.registered, request.now) {
+        return ProviderResult::Invalid(error);
+    }
+    ProviderResult::Valid(Box::new(ValidToken {
+        registered: token.registered.clone(),
+        payload_part: token.payload_part.to_string(),
+        claims: token.claims,
+        sources: found.into_iter().map(|(source, _)| source).collect(),
+        cached,
+    }))
+}
+
+/// Verifies the signature, or finds an earlier verification of the same
+/// token by a key the provider still has. Returns whether the cache served it.
+fn verify_cached(
+    token: &Token<'_>,
+    raw: &str,
+    index: usize,
+    keys: &[Key],
+    store: &mut dyn VerifiedStore,
+) -> Result<bool, JwtError> {
+    let digest: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
+    if let Some(hit) = store.get(&digest) {
+        let still_trusted = hit.provider == index as u16
+            && keys.iter().any(|key| {
+                key.fingerprint == hit.fingerprint
+                    && key.matches(token.header.alg, token.header.kid.as_deref())
+            });
+        if still_trusted {
+            return Ok(true);
+        }
+    }
+    let key = super::verify::verify(token, keys)?;
+    if let Some(exp) = token.registered.exp {
+        store.put(
+            digest,
+            Verified {
+                provider: index as u16,
+                fingerprint: key.fingerprint,
+                exp,
+            },
+        );
+    }
+    Ok(false)
+}
+
+/// Reads every token of the provider's locations, in order.
+fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, String)> {
+    let mut found = Vec::new();
+    for source in &provider.sources {
+        match source {
+            TokenSource::Header { name, prefix } => {
+                for (key, value) in headers {
+                    if !key.eq_ignore_ascii_case(name) {
+                        continue;
+                    }
+                    if let Some(token) = strip_prefix(value, prefix) {
+                        found.push((source.clone(), token));
+                    }
+                }
+            }
+            TokenSource::Param(param) => {
+                let raw_path = header(headers, ":path").unwrap_or_default();
+                if let (_, Some(query)) = split_path(raw_path) {
+                    for (name, value) in split_pairs(query) {
+                        if name == param.as_bytes() && !value.is_empty() {
+                            found.push((
+                                source.clone(),
+                                String::from_utf8_lossy(value).into_owned(),
+                            ));
+                        }
+                    }
+                }
+            }
+            TokenSource::Cookie(cookie) => {
+                for (key, value) in headers {
+                    if !key.eq_ignore_ascii_case("cookie") {
+                        continue;
+                    }
+                    for (name, value) in split_cookies(value) {
+                        if name == cookie.as_bytes() && !value.is_empty() {
+                            found.push((
+                                source.clone(),
+                                String::from_utf8_lossy(value).into_owned(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Returns the token after a case-insensitive prefix, trimmed of spaces;
+/// `None` when the value lacks the prefix or nothing follows it.
+fn strip_prefix(value: &[u8], prefix: &str) -> Option<String> {
+    let prefix = prefix.as_bytes();
+    if value.len() < prefix.len() || !value[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    let token = value[prefix.len()..].trim_ascii();
+    if token.is_empty() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(token).into_owned())
+}
+
+fn header<'h>(headers: &'h HeaderPairs, name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_slice())
+}
+
+fn is_cors_preflight(headers: &HeaderPairs) -> bool {
+    header(headers, ":method") == Some(b"OPTIONS".as_slice())
+        && header(headers, "origin").is_some()
+        && header(headers, "access-control-request-method").is_some()
+}
+
+fn rule_matches(rule: &Rule, path: &[u8], headers: &HeaderPairs) -> bool {
+    let path = String::from_utf8_lossy(path);
+    let fold = |text: &str| {
+        if rule.case_insensitive {
+            text.to_ascii_lowercase()
+        } else {
+            text.to_string()
+        }
+    };
+    let path_ok = match &rule.path {
+        PathMatch::Prefix(prefix) => fold(&path).starts_with(&fold(prefix)),
+        PathMatch::Exact(exact) => fold(&path) == fold(exact),
+        PathMatch::SeparatedPrefix(prefix) => {
+            let path = fold(&path);
+            let prefix = fold(prefix);
+            path == prefix || (path.starts_with(&prefix) && path[prefix.len()..].starts_with('/'))
+        }
+        PathMatch::Regex(regex) => regex.is_match(&path),
+    };
+    path_ok
+        && rule
+            .headers
+            .iter()
+            .all(|matcher| header_matches(matcher, headers))
+}
+
+fn header_matches(matcher: &HeaderMatch, headers: &HeaderPairs) -> bool {
+    let values: Vec<&[u8]> = headers
+        .iter()
+        .filter(|(key, _)| key.eq_ignore_ascii_case(&matcher.name))
+        .map(|(_, value)| value.as_slice())
+        .collect();
+    let matched = if values.is_empty() {
+        false
+    } else {
+        // Envoy matches a repeated header against its values joined by commas.
+        let joined = values.join(&b","[..]);
+        let text = String::from_utf8_lossy(&joined);
+        let (value, fold) = if matcher.ignore_case {
+            (text.to_ascii_lowercase(), true)
+        } else {
+            (text.into_owned(), false)
+        };
+        let prepare = |expected: &str| {
+            if fold {
+                expected.to_ascii_lowercase()
+            } else {
+                expected.to_string()
+            }
+        };
+        match &matcher.value {
+            ValueMatch::Present => true,
+            ValueMatch::Exact(expected) => value == prepare(expected),
+            ValueMatch::Prefix(expected) => value.starts_with(&prepare(expected)),
+            ValueMatch::Suffix(expected) => value.ends_with(&prepare(expected)),
+            ValueMatch::Contains(expected) => value.contains(&prepare(expected)),
+        }
+    };
+    matched != matcher.invert
+}
+
+fn client_copies_to_remove(policy: &JwtPolicy) -> Vec<RequestEdit> {
+    let mut names: Vec<&str> = Vec::new();
+    for provider in &policy.providers {
+        if let Some(name) = &provider.forward_payload_header {
+            names.push(name);
+        }
+        for (name, _) in &provider.claim_to_headers {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| RequestEdit::Remove(name.to_string()))
+        .collect()
+}
+
+fn forward_edits(
+    provider: &Provider,
+    token: &ValidToken,
+    headers: &HeaderPairs,
+    raw_path: &[u8],
+    new_path: &mut Option<String>,
+    edits: &mut Vec<RequestEdit>,
+) {
+    if let Some(name) = &provider.forward_payload_header {
+        let mut payload = token.payload_part.clone();
+        if provider.pad_forward_payload_header {
+            // Re-encoding keeps the bytes and adds the padding.
+            if let Ok(bytes) = BASE64URL.decode(&payload) {
+                payload = base64::engine::general_purpose::URL_SAFE.encode(bytes);
+            }
+        }
+        edits.push(RequestEdit::Add(name.clone(), payload));
+    }
+    for (name, path) in &provider.claim_to_headers {
+        if let Some(value) = lookup(&token.claims, path).and_then(claim_header_value) {
+            edits.push(RequestEdit::Add(name.clone(), value));
+        }
+    }
+    if provider.forward {
+        return;
+    }
+    for source in &token.sources {
+        match source {
+            TokenSource::Header { name, .. } => edits.push(RequestEdit::Remove(name.clone())),
+            TokenSource::Param(param) => {
+                let current = new_path
+                    .clone()
+                    .unwrap_or_else(|| String::from_utf8_lossy(raw_path).into_owned());
+                *new_path = Some(remove_param(&current, param));
+            }
+            TokenSource::Cookie(cookie) => {
+                let mut kept = Vec::new();
+                for (key, value) in headers {
+                    if key.eq_ignore_ascii_case("cookie") {
+                        for (name, value) in split_cookies(value) {
+                            if name != cookie.as_bytes() {
+                                let pair = if name.is_empty() {
+                                    value.to_vec()
+                                } else {
+                                    [name, b"=", value].concat()
+                                };
+                                kept.push(String::from_utf8_lossy(&pair).into_owned());
+                            }
+                        }
+                    }
+                }
+                edits.push(RequestEdit::Remove("cookie".to_string()));
+                if !kept.is_empty() {
+                    edits.push(RequestEdit::Add("cookie".to_string(), kept.join("; ")));
+                }
+            }
+        }
+    }
+}
+
+/// Renders a claim for a header: strings as they are, numbers and booleans
+/// as JSON, lists of those joined by commas. Objects, and values with
+/// control characters (which would split headers), are left out.
+fn claim_header_value(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Array(items) => {
+            let parts: Option<Vec<String>> = items
+                .iter()
+                .map(|item| match item {
+                    Value::Array(_) | Value::Object(_) | Value::Null => None,
+                    scalar => claim_header_value(scalar),
+                })
+                .collect();
+            parts?.join(",")
+        }
+        _ => return None,
+    };
+    if text.len() > 4096 || text.chars().any(char::is_control) {
+        return None;
+    }
+    Some(text)
+}
+
+fn remove_param(raw_path: &str, param: &str) -> String {
+    let Some((path, query)) = raw_path.split_once('?') else {
+        return raw_path.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(param))
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_case_insensitive() {
+        assert_eq!(
+            strip_prefix(b"bearer abc", "Bearer "),
+            Some("abc".to_string())
+        );
+        assert_eq!(
+            strip_prefix(b"BEARER  abc ", "Bearer "),
+            Some("abc".to_string())
+        );
+        assert_eq!(strip_prefix(b"Basic abc", "Bearer "), None);
+        assert_eq!(strip_prefix(b"Bearer ", "Bearer "), None);
+    }
+
+    #[test]
+    fn param_removal_keeps_others() {
+        assert_eq!(
+            remove_param("/a?access_token=x&b=1", "access_token"),
+            "/a?b=1"
+        );
+        assert_eq!(remove_param("/a?access_token=x", "access_token"), "/a");
+        assert_eq!(remove_param("/a", "access_token"), "/a");
+    }
+
+    #[test]
+    fn claim_values_for_headers() {
+        assert_eq!(
+            claim_header_value(&serde_json::json!("a")),
+            Some("a".to_string())
+        );
+        assert_eq!(
+            claim_header_value(&serde_json::json!(["a", 1, true])),
+            Some("a,1,true".to_string())
+        );
+        assert_eq!(claim_header_value(&serde_json::json!("a\r\nx: y")), None);
+        assert_eq!(claim_header_value(&serde_json::json!({"a": 1})), None);
+    }
+}

@@ -1,0 +1,670 @@
+//! Verification keys: JWKS documents (RFC 7517) and PEM public keys, parsed
+//! into key material that [`super::verify`] uses.
+//!
+//! A JWKS whose keys are partly unusable keeps the usable ones and reports
+//! the others, so that one key of a type this module does not support (or a
+//! malformed one) does not take down a provider.
+
+use super::token::{Algorithm, BASE64URL};
+use base64::Engine as _;
+use jsonwebtoken::crypto::CryptoProvider;
+use jsonwebtoken::DecodingKey;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use spki::der::asn1::ObjectIdentifier;
+use spki::der::Decode;
+use spki::SubjectPublicKeyInfoRef;
+use std::fmt;
+
+/// Smallest RSA modulus accepted, in bits (RFC 7518, section 3.3).
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted, in bits; larger keys only cost time.
+pub const MAX_RSA_BITS: usize = 8192;
+/// Most keys kept from one JWKS, so a large document cannot make every
+/// token try thousands of keys.
+pub const MAX_KEYS: usize = 64;
+
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// The key family, which decides the verifier: a token is never verified
+/// with a key of another family (an HS256 token never against an RSA key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    /// Shared secret (`kty` `oct`).
+    Hmac,
+    /// RSA public key.
+    Rsa,
+    /// P-256 public key.
+    P256,
+    /// P-384 public key.
+    P384,
+    /// P-521 public key.
+    P521,
+    /// Ed25519 public key (`kty` `OKP`, `crv` `Ed25519`).
+    Ed25519,
+}
+
+impl KeyFamily {
+    /// Tells whether tokens signed with `alg` may be verified with a key of
+    /// this family.
+    pub fn accepts(self, alg: Algorithm) -> bool {
+        use Algorithm::*;
+        match self {
+            KeyFamily::Hmac => matches!(alg, HS256 | HS384 | HS512),
+            KeyFamily::Rsa => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
+            KeyFamily::P256 => alg == ES256,
+            KeyFamily::P384 => alg == ES384,
+            KeyFamily::P521 => alg == ES512,
+            KeyFamily::Ed25519 => alg == EdDSA,
+        }
+    }
+}
+
+/// Parsed key material.
+#[derive(Clone)]
+pub enum Material {
+    /// A key that `jsonwebtoken` verifies with.
+    Standard(DecodingKey),
+    /// A P-521 key, verified with the `p521` crate because `jsonwebtoken`
+    /// has no ES512.
+    P521(p521::ecdsa::VerifyingKey),
+}
+
+/// One usable verification key.
+#[derive(Clone)]
+pub struct Key {
+    /// `kid`, when the JWK has one.
+    pub kid: Option<String>,
+    /// `alg`, when the JWK has one: tokens must then use exactly it.
+    pub alg: Option<Algorithm>,
+    /// The family, which decides the verifier.
+    pub family: KeyFamily,
+    /// The key itself.
+    pub material: Material,
+    /// SHA-256 of the family and the public key bytes, which identifies the
+    /// key in the verified-token cache across JWKS refreshes.
+    pub fingerprint: [u8; 32],
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("family", &self.family)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    /// Tells whether this key may verify a token with `alg` and `kid`: the
+    /// family must accept the algorithm, a key `alg` must equal it, and when
+    /// both have a `kid` they must be equal.
+    pub fn matches(&self, alg: Algorithm, kid: Option<&str>) -> bool {
+        if !self.family.accepts(alg) {
+            return false;
+        }
+        if self.alg.is_some_and(|own| own != alg) {
+            return false;
+        }
+        match (kid, self.kid.as_deref()) {
+            (Some(wanted), Some(own)) => wanted == own,
+            _ => true,
+        }
+    }
+}
+
+/// Why a key, or a whole key document, is unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// The document is not JSON, or not a JSON object.
+    NotJson,
+    /// The object has no `keys` member.
+    NoKeys,
+    /// `keys` is not an array.
+    KeysNotArray,
+    /// No key of the document is usable; the first key's error follows.
+    NoUsableKeys(Box<KeyError>),
+    /// `kty` is missing.
+    MissingKty,
+    /// `kty` is not a string.
+    BadKty,
+    /// `kty` names a type this module does not support.
+    UnsupportedKty(String),
+    /// `alg` does not fit the key type, or is not a string.
+    BadAlg,
+    /// A required member is missing.
+    MissingMember(&'static str),
+    /// A member is not a string.
+    MemberNotString(&'static str),
+    /// A member is not strict base64url.
+    BadBase64(&'static str),
+    /// `crv` is not supported for this key type.
+    UnsupportedCurve,
+    /// `crv` and `alg` do not fit each other.
+    CurveAlgMismatch,
+    /// The key bytes do not form a valid key (size, point on the curve...).
+    InvalidKey(&'static str),
+    /// `use` is present and is not `sig`.
+    NotForSignatures,
+    /// The PEM text or its DER content is malformed.
+    BadPem,
+    /// The PEM key's algorithm is not supported.
+    UnsupportedPemKey,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::NotJson => f.write_str("the JWKS is not a JSON object"),
+            KeyError::NoKeys => f.write_str("the JWKS has no [keys] member"),
+            KeyError::KeysNotArray => f.write_str("[keys] in the JWKS is not an array"),
+            KeyError::NoUsableKeys(first) => {
+                write!(f, "the JWKS has no usable key (first key: {first})")
+            }
+            KeyError::MissingKty => f.write_str("[kty] is missing"),
+            KeyError::BadKty => f.write_str("[kty] is not a string"),
+            KeyError::UnsupportedKty(kty) => write!(f, "[kty] {kty:?} is not supported"),
+            KeyError::BadAlg => f.write_str("[alg] does not fit the key type"),
+            KeyError::MissingMember(name) => write!(f, "[{name}] is missing"),
+            KeyError::MemberNotString(name) => write!(f, "[{name}] is not a string"),
+            KeyError::BadBase64(name) => write!(f, "[{name}] is not valid base64url"),
+            KeyError::UnsupportedCurve => f.write_str("[crv] is not supported"),
+            KeyError::CurveAlgMismatch => f.write_str("[crv] does not fit [alg]"),
+            KeyError::InvalidKey(reason) => write!(f, "invalid key: {reason}"),
+            KeyError::NotForSignatures => f.write_str("[use] is not \"sig\""),
+            KeyError::BadPem => f.write_str("the PEM public key is malformed"),
+            KeyError::UnsupportedPemKey => f.write_str("the PEM key type is not supported"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// The usable keys of a document, and the errors of the keys left out.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    /// Usable keys, at most [`MAX_KEYS`].
+    pub keys: Vec<Key>,
+    /// Position and error of each key left out.
+    pub skipped: Vec<(usize, KeyError)>,
+}
+
+/// Parses a key document: a JWKS, a single JWK, or PEM public keys.
+///
+/// Envoy's `local_jwks` takes a JWKS or a PEM text; a single JWK object is
+/// read as a JWKS of one key. Fails when no key is usable.
+pub fn parse_document(text: &str) -> Result<KeySet, KeyError> {
+    if text.trim_start().starts_with("-----BEGIN") {
+        return parse_pem(text);
+    }
+    parse_jwks(text)
+}
+
+/// Parses a JWKS document (RFC 7517, section 5).
+pub fn parse_jwks(text: &str) -> Result<KeySet, KeyError> {
+    let document = super::token::parse_object(text.as_bytes()).ok_or(KeyError::NotJson)?;
+    let list = match document.get("keys") {
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(KeyError::KeysNotArray),
+        None if document.contains_key("kty") => {
+            let key = parse_jwk(&document)?;
+            return Ok(KeySet {
+                keys: vec![key],
+                skipped: Vec::new(),
+            });
+        }
+        None => return Err(KeyError::NoKeys),
+    };
+    let mut set = KeySet::default();
+    for (index, item) in list.iter().enumerate() {
+        let parsed = match item {
+            Value::Object(jwk) => parse_jwk(jwk),
+            _ => Err(KeyError::MissingKty),
+        };
+        match parsed {
+            Ok(key) if set.keys.len() < MAX_KEYS => set.keys.push(key),
+            Ok(_) => set
+                .skipped
+                .push((index, KeyError::InvalidKey("more keys than the limit"))),
+            Err(error) => set.skipped.push((index, error)),
+        }
+    }
+    if set.keys.is_empty() {
+        let first = set
+            .skipped
+            .first()
+            .map(|(_, error)| error.clone())
+            .unwrap_or(KeyError::NoKeys);
+        return Err(KeyError::NoUsableKeys(Box::new(first)));
+    }
+    Ok(set)
+}
+
+fn member<'a>(jwk: &'a Map<String, Value>, name: &'static str) -> Result<&'a str, KeyError> {
+    match jwk.get(name) {
+        None => Err(KeyError::MissingMember(name)),
+        Some(Value::String(value)) => Ok(value),
+        Some(_) => Err(KeyError::MemberNotString(name)),
+    }
+}
+
+fn decode_member(jwk: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, KeyError> {
+    let text = member(jwk, name)?;
+    decode_lenient(text).ok_or(KeyError::BadBase64(name))
+}
+
+/// Decodes a JWK member. RFC 7515 says unpadded base64url; padded values and
+/// standard-alphabet values are common in published JWKS (and accepted by
+/// jwt_verify_lib), so both are read here. Tokens get the strict decoder.
+fn decode_lenient(text: &str) -> Option<Vec<u8>> {
+    let trimmed = text.trim_end_matches('=');
+    if let Ok(bytes) = BASE64URL.decode(trimmed) {
+        return Some(bytes);
+    }
+    let converted: String = trimmed
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            other => other,
+        })
+        .collect();
+    BASE64URL.decode(converted).ok()
+}
+
+fn fingerprint(family: KeyFamily, bytes: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update([family as u8]);
+    for part in bytes {
+        hasher.update((part.len() as u32).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// Parses one JWK (RFC 7517, section 4; RFC 7518, section 6; RFC 8037).
+pub fn parse_jwk(jwk: &Map<String, Value>) -> Result<Key, KeyError> {
+    let kty = match jwk.get("kty") {
+        None => return Err(KeyError::MissingKty),
+        Some(Value::String(kty)) => kty.as_str(),
+        Some(_) => return Err(KeyError::BadKty),
+    };
+    let alg = match jwk.get("alg") {
+        None => None,
+        Some(Value::String(name)) => Some(Algorithm::from_name(name).ok_or(KeyError::BadAlg)?),
+        Some(_) => return Err(KeyError::BadAlg),
+    };
+    match jwk.get("use") {
+        None => {}
+        Some(Value::String(usage)) if usage == "sig" => {}
+        Some(_) => return Err(KeyError::NotForSignatures),
+    }
+    let kid = match jwk.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(KeyError::MemberNotString("kid")),
+    };
+    let (family, material, print) = match kty {
+        "RSA" => rsa_jwk(jwk)?,
+        "EC" => ec_jwk(jwk, alg)?,
+        "oct" => {
+            let secret = decode_member(jwk, "k")?;
+            if secret.is_empty() {
+                return Err(KeyError::InvalidKey("empty HMAC secret"));
+            }
+            let key = DecodingKey::from_secret(&secret)
+                .map_err(|_| KeyError::InvalidKey("HMAC secret rejected"))?;
+            let print = fingerprint(KeyFamily::Hmac, &[&secret]);
+            (KeyFamily::Hmac, Material::Standard(key), print)
+        }
+        "OKP" => okp_jwk(jwk)?,
+        other => return Err(KeyError::UnsupportedKty(other.to_string())),
+    };
+    if let Some(alg) = alg {
+        if !family.accepts(alg) {
+            return Err(match family {
+                KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521 => KeyError::CurveAlgMismatch,
+                _ => KeyError::BadAlg,
+            });
+        }
+    }
+    Ok(Key {
+        kid,
+        alg,
+        family,
+        material,
+        fingerprint: print,
+    })
+}
+
+fn rsa_jwk(jwk: &Map<String, Value>) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    if let Some(Value::String(name)) = jwk.get("alg") {
+        if !(name.starts_with("RS") || name.starts_with("PS")) {
+            return Err(KeyError::BadAlg);
+        }
+    }
+    let n = decode_member(jwk, "n")?;
+    let e = decode_member(jwk, "e")?;
+    rsa_material(&n, &e)
+}
+
+fn rsa_material(n: &[u8], e: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    let n = strip_leading_zeros(n);
+    let e = strip_leading_zeros(e);
+    let bits = n.len() * 8 - n.first().map_or(8, |top| top.leading_zeros() as usize);
+    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        return Err(KeyError::InvalidKey(
+            "RSA modulus must have 2048 to 8192 bits",
+        ));
+    }
+    if n.last().is_some_and(|low| low & 1 == 0) {
+        return Err(KeyError::InvalidKey("RSA modulus is even"));
+    }
+    // The exponent must be odd, at least 3 and fit in 64 bits.
+    if e.is_empty() || e.len() > 8 || e.last().is_some_and(|low| low & 1 == 0) || e == [1] {
+        return Err(KeyError::InvalidKey(
+            "RSA exponent must be odd, 3 or more, and at most 64 bits",
+        ));
+    }
+    let key = DecodingKey::from_rsa_raw_components(n, e);
+    let print = fingerprint(KeyFamily::Rsa, &[n, e]);
+    Ok((KeyFamily::Rsa, Material::Standard(key), print))
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&byte| byte != 0)
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+fn ec_jwk(
+    jwk: &Map<String, Value>,
+    alg: Option<Algorithm>,
+) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    if let Some(Value::String(name)) = jwk.get("alg") {
+        if !name.starts_with("ES") {
+            return Err(KeyError::BadAlg);
+        }
+    }
+    let family = match jwk.get("crv") {
+        // A key without `crv` takes its curve from `alg`, as jwt_verify_lib does.
+        None => match alg {
+            Some(Algorithm::ES256) | None => KeyFamily::P256,
+            Some(Algorithm::ES384) => KeyFamily::P384,
+            Some(Algorithm::ES512) => KeyFamily::P521,
+            Some(_) => return Err(KeyError::BadAlg),
+        },
+        Some(Value::String(curve)) => match curve.as_str() {
+            "P-256" => KeyFamily::P256,
+            "P-384" => KeyFamily::P384,
+            "P-521" => KeyFamily::P521,
+            _ => return Err(KeyError::UnsupportedCurve),
+        },
+        Some(_) => return Err(KeyError::MemberNotString("crv")),
+    };
+    let x = decode_member(jwk, "x")?;
+    let y = decode_member(jwk, "y")?;
+    let size = match family {
+        KeyFamily::P256 => 32,
+        KeyFamily::P384 => 48,
+        _ => 66,
+    };
+    if x.len() != size || y.len() != size {
+        return Err(KeyError::InvalidKey("EC coordinates have the wrong length"));
+    }
+    let mut point = Vec::with_capacity(1 + 2 * size);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    ec_material(family, &point)
+}
+
+/// Builds EC key material from an uncompressed SEC1 point, checking that the
+/// point lies on the curve.
+fn ec_material(
+    family: KeyFamily,
+    point: &[u8],
+) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    let print = fingerprint(family, &[point]);
+    let material = match family {
+        KeyFamily::P521 => Material::P521(
+            p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|_| KeyError::InvalidKey("EC point is not on P-521"))?,
+        ),
+        KeyFamily::P256 | KeyFamily::P384 => {
+            let key = DecodingKey::from_ec_der(point);
+            let alg = if family == KeyFamily::P256 {
+                jsonwebtoken::Algorithm::ES256
+            } else {
+                jsonwebtoken::Algorithm::ES384
+            };
+            check_standard_key(alg, &key, "EC point is not on the curve")?;
+            Material::Standard(key)
+        }
+        _ => return Err(KeyError::UnsupportedCurve),
+    };
+    Ok((family, material, print))
+}
+
+fn okp_jwk(jwk: &Map<String, Value>) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    if let Some(alg) = jwk.get("alg") {
+        if alg.as_str() != Some("EdDSA") {
+            return Err(KeyError::BadAlg);
+        }
+    }
+    match member(jwk, "crv")? {
+        "Ed25519" => {}
+        _ => return Err(KeyError::UnsupportedCurve),
+    }
+    let x = decode_member(jwk, "x")?;
+    ed25519_material(&x)
+}
+
+fn ed25519_material(x: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    if x.len() != 32 {
+        return Err(KeyError::InvalidKey("Ed25519 public key must be 32 bytes"));
+    }
+    let key = DecodingKey::from_ed_der(x);
+    check_standard_key(
+        jsonwebtoken::Algorithm::EdDSA,
+        &key,
+        "Ed25519 point is invalid",
+    )?;
+    let print = fingerprint(KeyFamily::Ed25519, &[x]);
+    Ok((KeyFamily::Ed25519, Material::Standard(key), print))
+}
+
+/// Builds a verifier once, so that a malformed key fails while the keys are
+/// loaded rather than on a request.
+fn check_standard_key(
+    alg: jsonwebtoken::Algorithm,
+    key: &DecodingKey,
+    reason: &'static str,
+) -> Result<(), KeyError> {
+    let provider = CryptoProvider::try_get_default().ok_or(KeyError::InvalidKey(
+        "no jsonwebtoken crypto provider is built in",
+    ))?;
+    (provider.verifier_factory)(&alg, key)
+        .map(drop)
+        .map_err(|_| KeyError::InvalidKey(reason))
+}
+
+/// Parses one or more PEM `PUBLIC KEY` blocks (SubjectPublicKeyInfo) of RSA,
+/// P-256, P-384, P-521 or Ed25519 keys, and `RSA PUBLIC KEY` (PKCS#1) blocks.
+pub fn parse_pem(text: &str) -> Result<KeySet, KeyError> {
+    let mut set = KeySet::default();
+    let mut index = 0;
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN") {
+        let block_and_rest = &rest[start..];
+        let Some(end_marker) = block_and_rest.find("-----END") else {
+            set.skipped.push((index, KeyError::BadPem));
+            break;
+        };
+        let after_end = &block_and_rest[end_marker + 8..];
+        let end = after_end
+            .find("-----")
+            .map_or(block_and_rest.len(), |close| end_marker + 8 + close + 5);
+        let block = &block_and_rest[..end];
+        match pem_key(block) {
+            Ok(key) if set.keys.len() < MAX_KEYS => set.keys.push(key),
+            Ok(_) => set
+                .skipped
+                .push((index, KeyError::InvalidKey("more keys than the limit"))),
+            Err(error) => set.skipped.push((index, error)),
+        }
+        index += 1;
+        rest = &block_and_rest[end..];
+    }
+    if set.keys.is_empty() {
+        let first = set
+            .skipped
+            .first()
+            .map(|(_, error)| error.clone())
+            .unwrap_or(KeyError::BadPem);
+        return Err(KeyError::NoUsableKeys(Box::new(first)));
+    }
+    Ok(set)
+}
+
+fn pem_key(block: &str) -> Result<Key, KeyError> {
+    let (label, der) =
+        spki::der::pem::decode_vec(block.trim().as_bytes()).map_err(|_| KeyError::BadPem)?;
+    let (family, material, print) = match label {
+        "PUBLIC KEY" => {
+            let info = SubjectPublicKeyInfoRef::from_der(&der).map_err(|_| KeyError::BadPem)?;
+            let bits = info.subject_public_key.as_bytes().ok_or(KeyError::BadPem)?;
+            spki_material(&info, bits)?
+        }
+        "RSA PUBLIC KEY" => rsa_pkcs1_material(&der)?,
+        _ => return Err(KeyError::UnsupportedPemKey),
+    };
+    Ok(Key {
+        kid: None,
+        alg: None,
+        family,
+        material,
+        fingerprint: print,
+    })
+}
+
+fn spki_material(
+    info: &SubjectPublicKeyInfoRef<'_>,
+    bits: &[u8],
+) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    let oid = info.algorithm.oid;
+    if oid == OID_RSA {
+        return rsa_pkcs1_material(bits);
+    }
+    if oid == OID_ED25519 {
+        return ed25519_material(bits);
+    }
+    if oid == OID_EC {
+        let curve = info
+            .algorithm
+            .parameters_oid()
+            .map_err(|_| KeyError::UnsupportedPemKey)?;
+        let family = match curve {
+            c if c == OID_P256 => KeyFamily::P256,
+            c if c == OID_P384 => KeyFamily::P384,
+            c if c == OID_P521 => KeyFamily::P521,
+            _ => return Err(KeyError::UnsupportedPemKey),
+        };
+        return ec_material(family, bits);
+    }
+    Err(KeyError::UnsupportedPemKey)
+}
+
+/// Reads a PKCS#1 `RSAPublicKey`: a SEQUENCE of two INTEGERs.
+fn rsa_pkcs1_material(der: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    use spki::der::asn1::UintRef;
+    use spki::der::{Reader, SliceReader};
+    let mut reader = SliceReader::new(der).map_err(|_| KeyError::BadPem)?;
+    let (n, e) = reader
+        .sequence(|inner| {
+            let n = UintRef::decode(inner)?;
+            let e = UintRef::decode(inner)?;
+            Ok((n.as_bytes().to_vec(), e.as_bytes().to_vec()))
+        })
+        .map_err(|_: spki::der::Error| KeyError::BadPem)?;
+    if !reader.is_finished() {
+        return Err(KeyError::BadPem);
+    }
+    rsa_material(&n, &e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P256_JWK: &str = r#"{"kty":"EC","crv":"P-256","kid":"e1",
+        "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+
+    #[test]
+    fn p256_jwk_parses() {
+        let set = parse_jwks(&format!(r#"{{"keys":[{P256_JWK}]}}"#)).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert_eq!(set.keys[0].family, KeyFamily::P256);
+        assert_eq!(set.keys[0].kid.as_deref(), Some("e1"));
+    }
+
+    #[test]
+    fn unusable_keys_are_skipped() {
+        let text = format!(r#"{{"keys":[{{"kty":"XYZ"}},{P256_JWK},{{"kty":"oct"}}]}}"#);
+        let set = parse_jwks(&text).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert_eq!(set.skipped.len(), 2);
+        assert_eq!(set.skipped[0].0, 0);
+        assert_eq!(set.skipped[1].1, KeyError::MissingMember("k"));
+    }
+
+    #[test]
+    fn jwks_without_usable_key_fails() {
+        let error = parse_jwks(r#"{"keys":[{"kty":"XYZ"}]}"#).unwrap_err();
+        assert!(matches!(error, KeyError::NoUsableKeys(_)));
+        assert_eq!(
+            parse_jwks(r#"{"keys":{}}"#).unwrap_err(),
+            KeyError::KeysNotArray
+        );
+        assert_eq!(parse_jwks(r#"{"other":1}"#).unwrap_err(), KeyError::NoKeys);
+        assert_eq!(parse_jwks("[1]").unwrap_err(), KeyError::NotJson);
+    }
+
+    #[test]
+    fn point_off_curve_rejected() {
+        let text = P256_JWK.replace("x_FEzRu9", "x_FEzRu8");
+        let object = super::super::token::parse_object(text.as_bytes()).unwrap();
+        assert!(matches!(parse_jwk(&object), Err(KeyError::InvalidKey(_))));
+    }
+
+    #[test]
+    fn oct_key_with_alg_mismatch_rejected() {
+        let object =
+            super::super::token::parse_object(br#"{"kty":"oct","k":"c2VjcmV0","alg":"RS256"}"#)
+                .unwrap();
+        assert_eq!(parse_jwk(&object).unwrap_err(), KeyError::BadAlg);
+    }
+
+    #[test]
+    fn key_matching_rules() {
+        let object = super::super::token::parse_object(
+            br#"{"kty":"oct","k":"c2VjcmV0","alg":"HS256","kid":"a"}"#,
+        )
+        .unwrap();
+        let key = parse_jwk(&object).unwrap();
+        assert!(key.matches(Algorithm::HS256, Some("a")));
+        assert!(key.matches(Algorithm::HS256, None));
+        assert!(!key.matches(Algorithm::HS256, Some("b")));
+        assert!(!key.matches(Algorithm::HS384, Some("a")));
+        assert!(!key.matches(Algorithm::RS256, Some("a")));
+    }
+}

@@ -1,0 +1,24 @@
+//! Token validation after Envoy's `jwt_authn` filter.
+//!
+//! - [`config`] is the JSON form of Envoy's `JwtAuthentication` message and
+//!   [`policy`] compiles it.
+//! - [`token`] parses compact JWS strictly, [`keys`] parses JWKS and PEM
+//!   keys, [`verify`] checks signatures with `jsonwebtoken` (and `p521` for
+//!   ES512), [`claims`] checks the time window, issuer, audiences and rule
+//!   claim requirements.
+//! - [`check::evaluate`] runs a request through the rules and returns a
+//!   [`check::Decision`]; [`response`] builds the 401 and 403 answers.
+//! - [`cache`] keeps verified tokens per VM and in shared-data slots, and
+//!   [`remote`] schedules remote JWKS fetches shared by worker VMs.
+
+pub mod cache;
+pub mod check;
+pub mod claims;
+pub(crate) mod config;
+pub mod error;
+pub mod keys;
+pub mod policy;
+pub mod remote;
+pub mod response;
+pub mod token;
+pub mod verify;

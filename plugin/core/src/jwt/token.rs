@@ -1,0 +1,483 @@
+//! Parsing of compact JWS tokens: strict base64url, JSON without duplicate
+//! members, and the registered header parameters and claims checked for type.
+//!
+//! Nothing here trusts the token: every failure is a [`JwtError`] and no input
+//! panics.
+
+use super::error::JwtError;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+use std::fmt;
+
+/// Unpadded base64url that rejects padding, whitespace, characters outside the
+/// alphabet and non-zero trailing bits (RFC 7515, section 2).
+pub const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(false),
+);
+
+/// Largest NumericDate accepted: 9999-12-31T23:59:59Z. Larger values are
+/// rejected because no issuer means them and they overflow time arithmetic.
+pub const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+
+/// Signature algorithms (RFC 7518, section 3, and RFC 8037 for EdDSA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// HMAC with SHA-256.
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256 and MGF1 with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384 and MGF1 with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512 and MGF1 with SHA-512.
+    PS512,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// ECDSA on P-521 with SHA-512.
+    ES512,
+    /// EdDSA; only the Ed25519 curve is supported.
+    EdDSA,
+}
+
+impl Algorithm {
+    /// Every supported algorithm.
+    pub const ALL: [Algorithm; 13] = [
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::ES512,
+        Algorithm::EdDSA,
+    ];
+
+    /// Parses a JOSE `alg` value; the comparison is case-sensitive, as
+    /// RFC 7515 requires.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.name() == name)
+    }
+
+    /// Returns the JOSE name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::ES512 => "ES512",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+}
+
+/// The parts of a JWS header this module uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The signature algorithm.
+    pub alg: Algorithm,
+    /// Key id, used only to select among the provider's configured keys.
+    pub kid: Option<String>,
+}
+
+/// Registered claims checked for type at parse time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisteredClaims {
+    /// `iss`.
+    pub iss: Option<String>,
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `aud`, a single string read as a list of one.
+    pub aud: Vec<String>,
+    /// `exp` in seconds since the epoch.
+    pub exp: Option<u64>,
+    /// `nbf` in seconds since the epoch.
+    pub nbf: Option<u64>,
+    /// `iat` in seconds since the epoch.
+    pub iat: Option<u64>,
+}
+
+/// A parsed, not yet verified, compact JWS.
+#[derive(Debug, Clone)]
+pub struct Token<'a> {
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes the
+    /// signature covers (RFC 7515, section 5.2).
+    pub signing_input: &'a str,
+    /// The payload part as sent, still base64url.
+    pub payload_part: &'a str,
+    /// The decoded header.
+    pub header: Header,
+    /// Every claim of the payload.
+    pub claims: Map<String, Value>,
+    /// Registered claims, checked for type.
+    pub registered: RegisteredClaims,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+/// Parses a compact JWS into its parts, checking the encoding, the JSON and
+/// the types of the registered header parameters and claims.
+pub fn parse(raw: &str) -> Result<Token<'_>, JwtError> {
+    let mut parts = raw.split('.');
+    let (Some(header_part), Some(payload_part), Some(signature_part), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::BadFormat);
+    };
+    let signing_input = &raw[..header_part.len() + 1 + payload_part.len()];
+
+    let header_bytes = BASE64URL
+        .decode(header_part)
+        .map_err(|_| JwtError::HeaderBadBase64)?;
+    let header_json = parse_object(&header_bytes).ok_or(JwtError::HeaderBadJson)?;
+    let header = parse_header(&header_json)?;
+
+    let payload_bytes = BASE64URL
+        .decode(payload_part)
+        .map_err(|_| JwtError::PayloadBadBase64)?;
+    let claims = parse_object(&payload_bytes).ok_or(JwtError::PayloadBadJson)?;
+    let registered = parse_registered(&claims)?;
+
+    let signature = BASE64URL
+        .decode(signature_part)
+        .map_err(|_| JwtError::SignatureBadBase64)?;
+    Ok(Token {
+        signing_input,
+        payload_part,
+        header,
+        claims,
+        registered,
+        signature,
+    })
+}
+
+fn parse_header(header: &Map<String, Value>) -> Result<Header, JwtError> {
+    let name = match header.get("alg") {
+        Some(Value::String(name)) => name,
+        _ => return Err(JwtError::HeaderBadAlg),
+    };
+    if name.eq_ignore_ascii_case("none") {
+        return Err(JwtError::HeaderAlgNone);
+    }
+    let alg = Algorithm::from_name(name).ok_or(JwtError::HeaderUnsupportedAlg)?;
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(JwtError::HeaderBadKid),
+    };
+    // RFC 7515, section 4.1.11: a recipient that does not understand an
+    // extension listed in `crit` must reject the token. This module
+    // understands none (not even `b64` of RFC 7797), so any `crit` is
+    // rejected, as is a malformed one.
+    if header.contains_key("crit") {
+        return Err(JwtError::HeaderUnknownCrit);
+    }
+    // `jku`, `x5u`, `jwk` and `x5c` point at keys the sender chose; they are
+    // never read, so a token cannot bring its own key.
+    Ok(Header { alg, kid })
+}
+
+fn parse_registered(claims: &Map<String, Value>) -> Result<RegisteredClaims, JwtError> {
+    let string = |name: &str, error: JwtError| match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.clone())),
+        Some(_) => Err(error),
+    };
+    let iss = string("iss", JwtError::IssNotString)?;
+    let sub = string("sub", JwtError::SubNotString)?;
+    string("jti", JwtError::JtiNotString)?;
+    let aud = match claims.get("aud") {
+        None => Vec::new(),
+        Some(Value::String(aud)) => vec![aud.clone()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|item| item.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(JwtError::AudNotString)?,
+        Some(_) => return Err(JwtError::AudNotString),
+    };
+    let exp = numeric_date(
+        claims,
+        "exp",
+        JwtError::ExpNotInteger,
+        JwtError::ExpOutOfRange,
+    )?;
+    let nbf = numeric_date(
+        claims,
+        "nbf",
+        JwtError::NbfNotInteger,
+        JwtError::NbfOutOfRange,
+    )?;
+    let iat = numeric_date(
+        claims,
+        "iat",
+        JwtError::IatNotInteger,
+        JwtError::IatOutOfRange,
+    )?;
+    Ok(RegisteredClaims {
+        iss,
+        sub,
+        aud,
+        exp,
+        nbf,
+        iat,
+    })
+}
+
+/// Reads a NumericDate claim. Only integers from 0 to [`MAX_NUMERIC_DATE`]
+/// pass: a fraction, a negative value or an exponent form such as `2e9` is
+/// rejected, the last two as out of range.
+fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+    not_integer: JwtError,
+    out_of_range: JwtError,
+) -> Result<Option<u64>, JwtError> {
+    let number = match claims.get(name) {
+        None => return Ok(None),
+        Some(Value::Number(number)) => number,
+        Some(_) => return Err(not_integer),
+    };
+    if let Some(value) = number.as_u64() {
+        return if value <= MAX_NUMERIC_DATE {
+            Ok(Some(value))
+        } else {
+            Err(out_of_range)
+        };
+    }
+    if number.is_i64() {
+        return Err(out_of_range);
+    }
+    // A float: out of range when it lies outside the allowed span, otherwise
+    // an integer written with a fraction or exponent, which is not allowed.
+    match number.as_f64() {
+        Some(value) if (0.0..=MAX_NUMERIC_DATE as f64).contains(&value) => Err(not_integer),
+        _ => Err(out_of_range),
+    }
+}
+
+/// Parses bytes as one JSON object whose objects, at any depth, have no
+/// duplicate member names. Returns `None` for anything else.
+pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue::deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    match value.0 {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// A JSON value whose deserialization fails on a duplicate object member,
+/// where `serde_json::Value` would keep the last one silently. Two parsers
+/// that pick different duplicates could otherwise read different claims from
+/// one signed payload.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value without duplicate object members")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value, E> {
+        Number::from_f64(value)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<StrictValue>()? {
+            items.push(item.0);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(de::Error::custom(format!("duplicate member {name:?}")));
+            }
+            let value = map.next_value::<StrictValue>()?;
+            members.insert(name, value.0);
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(json: &str) -> String {
+        BASE64URL.encode(json)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.c2ln", encode(header), encode(payload))
+    }
+
+    #[test]
+    fn well_formed_token_parses() {
+        let raw = token(
+            r#"{"alg":"RS256","kid":"k1"}"#,
+            r#"{"iss":"a","aud":["x","y"],"exp":10,"custom":{"n":1}}"#,
+        );
+        let parsed = parse(&raw).unwrap();
+        assert_eq!(parsed.header.alg, Algorithm::RS256);
+        assert_eq!(parsed.header.kid.as_deref(), Some("k1"));
+        assert_eq!(parsed.registered.aud, vec!["x", "y"]);
+        assert_eq!(parsed.registered.exp, Some(10));
+        assert_eq!(parsed.signature, b"sig");
+        assert!(raw.starts_with(parsed.signing_input));
+    }
+
+    #[test]
+    fn alg_none_rejected_in_any_case() {
+        for name in ["none", "None", "NONE", "nOnE"] {
+            let raw = token(&format!(r#"{{"alg":"{name}"}}"#), "{}");
+            assert_eq!(parse(&raw).unwrap_err(), JwtError::HeaderAlgNone, "{name}");
+        }
+    }
+
+    #[test]
+    fn alg_names_are_case_sensitive() {
+        let raw = token(r#"{"alg":"rs256"}"#, "{}");
+        assert_eq!(parse(&raw).unwrap_err(), JwtError::HeaderUnsupportedAlg);
+    }
+
+    #[test]
+    fn crit_rejected() {
+        let raw = token(r#"{"alg":"HS256","crit":["exp"],"exp":1}"#, "{}");
+        assert_eq!(parse(&raw).unwrap_err(), JwtError::HeaderUnknownCrit);
+        let raw = token(r#"{"alg":"HS256","crit":[]}"#, "{}");
+        assert_eq!(parse(&raw).unwrap_err(), JwtError::HeaderUnknownCrit);
+    }
+
+    #[test]
+    fn duplicate_members_rejected() {
+        let raw = token(r#"{"alg":"HS256","alg":"none"}"#, "{}");
+        assert_eq!(parse(&raw).unwrap_err(), JwtError::HeaderBadJson);
+        let raw = token(r#"{"alg":"HS256"}"#, r#"{"sub":"a","sub":"admin"}"#);
+        assert_eq!(parse(&raw).unwrap_err(), JwtError::PayloadBadJson);
+        let raw = token(r#"{"alg":"HS256"}"#, r#"{"x":{"r":1,"r":2}}"#);
+        assert_eq!(parse(&raw).unwrap_err(), JwtError::PayloadBadJson);
+    }
+
+    #[test]
+    fn base64_junk_rejected() {
+        let header = encode(r#"{"alg":"HS256"}"#);
+        let payload = encode("{}");
+        for raw in [
+            format!("{header}=.{payload}.c2ln"),
+            format!("{header} .{payload}.c2ln"),
+            format!("{header}.{payload}.c2ln="),
+            format!("{header}.{payload}.c2l+"),
+            format!("{header}.{payload}.c2"),
+            format!("{header}.{payload}.c2\nln"),
+        ] {
+            assert!(parse(&raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn part_count_checked() {
+        assert_eq!(parse("a.b").unwrap_err(), JwtError::BadFormat);
+        assert_eq!(parse("a.b.c.d").unwrap_err(), JwtError::BadFormat);
+        assert_eq!(parse("").unwrap_err(), JwtError::BadFormat);
+    }
+
+    #[test]
+    fn numeric_dates_checked() {
+        let cases = [
+            (r#"{"exp":"1"}"#, JwtError::ExpNotInteger),
+            (r#"{"exp":1.5}"#, JwtError::ExpNotInteger),
+            (r#"{"exp":-1}"#, JwtError::ExpOutOfRange),
+            (r#"{"exp":2.001e+206}"#, JwtError::ExpOutOfRange),
+            (r#"{"exp":18446744073709551615}"#, JwtError::ExpOutOfRange),
+            (r#"{"exp":1e400}"#, JwtError::PayloadBadJson),
+            (r#"{"nbf":true}"#, JwtError::NbfNotInteger),
+            (r#"{"iat":-5}"#, JwtError::IatOutOfRange),
+        ];
+        for (payload, expected) in cases {
+            let raw = token(r#"{"alg":"HS256"}"#, payload);
+            assert_eq!(parse(&raw).unwrap_err(), expected, "{payload}");
+        }
+    }
+
+    #[test]
+    fn payload_must_be_object() {
+        let raw = token(r#"{"alg":"HS256"}"#, "[1]");
+        assert_eq!(parse(&raw).unwrap_err(), JwtError::PayloadBadJson);
+        let raw = token(r#"{"alg":"HS256"}"#, "{} x");
+        assert_eq!(parse(&raw).unwrap_err(), JwtError::PayloadBadJson);
+    }
+}

@@ -1,0 +1,662 @@
+//! Token validation in the proxy: remote JWKS fetches with http calls and
+//! shared data, the verified-token cache in shared data, paused requests
+//! that wait for keys, and applying decisions of `portcullis_core::jwt`.
+
+use crate::host;
+use crate::stream::Shared;
+use portcullis_core::event::{EventAction, EventLevel, SecurityEvent};
+use portcullis_core::http::RequestInfo;
+use portcullis_core::jwt::cache::{
+    decode_slot, encode_slot, shared_slot_key, LocalCache, Verified, VerifiedStore,
+};
+use portcullis_core::jwt::check::{evaluate, Decision, KeyLookup, KeyState, Request, RequestEdit};
+use portcullis_core::jwt::keys::{parse_document, Key};
+use portcullis_core::jwt::policy::{JwtPolicy, KeySource, RemoteJwks};
+use portcullis_core::jwt::remote::{lease_key, record_key, Lease, Record};
+use portcullis_core::jwt::response::Rejection;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{Action, BufferType, MapType, MetricType};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Tick period while any provider has a remote JWKS.
+const TICK_PERIOD: Duration = Duration::from_millis(500);
+/// Extra time a paused request waits past the fetch timeout for keys.
+const WAIT_MARGIN_MS: u64 = 1_000;
+/// CAS used to create a shared-data key that must not exist yet. Envoy
+/// writes a missing key whatever the CAS is, but refuses a CAS that differs
+/// from an existing key's, so a writer that lost the race to create the key
+/// gets CAS_MISMATCH instead of overwriting the winner. Envoy's CAS counter
+/// would need about four billion writes to reach this value.
+const CAS_CREATE: u32 = u32::MAX;
+
+/// Counters of token validation.
+#[derive(Debug, Clone, Copy)]
+enum JwtMetric {
+    Accepted,
+    Rejected,
+    Missing,
+    Forbidden,
+    CacheHit,
+    Waited,
+    JwksFetched,
+    JwksFetchFailed,
+}
+
+impl JwtMetric {
+    const ALL: [JwtMetric; 8] = [
+        JwtMetric::Accepted,
+        JwtMetric::Rejected,
+        JwtMetric::Missing,
+        JwtMetric::Forbidden,
+        JwtMetric::CacheHit,
+        JwtMetric::Waited,
+        JwtMetric::JwksFetched,
+        JwtMetric::JwksFetchFailed,
+    ];
+
+    const fn name(self) -> &'static str {
+        match self {
+            JwtMetric::Accepted => "portcullis.jwt.accepted",
+            JwtMetric::Rejected => "portcullis.jwt.rejected",
+            JwtMetric::Missing => "portcullis.jwt.missing",
+            JwtMetric::Forbidden => "portcullis.jwt.forbidden",
+            JwtMetric::CacheHit => "portcullis.jwt.cache_hit",
+            JwtMetric::Waited => "portcullis.jwt.waited",
+            JwtMetric::JwksFetched => "portcullis.jwt.jwks_fetched",
+            JwtMetric::JwksFetchFailed => "portcullis.jwt.jwks_fetch_failed",
+        }
+    }
+}
+
+/// The keys a VM holds for one provider.
+#[derive(Default)]
+struct ProviderKeys {
+    /// Keys in use; for a local JWKS they never change.
+    keys: Option<Vec<Key>>,
+    /// `fetched_ms` of the shared record the keys came from.
+    loaded_ms: Option<u64>,
+    /// A fetch failed while no keys were loaded.
+    failed: bool,
+    /// An http call of this VM is in flight.
+    in_flight: bool,
+}
+
+/// A request paused until its provider's keys arrive.
+struct PendingRequest {
+    headers: Vec<(String, Vec<u8>)>,
+    deadline_ms: u64,
+}
+
+/// Per-VM token validation state, created with each applied configuration.
+pub struct JwtRuntime {
+    owner: u64,
+    metric_ids: Vec<Option<u32>>,
+    providers: RefCell<Vec<ProviderKeys>>,
+    cache: RefCell<LocalCache>,
+    pending: RefCell<BTreeMap<u32, PendingRequest>>,
+    calls: RefCell<HashMap<u32, usize>>,
+}
+
+impl JwtRuntime {
+    /// Creates the state for a policy; local keys are in place at once.
+    pub fn new(policy: &JwtPolicy) -> Self {
+        let providers = policy
+            .providers
+            .iter()
+            .map(|provider| match &provider.keys {
+                KeySource::Local(set) => ProviderKeys {
+                    keys: Some(set.keys.clone()),
+                    ..ProviderKeys::default()
+                },
+                KeySource::Remote(_) => ProviderKeys::default(),
+            })
+            .collect();
+        let metric_ids = if policy.enabled() {
+            JwtMetric::ALL
+                .iter()
+                .map(|metric| hostcalls::define_metric(MetricType::Counter, metric.name()).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        JwtRuntime {
+            // `RandomState` seeds itself from WASI `random_get`, which gives
+            // each worker VM a distinct id for the fetch lease.
+            owner: RandomState::new().hash_one(0u8),
+            metric_ids,
+            providers: RefCell::new(providers),
+            cache: RefCell::new(LocalCache::new(policy.cache_entries)),
+            pending: RefCell::new(BTreeMap::new()),
+            calls: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn increment(&self, metric: JwtMetric) {
+        if let Some(Some(id)) = self.metric_ids.get(metric as usize) {
+            // A failing counter is not worth a log line per request.
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    host::current_time()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+fn remotes(policy: &JwtPolicy) -> impl Iterator<Item = (usize, &str, &RemoteJwks)> {
+    policy
+        .providers
+        .iter()
+        .enumerate()
+        .filter_map(|(index, provider)| match &provider.keys {
+            KeySource::Remote(remote) => Some((index, provider.name.as_str(), remote)),
+            KeySource::Local(_) => None,
+        })
+}
+
+/// Starts ticks and the first fetches after a configuration is applied.
+pub fn start(shared: &Shared) {
+    let policy = &shared.config.jwt;
+    if remotes(policy).next().is_none() {
+        return;
+    }
+    if let Err(status) = hostcalls::set_tick_period(TICK_PERIOD) {
+        log::error!("portcullis: setting the tick period failed with status {status:?}, remote JWKS will not refresh");
+    }
+    on_tick(shared);
+}
+
+/// Loads keys other workers fetched, starts due fetches and settles paused
+/// requests.
+pub fn on_tick(shared: &Shared) {
+    let policy = &shared.config.jwt;
+    let runtime = &shared.jwt;
+    let now = now_ms();
+    for (index, name, remote) in remotes(policy) {
+        let record = read_shared(&record_key(name)).and_then(|(value, _)| Record::decode(&value));
+        if let Some(record) = &record {
+            load_record(runtime, index, name, record);
+        }
+        let due = record
+            .as_ref()
+            .is_none_or(|record| record.refresh_due(remote, now));
+        let lease = read_shared(&lease_key(name));
+        let parsed = lease.as_ref().and_then(|(value, _)| Lease::decode(value));
+        if record.is_none() && parsed.is_some_and(|lease| lease.failures > 0) {
+            runtime.providers.borrow_mut()[index].failed = true;
+        }
+        if !due || runtime.providers.borrow()[index].in_flight {
+            continue;
+        }
+        if parsed.is_some_and(|lease| !lease.expired(now)) {
+            continue;
+        }
+        let failures = parsed.map_or(0, |lease| lease.failures);
+        let cas = lease.map_or(CAS_CREATE, |(_, cas)| cas);
+        let claim = Lease::start(runtime.owner, failures, remote, now);
+        if hostcalls::set_shared_data(&lease_key(name), Some(&claim.encode()), Some(cas)).is_err() {
+            // Another worker took the lease first and fetches for everyone.
+            continue;
+        }
+        dispatch(shared, index, name, remote, failures);
+    }
+    settle_pending(shared, now);
+}
+
+fn read_shared(key: &str) -> Option<(Vec<u8>, u32)> {
+    match hostcalls::get_shared_data(key) {
+        Ok((Some(value), Some(cas))) if !value.is_empty() => Some((value, cas)),
+        _ => None,
+    }
+}
+
+fn load_record(runtime: &JwtRuntime, index: usize, name: &str, record: &Record) {
+    let mut providers = runtime.providers.borrow_mut();
+    let state = &mut providers[index];
+    if state.loaded_ms == Some(record.fetched_ms) {
+        return;
+    }
+    match parse_document(&record.body) {
+        Ok(set) => {
+            log::info!(
+                "portcullis: provider {name}: loaded {} keys fetched at {} ms ({} skipped)",
+                set.keys.len(),
+                record.fetched_ms,
+                set.skipped.len()
+            );
+            state.keys = Some(set.keys);
+            state.failed = false;
+        }
+        Err(error) => log::warn!("portcullis: provider {name}: shared JWKS is unusable: {error}"),
+    }
+    state.loaded_ms = Some(record.fetched_ms);
+}
+
+fn dispatch(shared: &Shared, index: usize, name: &str, remote: &RemoteJwks, failures: u32) {
+    let headers = vec![
+        (":method", "GET"),
+        (":path", remote.path.as_str()),
+        (":authority", remote.authority.as_str()),
+        ("accept", "application/json"),
+    ];
+    let timeout = Duration::from_millis(remote.timeout_ms);
+    match hostcalls::dispatch_http_call(&remote.cluster, headers, None, vec![], timeout) {
+        Ok(token) => {
+            shared.jwt.calls.borrow_mut().insert(token, index);
+            shared.jwt.providers.borrow_mut()[index].in_flight = true;
+            log::debug!(
+                "portcullis: provider {name}: fetching JWKS from cluster {}",
+                remote.cluster
+            );
+        }
+        Err(status) => {
+            log::warn!(
+                "portcullis: provider {name}: JWKS http call to cluster {} failed with status {status:?}",
+                remote.cluster
+            );
+            fetch_failed(
+                shared,
+                index,
+                name,
+                remote,
+                failures,
+                &format!("http call failed with status {status:?}"),
+            );
+        }
+    }
+}
+
+/// Handles the answer to a JWKS fetch. Returns false when the call is not
+/// one of this module's.
+pub fn on_http_call_response(
+    shared: &Shared,
+    token: u32,
+    num_headers: usize,
+    body_size: usize,
+) -> bool {
+    let Some(index) = shared.jwt.calls.borrow_mut().remove(&token) else {
+        return false;
+    };
+    shared.jwt.providers.borrow_mut()[index].in_flight = false;
+    let provider = &shared.config.jwt.providers[index];
+    let KeySource::Remote(remote) = &provider.keys else {
+        return true;
+    };
+    let name = provider.name.as_str();
+    let failures = read_shared(&lease_key(name))
+        .and_then(|(value, _)| Lease::decode(&value))
+        .map_or(0, |lease| lease.failures);
+    let result = fetched_body(num_headers, body_size).and_then(|body| {
+        parse_document(&body)
+            .map(|set| (body, set))
+            .map_err(|error| format!("the JWKS is unusable: {error}"))
+    });
+    let now = now_ms();
+    match result {
+        Ok((body, set)) => {
+            let record = Record {
+                fetched_ms: now,
+                body,
+            };
+            if let Err(status) =
+                hostcalls::set_shared_data(&record_key(name), Some(&record.encode()), None)
+            {
+                log::warn!("portcullis: provider {name}: storing the JWKS in shared data failed with status {status:?}");
+            }
+            let lease = Lease::succeeded(shared.jwt.owner, now);
+            let _ = hostcalls::set_shared_data(&lease_key(name), Some(&lease.encode()), None);
+            shared.jwt.increment(JwtMetric::JwksFetched);
+            emit_jwks_event(shared, name, EventAction::JwksFetched, None);
+            {
+                let mut providers = shared.jwt.providers.borrow_mut();
+                providers[index].keys = Some(set.keys);
+                providers[index].loaded_ms = Some(now);
+                providers[index].failed = false;
+            }
+            log::info!(
+                "portcullis: provider {name}: JWKS fetched from cluster {}",
+                remote.cluster
+            );
+        }
+        Err(reason) => fetch_failed(shared, index, name, remote, failures, &reason),
+    }
+    settle_pending(shared, now);
+    true
+}
+
+fn fetched_body(num_headers: usize, body_size: usize) -> Result<String, String> {
+    if num_headers == 0 {
+        return Err("the call failed or timed out".to_string());
+    }
+    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if status != b"200" {
+        return Err(format!(
+            "the answer has status {}",
+            String::from_utf8_lossy(&status)
+        ));
+    }
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .map_err(|status| format!("reading the body failed with status {status:?}"))?
+        .unwrap_or_default();
+    String::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())
+}
+
+fn fetch_failed(
+    shared: &Shared,
+    index: usize,
+    name: &str,
+    remote: &RemoteJwks,
+    failures: u32,
+    reason: &str,
+) {
+    let now = now_ms();
+    let lease = Lease::failed(shared.jwt.owner, failures, remote, now);
+    let _ = hostcalls::set_shared_data(&lease_key(name), Some(&lease.encode()), None);
+    shared.jwt.increment(JwtMetric::JwksFetchFailed);
+    {
+        let mut providers = shared.jwt.providers.borrow_mut();
+        if providers[index].keys.is_none() {
+            providers[index].failed = true;
+        }
+    }
+    log::warn!(
+        "portcullis: provider {name}: JWKS fetch failed ({reason}), failure {} in a row, next attempt in {} ms",
+        lease.failures,
+        lease.until_ms - now
+    );
+    emit_jwks_event(shared, name, EventAction::JwksFetchFailed, Some(reason));
+}
+
+fn emit_jwks_event(shared: &Shared, provider: &str, action: EventAction, reason: Option<&str>) {
+    let event = SecurityEvent::token(
+        host::current_time(),
+        action,
+        Some(format!("jwt.{provider}")),
+        reason.map(str::to_string),
+    )
+    .with_observer(shared.plugin_name.as_deref());
+    write_event(&event);
+}
+
+fn write_event(event: &SecurityEvent) {
+    let line = event.to_json();
+    match event.level {
+        EventLevel::Info => log::info!("{line}"),
+        EventLevel::Warn => log::warn!("{line}"),
+        EventLevel::Error => log::error!("{line}"),
+    }
+}
+
+/// Keys of every provider as this VM has them.
+struct Lookup<'a> {
+    policy: &'a JwtPolicy,
+    providers: std::cell::Ref<'a, Vec<ProviderKeys>>,
+    may_wait: bool,
+}
+
+impl KeyLookup for Lookup<'_> {
+    fn keys(&self, index: usize) -> KeyState<'_> {
+        let state = &self.providers[index];
+        if let Some(keys) = &state.keys {
+            return KeyState::Ready(keys);
+        }
+        let fail_at_once = match &self.policy.providers[index].keys {
+            KeySource::Remote(remote) => remote.fail_before_keys,
+            KeySource::Local(_) => true,
+        };
+        if state.failed || fail_at_once || !self.may_wait {
+            KeyState::Unavailable
+        } else {
+            KeyState::Pending
+        }
+    }
+}
+
+/// The per-VM cache backed by shared-data slots.
+struct Store<'a> {
+    runtime: &'a JwtRuntime,
+    now: u64,
+    hit: bool,
+}
+
+impl VerifiedStore for Store<'_> {
+    fn get(&mut self, digest: &[u8; 32]) -> Option<Verified> {
+        if let Some(hit) = self.runtime.cache.borrow_mut().get(digest, self.now) {
+            self.hit = true;
+            return Some(hit);
+        }
+        let (value, _) = read_shared(&shared_slot_key(digest))?;
+        let hit = decode_slot(&value, digest).filter(|hit| hit.exp >= self.now)?;
+        self.runtime.cache.borrow_mut().put(*digest, hit);
+        self.hit = true;
+        Some(hit)
+    }
+
+    fn put(&mut self, digest: [u8; 32], verified: Verified) {
+        self.runtime.cache.borrow_mut().put(digest, verified);
+        // Slots are a cache: a plain write replaces whatever token had the
+        // slot, and a lost race only costs a later verification.
+        let _ = hostcalls::set_shared_data(
+            &shared_slot_key(&digest),
+            Some(&encode_slot(&digest, &verified)),
+            None,
+        );
+    }
+}
+
+fn decide(shared: &Shared, headers: &[(String, Vec<u8>)], may_wait: bool) -> (Decision, bool) {
+    let now = now_ms();
+    let request = Request {
+        headers,
+        now: now / 1000,
+    };
+    let lookup = Lookup {
+        policy: &shared.config.jwt,
+        providers: shared.jwt.providers.borrow(),
+        may_wait,
+    };
+    let mut store = Store {
+        runtime: &shared.jwt,
+        now: now / 1000,
+        hit: false,
+    };
+    let decision = evaluate(&shared.config.jwt, &request, &lookup, &mut store);
+    (decision, store.hit)
+}
+
+/// Checks the request's tokens. Returns the action to return from
+/// `on_http_request_headers`, or `None` to go on with the request.
+pub fn on_request_headers(
+    context_id: u32,
+    shared: &Shared,
+    headers: &[(String, Vec<u8>)],
+) -> Option<Action> {
+    if !shared.config.jwt.enabled() {
+        return None;
+    }
+    let (decision, hit) = decide(shared, headers, true);
+    if hit {
+        shared.jwt.increment(JwtMetric::CacheHit);
+    }
+    if decision == Decision::Wait {
+        shared.jwt.increment(JwtMetric::Waited);
+        let deadline_ms = now_ms() + max_wait_ms(&shared.config.jwt);
+        shared.jwt.pending.borrow_mut().insert(
+            context_id,
+            PendingRequest {
+                headers: headers.to_vec(),
+                deadline_ms,
+            },
+        );
+        log::debug!("portcullis: context {context_id}: waiting for JWKS");
+        return Some(Action::Pause);
+    }
+    match apply(context_id, shared, headers, decision) {
+        Action::Continue => None,
+        action => Some(action),
+    }
+}
+
+fn max_wait_ms(policy: &JwtPolicy) -> u64 {
+    remotes(policy)
+        .map(|(_, _, remote)| remote.timeout_ms)
+        .max()
+        .unwrap_or(0)
+        + WAIT_MARGIN_MS
+}
+
+/// Forgets a request that ended while it waited.
+pub fn forget(shared: &Shared, context_id: u32) {
+    shared.jwt.pending.borrow_mut().remove(&context_id);
+}
+
+/// Decides paused requests whose keys arrived or whose wait ran out.
+fn settle_pending(shared: &Shared, now: u64) {
+    let ids: Vec<u32> = shared.jwt.pending.borrow().keys().copied().collect();
+    for context_id in ids {
+        let Some(deadline_ms) = shared
+            .jwt
+            .pending
+            .borrow()
+            .get(&context_id)
+            .map(|pending| pending.deadline_ms)
+        else {
+            continue;
+        };
+        let headers = match shared.jwt.pending.borrow().get(&context_id) {
+            Some(pending) => pending.headers.clone(),
+            None => continue,
+        };
+        let (decision, _) = decide(shared, &headers, now < deadline_ms);
+        if decision == Decision::Wait {
+            continue;
+        }
+        shared.jwt.pending.borrow_mut().remove(&context_id);
+        if let Err(status) = hostcalls::set_effective_context(context_id) {
+            log::warn!("portcullis: context {context_id}: switching to the paused request failed with status {status:?}");
+            continue;
+        }
+        if apply(context_id, shared, &headers, decision) == Action::Continue {
+            if let Err(status) = hostcalls::resume_http_request() {
+                log::warn!("portcullis: context {context_id}: resuming the request failed with status {status:?}");
+            }
+        }
+    }
+}
+
+/// Applies a decision to the current request: edits and an event for an
+/// accepted token, or the 401/403 response.
+fn apply(
+    context_id: u32,
+    shared: &Shared,
+    headers: &[(String, Vec<u8>)],
+    decision: Decision,
+) -> Action {
+    match decision {
+        Decision::Allow {
+            edits,
+            accepted,
+            checked,
+        } => {
+            for edit in &edits {
+                apply_edit(context_id, edit);
+            }
+            if checked && !accepted.is_empty() {
+                shared.jwt.increment(JwtMetric::Accepted);
+                let providers: Vec<&str> =
+                    accepted.iter().map(|item| item.provider.as_str()).collect();
+                let target = Some(format!("jwt.{}", providers.join(",")));
+                let event =
+                    request_event(shared, headers, EventAction::TokenAccepted, target, None);
+                write_event(&event);
+            }
+            Action::Continue
+        }
+        Decision::Reject(rejection) => {
+            reject(context_id, shared, headers, &rejection);
+            Action::Pause
+        }
+        // `decide` callers handle waiting before applying.
+        Decision::Wait => Action::Pause,
+    }
+}
+
+fn apply_edit(context_id: u32, edit: &RequestEdit) {
+    match edit {
+        RequestEdit::Remove(name) => {
+            host::remove_header(context_id, MapType::HttpRequestHeaders, name)
+        }
+        RequestEdit::Add(name, value) => {
+            host::add_header(context_id, MapType::HttpRequestHeaders, name, value)
+        }
+        RequestEdit::SetPath(path) => {
+            if let Err(status) =
+                hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path))
+            {
+                log::warn!("portcullis: context {context_id}: rewriting :path failed with status {status:?}");
+            }
+        }
+    }
+}
+
+fn reject(context_id: u32, shared: &Shared, headers: &[(String, Vec<u8>)], rejection: &Rejection) {
+    use portcullis_core::jwt::error::JwtError;
+    let metric = match rejection.error {
+        JwtError::Missing => JwtMetric::Missing,
+        JwtError::ClaimMismatch => JwtMetric::Forbidden,
+        _ => JwtMetric::Rejected,
+    };
+    shared.jwt.increment(metric);
+    let target = rejection
+        .provider
+        .as_ref()
+        .map(|name| format!("jwt.{name}"));
+    let message = format!(
+        "{}: {}",
+        rejection.error.code(),
+        rejection.error.description()
+    );
+    let mut event = request_event(
+        shared,
+        headers,
+        EventAction::TokenRejected,
+        target,
+        Some(message),
+    );
+    event.status_code = Some(rejection.status);
+    write_event(&event);
+    let response_headers: Vec<(&str, &str)> = rejection
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    if let Err(status) =
+        hostcalls::send_http_response(rejection.status, response_headers, Some(&rejection.body))
+    {
+        log::error!("portcullis: context {context_id}: sending the {} response failed with status {status:?}, resetting the request", rejection.status);
+        if let Err(status) = hostcalls::reset_http_request() {
+            log::error!("portcullis: context {context_id}: resetting the request failed with status {status:?}");
+        }
+    }
+}
+
+fn request_event(
+    shared: &Shared,
+    headers: &[(String, Vec<u8>)],
+    action: EventAction,
+    target: Option<String>,
+    message: Option<String>,
+) -> SecurityEvent {
+    SecurityEvent::token(host::current_time(), action, target, message)
+        .with_request(&RequestInfo::from_headers(headers))
+        .with_source(host::source_address())
+        .with_observer(shared.plugin_name.as_deref())
+}
