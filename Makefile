@@ -11,7 +11,7 @@ DEMO_CONFIG  := envoy/portcullis-demo.json
 DEMO_LISTEN  ?= 127.0.0.1:8080
 SCENARIOS    := $(sort $(wildcard tests/scenarios/*/*.yaml))
 
-.PHONY: all setup build host test unit scenarios observatory oci oci-test demo bench lint clean
+.PHONY: all setup build host test unit scenarios fuzz-smoke fuzz envoy-check observatory oci oci-test demo bench lint clean
 
 all: build host
 
@@ -49,6 +49,31 @@ scenarios: build host
 	$(HOST_TEST) run --plugin dist/portcullis.wasm $(SCENARIOS)
 	$(HOST_TEST) run --host ngx --plugin dist/portcullis.wasm $(PLUGIN_SCENARIOS)
 
+# Generated valid, malformed and hostile exchanges under both hosts, with fixed seeds so
+# that a failure reproduces; `make fuzz` runs longer with fresh seeds. A trap, memory that
+# keeps growing or a callback after a local response fails the run and writes the
+# exchange to target/fuzz-failure.yaml as a scenario.
+FUZZ_CONFIGS := tests/fuzz/defaults.json tests/fuzz/all-controls.json
+FUZZ_SEEDS   ?= 1 2 3
+FUZZ_ITERATIONS ?= 2000
+
+fuzz-smoke: build host
+	@for config in $(FUZZ_CONFIGS); do for seed in $(FUZZ_SEEDS); do for host in envoy ngx; do \
+		$(HOST_TEST) fuzz --host $$host --plugin dist/portcullis.wasm --config $$config \
+			--seed $$seed --iterations $(FUZZ_ITERATIONS) || exit 1; \
+	done; done; done
+
+fuzz: build host
+	@for config in $(FUZZ_CONFIGS); do for host in envoy ngx; do \
+		$(HOST_TEST) fuzz --host $$host --plugin dist/portcullis.wasm --config $$config \
+			--iterations 50000 || exit 1; \
+	done; done
+
+# Parses every YAML file under envoy/ into Envoy's typed messages (PyPI envoy-data-plane)
+# and hands each embedded plugin configuration to the module.
+envoy-check: build host
+	bash tests/envoy/check.sh
+
 # Grades the module's headers with the MDN HTTP Observatory's analyzers, offline. The npm
 # package is installed without its install scripts, which download lists from the network.
 OBSERVATORY_PACKAGE := tests/observatory/node_modules/@mdn/mdn-http-observatory/package.json
@@ -60,7 +85,7 @@ $(OBSERVATORY_PACKAGE): tests/observatory/package.json
 observatory: build host $(OBSERVATORY_PACKAGE)
 	bash tests/observatory/run.sh
 
-test: build host unit scenarios oci-test observatory
+test: build host unit scenarios fuzz-smoke envoy-check oci-test observatory
 
 # OCI image layouts of the module in Istio's two formats, under dist/oci/.
 oci: build host

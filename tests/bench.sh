@@ -41,11 +41,39 @@ throughput() {
 
 per_request=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json)
 
+# Cost of header hardening per exchange: the core functions natively, and the module with
+# headers on and off under host-test (the same filter configuration in both).
+native_headers=$(cargo run --quiet --release -p portcullis-core --example header_timing -- envoy/portcullis-demo.json)
+headers_off=$(mktemp)
+trap 'rm -f "$headers_off"; stop_serve' EXIT
+echo '{"headers": {"enabled": false}}' > "$headers_off"
+wasm_headers_on=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json | tail -1 | sed 's/^| [^|]*|/| module, headers on |/')
+wasm_headers_off=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config "$headers_off" | tail -1 | sed 's/^| [^|]*|/| module, headers off |/')
+
+# Cost of per-key counting: the core check natively against an in-memory store with
+# Envoy's shared-data semantics, and the module with a per-address policy beside the
+# same module with the defaults. Under serve, two workers update the one key of the
+# loopback client at once, so their compare-and-swap updates contend.
+native_limits=$(cargo run --quiet --release -p portcullis-core --example limits_timing 2>/dev/null)
+native_limits_rows=$(echo "$native_limits" | grep '^|')
+read -r _ bytes_per_key bucket_values bucket_bytes tracked_keys < <(echo "$native_limits" | grep '^BYTES_PER_KEY')
+defaults_config=$(mktemp)
+trap 'rm -f "$headers_off" "$defaults_config"; stop_serve' EXIT
+echo '{}' > "$defaults_config"
+wasm_limits_on=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config tests/bench/limits.json | tail -1 | sed 's/^| [^|]*|/| module, per-address policy |/')
+wasm_limits_off=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config "$defaults_config" | tail -1 | sed 's/^| [^|]*|/| module, no policy |/')
+
 start_serve "$BASE_PORT"
 without=$(throughput "$BASE_PORT")
 stop_serve
 start_serve "$((BASE_PORT + 1))" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json
 with=$(throughput "$((BASE_PORT + 1))")
+stop_serve
+start_serve "$((BASE_PORT + 2))" --plugin dist/portcullis.wasm --config "$defaults_config"
+with_defaults=$(throughput "$((BASE_PORT + 2))")
+stop_serve
+start_serve "$((BASE_PORT + 3))" --plugin dist/portcullis.wasm --config tests/bench/limits.json
+with_limits=$(throughput "$((BASE_PORT + 3))")
 stop_serve
 
 raw_size=$(stat -c %s target/wasm32-wasip1/release/portcullis.wasm)
@@ -68,6 +96,39 @@ tenth as many). The continue-only module is the harness's own cost.
 
 $per_request
 
+## Header hardening per exchange
+
+\`plan_request\` on the request headers and \`response_edits\` on the response headers of the
+profile above, with the demo configuration: natively (\`plugin/core/examples/header_timing.rs\`,
+release build), and in the module as the difference between two \`host-test bench\` runs with
+\`headers.enabled\` true and false (that difference also contains the host calls that apply
+the edits).
+
+| measurement | requests | mean µs | median µs | p99 µs |
+|---|---|---|---|---|
+$native_headers
+$wasm_headers_on
+$wasm_headers_off
+
+## Per-key counting per request
+
+One check of a per-address policy (\`tests/bench/limits.json\`): natively
+(\`plugin/core/examples/limits_timing.rs\`, release build, against the in-memory store
+with Envoy's shared-data semantics), for one key again and again and for a new key each
+time; and in the module beside the same module without a policy, both under
+\`host-test bench\` (one VM, so no contention). The serve figures below show two workers
+contending for the one key of the loopback client.
+
+| measurement | requests | mean µs | median µs | p99 µs |
+|---|---|---|---|---|
+$native_limits_rows
+$wasm_limits_on
+$wasm_limits_off
+
+Shared data per tracked key: $bytes_per_key bytes ($bucket_bytes bytes of keys and values
+in $bucket_values shared-data values for a policy full at its $tracked_keys keys, the
+default \`max_keys\`).
+
 ## Throughput of host-test serve on loopback
 
 \`host-test load\` with 16 requests in flight, $REQUESTS requests, against \`host-test serve
@@ -77,6 +138,8 @@ $per_request
 |---|---|
 | no module | $without |
 | dist/portcullis.wasm, demo configuration | $with |
+| dist/portcullis.wasm, \`{}\` | $with_defaults |
+| dist/portcullis.wasm, \`{}\` and a per-address policy, two workers on one key | $with_limits |
 
 ## Module size
 

@@ -235,3 +235,36 @@ fn serve_sends_http_calls_to_cluster() {
         "{call}"
     );
 }
+
+#[test]
+fn serve_counts_one_key_exactly_across_eight_workers() {
+    let module = module();
+    let server = start_serve(&[
+        "--plugin",
+        &module,
+        "--config",
+        "tests/serve/limits-one-key.json",
+        "--workers",
+        "8",
+    ]);
+    let addr = server.addr;
+    // Sixteen clients on 127.0.0.1 send 400 requests at once; every request has the
+    // same key, so the eight VMs race on one shared-data bucket.
+    let threads: Vec<_> = (0..16)
+        .map(|client| {
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|index| request(addr, "GET", &format!("/api/{client}/{index}"), "").0)
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads
+        .into_iter()
+        .flat_map(|thread| thread.join().unwrap())
+        .collect();
+    let passed = statuses.iter().filter(|&&status| status == 200).count();
+    let limited = statuses.iter().filter(|&&status| status == 429).count();
+    assert_eq!(passed, 100, "statuses: {statuses:?}");
+    assert_eq!(limited, 300, "statuses: {statuses:?}");
+}

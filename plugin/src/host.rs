@@ -1,10 +1,10 @@
 //! Host calls that return errors as values, wrapping the SDK functions whose
 //! trait-method forms unwrap.
 
+use crate::abi;
 use portcullis_core::event::SourceAddress;
-use portcullis_core::http::LocalResponse;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
+use proxy_wasm::types::{BufferType, MapType, Status};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Reads every pair of a header map, values as raw bytes.
@@ -22,14 +22,22 @@ pub fn header_pairs(context_id: u32, map: MapType) -> Vec<(String, Vec<u8>)> {
 
 /// Removes every copy of a header.
 pub fn remove_header(context_id: u32, map: MapType, name: &str) {
-    if let Err(status) = hostcalls::remove_map_value(map, name) {
+    if let Err(status) = abi::remove_header(map, name) {
         log::warn!("portcullis: context {context_id}: removing header {name} from {map:?} failed with status {status:?}");
     }
 }
 
-/// Adds one copy of a header.
-pub fn add_header(context_id: u32, map: MapType, name: &str, value: &str) {
-    if let Err(status) = hostcalls::add_map_value(map, name, value) {
+/// Sets a header, replacing every copy it had.
+pub fn replace_header(context_id: u32, map: MapType, name: &str, value: &str) {
+    if let Err(status) = abi::replace_header(map, name, value.as_bytes()) {
+        log::warn!("portcullis: context {context_id}: setting header {name} in {map:?} failed with status {status:?}");
+    }
+}
+
+/// Adds one copy of a header. A value the host rejects, for example one with
+/// a CR or LF byte, is logged and left out.
+pub fn add_header(context_id: u32, map: MapType, name: &str, value: &[u8]) {
+    if let Err(status) = abi::add_header(map, name, value) {
         log::warn!("portcullis: context {context_id}: adding header {name} to {map:?} failed with status {status:?}");
     }
 }
@@ -87,16 +95,40 @@ pub fn current_time() -> SystemTime {
 
 /// Sends a local response in place of the upstream one. When the host
 /// rejects it, the request is reset so that it never reaches the upstream.
-pub fn send_local_response(context_id: u32, response: &LocalResponse) {
-    let headers: Vec<(&str, &str)> = response.headers.clone();
-    let sent = hostcalls::send_http_response(response.status, headers, Some(&response.body));
-    if let Err(status) = sent {
+/// Controls send through `crate::headers`, which adds the security headers.
+pub fn send_http_response(context_id: u32, status: u32, headers: Vec<(&str, &str)>, body: &[u8]) {
+    if let Err(error) = abi::send_local_response(status, &headers, body) {
         log::error!(
-            "portcullis: context {context_id}: sending the {} response failed with status {status:?}, resetting the request",
-            response.status
+            "portcullis: context {context_id}: sending the {status} response failed with status {error:?}, resetting the request"
         );
-        if let Err(status) = hostcalls::reset_http_request() {
-            log::error!("portcullis: context {context_id}: resetting the request failed with status {status:?}");
+        if let Err(error) = hostcalls::reset_http_request() {
+            log::error!("portcullis: context {context_id}: resetting the request failed with status {error:?}");
         }
     }
+}
+
+/// Attempts of [`overwrite_shared`] before it reports the last mismatch.
+const OVERWRITE_ATTEMPTS: u32 = 8;
+
+/// Replaces a shared-data value whatever it holds.
+///
+/// Envoy writes unconditionally with CAS 0, but Kong's ngx_wasm_module
+/// answers CAS_MISMATCH to a CAS-0 write of an existing key. The write
+/// therefore carries the CAS that a fresh read returned, and reads again when
+/// another worker wrote in between. A missing key is written with CAS 0,
+/// which both hosts accept.
+pub fn overwrite_shared(key: &str, value: &[u8]) -> Result<(), Status> {
+    let mut outcome = Err(Status::CasMismatch);
+    for _ in 0..OVERWRITE_ATTEMPTS {
+        let cas = match hostcalls::get_shared_data(key) {
+            Ok((_, cas)) => cas.unwrap_or(0),
+            Err(Status::NotFound) => 0,
+            Err(status) => return Err(status),
+        };
+        outcome = hostcalls::set_shared_data(key, Some(value), Some(cas));
+        if outcome != Err(Status::CasMismatch) {
+            return outcome;
+        }
+    }
+    outcome
 }

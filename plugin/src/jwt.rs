@@ -5,6 +5,7 @@
 use crate::host;
 use crate::stream::Shared;
 use portcullis_core::event::{EventAction, EventLevel, SecurityEvent};
+use portcullis_core::headers::Exchange;
 use portcullis_core::http::RequestInfo;
 use portcullis_core::jwt::cache::{
     decode_slot, encode_slot, shared_slot_key, LocalCache, Verified, VerifiedStore,
@@ -16,6 +17,7 @@ use portcullis_core::jwt::remote::{lease_key, record_key, Lease, Record};
 use portcullis_core::jwt::response::Rejection;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType, MetricType};
+use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
@@ -87,6 +89,8 @@ struct ProviderKeys {
 /// A request paused until its provider's keys arrive.
 struct PendingRequest {
     headers: Vec<(String, Vec<u8>)>,
+    exchange: Exchange,
+    end_of_stream: bool,
     deadline_ms: u64,
 }
 
@@ -160,15 +164,17 @@ fn remotes(policy: &JwtPolicy) -> impl Iterator<Item = (usize, &str, &RemoteJwks
 }
 
 /// Starts ticks and the first fetches after a configuration is applied.
-pub fn start(shared: &Shared) {
+/// Returns whether it set the tick period.
+pub fn start(shared: &Shared) -> bool {
     let policy = &shared.config.jwt;
     if remotes(policy).next().is_none() {
-        return;
+        return false;
     }
     if let Err(status) = hostcalls::set_tick_period(TICK_PERIOD) {
         log::error!("portcullis: setting the tick period failed with status {status:?}, remote JWKS will not refresh");
     }
     on_tick(shared);
+    true
 }
 
 /// Loads keys other workers fetched, starts due fetches and settles paused
@@ -303,13 +309,13 @@ pub fn on_http_call_response(
                 fetched_ms: now,
                 body,
             };
-            if let Err(status) =
-                hostcalls::set_shared_data(&record_key(name), Some(&record.encode()), None)
-            {
+            if let Err(status) = host::overwrite_shared(&record_key(name), &record.encode()) {
                 log::warn!("portcullis: provider {name}: storing the JWKS in shared data failed with status {status:?}");
             }
             let lease = Lease::succeeded(shared.jwt.owner, now);
-            let _ = hostcalls::set_shared_data(&lease_key(name), Some(&lease.encode()), None);
+            if let Err(status) = host::overwrite_shared(&lease_key(name), &lease.encode()) {
+                log::warn!("portcullis: provider {name}: releasing the fetch lease failed with status {status:?}");
+            }
             shared.jwt.increment(JwtMetric::JwksFetched);
             emit_jwks_event(shared, name, EventAction::JwksFetched, None);
             {
@@ -359,7 +365,11 @@ fn fetch_failed(
 ) {
     let now = now_ms();
     let lease = Lease::failed(shared.jwt.owner, failures, remote, now);
-    let _ = hostcalls::set_shared_data(&lease_key(name), Some(&lease.encode()), None);
+    if let Err(status) = host::overwrite_shared(&lease_key(name), &lease.encode()) {
+        log::warn!(
+            "portcullis: provider {name}: recording the failed fetch failed with status {status:?}"
+        );
+    }
     shared.jwt.increment(JwtMetric::JwksFetchFailed);
     {
         let mut providers = shared.jwt.providers.borrow_mut();
@@ -444,11 +454,7 @@ impl VerifiedStore for Store<'_> {
         self.runtime.cache.borrow_mut().put(digest, verified);
         // Slots are a cache: a plain write replaces whatever token had the
         // slot, and a lost race only costs a later verification.
-        let _ = hostcalls::set_shared_data(
-            &shared_slot_key(&digest),
-            Some(&encode_slot(&digest, &verified)),
-            None,
-        );
+        let _ = host::overwrite_shared(&shared_slot_key(&digest), &encode_slot(&digest, &verified));
     }
 }
 
@@ -472,15 +478,18 @@ fn decide(shared: &Shared, headers: &[(String, Vec<u8>)], may_wait: bool) -> (De
     (decision, store.hit)
 }
 
-/// Checks the request's tokens. Returns the action to return from
-/// `on_http_request_headers`, or `None` to go on with the request.
+/// Checks the request's tokens. Returns the claims of the accepted token, if
+/// any, to go on with the request, or the action to return from
+/// `on_http_request_headers` when the request was rejected or waits for keys.
 pub fn on_request_headers(
     context_id: u32,
     shared: &Shared,
     headers: &[(String, Vec<u8>)],
-) -> Option<Action> {
+    exchange: &Exchange,
+    end_of_stream: bool,
+) -> Result<Option<Map<String, Value>>, Action> {
     if !shared.config.jwt.enabled() {
-        return None;
+        return Ok(None);
     }
     let (decision, hit) = decide(shared, headers, true);
     if hit {
@@ -493,16 +502,15 @@ pub fn on_request_headers(
             context_id,
             PendingRequest {
                 headers: headers.to_vec(),
+                exchange: exchange.clone(),
+                end_of_stream,
                 deadline_ms,
             },
         );
         log::debug!("portcullis: context {context_id}: waiting for JWKS");
-        return Some(Action::Pause);
+        return Err(Action::Pause);
     }
-    match apply(context_id, shared, headers, decision) {
-        Action::Continue => None,
-        action => Some(action),
-    }
+    apply(context_id, shared, headers, decision)
 }
 
 fn max_wait_ms(policy: &JwtPolicy) -> u64 {
@@ -522,32 +530,34 @@ pub fn forget(shared: &Shared, context_id: u32) {
 fn settle_pending(shared: &Shared, now: u64) {
     let ids: Vec<u32> = shared.jwt.pending.borrow().keys().copied().collect();
     for context_id in ids {
-        let Some(deadline_ms) = shared
-            .jwt
-            .pending
-            .borrow()
-            .get(&context_id)
-            .map(|pending| pending.deadline_ms)
-        else {
+        let Some(pending) = shared.jwt.pending.borrow_mut().remove(&context_id) else {
             continue;
         };
-        let headers = match shared.jwt.pending.borrow().get(&context_id) {
-            Some(pending) => pending.headers.clone(),
-            None => continue,
-        };
-        let (decision, _) = decide(shared, &headers, now < deadline_ms);
+        let (decision, _) = decide(shared, &pending.headers, now < pending.deadline_ms);
         if decision == Decision::Wait {
+            shared.jwt.pending.borrow_mut().insert(context_id, pending);
             continue;
         }
-        shared.jwt.pending.borrow_mut().remove(&context_id);
         if let Err(status) = hostcalls::set_effective_context(context_id) {
             log::warn!("portcullis: context {context_id}: switching to the paused request failed with status {status:?}");
             continue;
         }
-        if apply(context_id, shared, &headers, decision) == Action::Continue {
-            if let Err(status) = hostcalls::resume_http_request() {
-                log::warn!("portcullis: context {context_id}: resuming the request failed with status {status:?}");
-            }
+        let Ok(claims) = apply(context_id, shared, &pending.headers, decision) else {
+            continue;
+        };
+        let next = crate::limits::on_request_headers(
+            context_id,
+            shared,
+            &pending.headers,
+            &pending.exchange,
+            claims,
+            pending.end_of_stream,
+        );
+        if next == crate::limits::Next::Rejected {
+            continue;
+        }
+        if let Err(status) = hostcalls::resume_http_request() {
+            log::warn!("portcullis: context {context_id}: resuming the request failed with status {status:?}");
         }
     }
 }
@@ -559,7 +569,7 @@ fn apply(
     shared: &Shared,
     headers: &[(String, Vec<u8>)],
     decision: Decision,
-) -> Action {
+) -> Result<Option<Map<String, Value>>, Action> {
     match decision {
         Decision::Allow {
             edits,
@@ -578,14 +588,14 @@ fn apply(
                     request_event(shared, headers, EventAction::TokenAccepted, target, None);
                 write_event(&event);
             }
-            Action::Continue
+            Ok(accepted.into_iter().next().map(|token| token.claims))
         }
         Decision::Reject(rejection) => {
             reject(context_id, shared, headers, &rejection);
-            Action::Pause
+            Err(Action::Pause)
         }
         // `decide` callers handle waiting before applying.
-        Decision::Wait => Action::Pause,
+        Decision::Wait => Err(Action::Pause),
     }
 }
 
@@ -594,15 +604,14 @@ fn apply_edit(context_id: u32, edit: &RequestEdit) {
         RequestEdit::Remove(name) => {
             host::remove_header(context_id, MapType::HttpRequestHeaders, name)
         }
-        RequestEdit::Add(name, value) => {
-            host::add_header(context_id, MapType::HttpRequestHeaders, name, value)
-        }
+        RequestEdit::Add(name, value) => host::add_header(
+            context_id,
+            MapType::HttpRequestHeaders,
+            name,
+            value.as_bytes(),
+        ),
         RequestEdit::SetPath(path) => {
-            if let Err(status) =
-                hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path))
-            {
-                log::warn!("portcullis: context {context_id}: rewriting :path failed with status {status:?}");
-            }
+            host::replace_header(context_id, MapType::HttpRequestHeaders, ":path", path)
         }
     }
 }
@@ -638,14 +647,12 @@ fn reject(context_id: u32, shared: &Shared, headers: &[(String, Vec<u8>)], rejec
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
-    if let Err(status) =
-        hostcalls::send_http_response(rejection.status, response_headers, Some(&rejection.body))
-    {
-        log::error!("portcullis: context {context_id}: sending the {} response failed with status {status:?}, resetting the request", rejection.status);
-        if let Err(status) = hostcalls::reset_http_request() {
-            log::error!("portcullis: context {context_id}: resetting the request failed with status {status:?}");
-        }
-    }
+    host::send_http_response(
+        context_id,
+        rejection.status,
+        response_headers,
+        &rejection.body,
+    );
 }
 
 fn request_event(

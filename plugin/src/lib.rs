@@ -5,8 +5,11 @@
 //! calls the core, applies its decisions and writes the core's events to the
 //! host log.
 
+mod abi;
+mod headers;
 mod host;
 mod jwt;
+mod limits;
 mod metrics;
 mod root;
 mod stream;

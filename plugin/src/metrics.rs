@@ -3,7 +3,8 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 /// A counter that Portcullis reports. The discriminant indexes [`Metrics`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,9 @@ impl Metric {
 #[derive(Debug)]
 pub struct Metrics {
     ids: [Option<u32>; 5],
+    /// Counters `portcullis.filter.rule.<id>`, defined on a rule's first
+    /// match.
+    rule_ids: RefCell<HashMap<&'static str, Option<u32>>>,
     increment_failure_logged: Cell<bool>,
 }
 
@@ -66,7 +70,28 @@ impl Metrics {
         });
         Metrics {
             ids,
+            rule_ids: RefCell::new(HashMap::new()),
             increment_failure_logged: Cell::new(false),
+        }
+    }
+
+    /// Adds one to the counter `portcullis.filter.rule.<id>` of a rule that
+    /// took part in a block or monitor decision, defining it on first use.
+    pub fn increment_rule(&self, rule: &'static str) {
+        let id = *self.rule_ids.borrow_mut().entry(rule).or_insert_with(|| {
+            let name = format!("portcullis.filter.rule.{rule}");
+            match hostcalls::define_metric(MetricType::Counter, &name) {
+                Ok(id) => Some(id),
+                Err(status) => {
+                    log::error!("portcullis: defining metric {name} failed with status {status:?}, it will not be reported");
+                    None
+                }
+            }
+        });
+        if let Some(id) = id {
+            if hostcalls::increment_metric(id, 1).is_err() {
+                self.increment_failure_logged.set(true);
+            }
         }
     }
 

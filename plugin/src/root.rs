@@ -71,13 +71,17 @@ impl RootContext for Root {
             }
         );
         let jwt = crate::jwt::JwtRuntime::new(&config.jwt);
+        let limits = crate::limits::LimitsRuntime::new(config.limits.enabled());
         let shared = Rc::new(Shared {
             config,
             metrics,
             plugin_name,
             jwt,
+            limits,
         });
-        crate::jwt::start(&shared);
+        if !crate::jwt::start(&shared) && shared.config.limits.enabled() {
+            crate::limits::start_ticks();
+        }
         self.active = Some(shared);
         true
     }
@@ -85,6 +89,7 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         if let Some(active) = &self.active {
             crate::jwt::on_tick(active);
+            crate::limits::on_tick(active);
         }
     }
 
@@ -117,6 +122,7 @@ impl Root {
                 match Config::defaults() {
                     Ok(config) => Some(Rc::new(Shared {
                         jwt: crate::jwt::JwtRuntime::new(&config.jwt),
+                        limits: crate::limits::LimitsRuntime::new(config.limits.enabled()),
                         config,
                         metrics: self.metrics(),
                         plugin_name: host::plugin_name(),

@@ -5,8 +5,8 @@ use crate::metrics::{Metric, Metrics};
 use portcullis_core::body::{BodyStep, BodyTracker};
 use portcullis_core::config::Config;
 use portcullis_core::event::{EventLevel, SecurityEvent};
-use portcullis_core::filter::{BodyTooLarge, Detection, Verdict};
-use portcullis_core::headers::HeaderEdit;
+use portcullis_core::filter::{Assessment, BodyTooLarge, Verdict};
+use portcullis_core::headers::Exchange;
 use portcullis_core::http::{first_value, RequestInfo};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
@@ -22,6 +22,8 @@ pub struct Shared {
     pub plugin_name: Option<String>,
     /// Token validation state of this VM.
     pub jwt: crate::jwt::JwtRuntime,
+    /// Per-key limits state of this VM.
+    pub limits: crate::limits::LimitsRuntime,
 }
 
 /// The HTTP context that applies the configuration to one request.
@@ -31,6 +33,14 @@ pub struct Stream {
     body: BodyTracker,
     request: RequestInfo,
     content_type: Option<Vec<u8>>,
+    /// Request headers as inspected, kept for the body phase.
+    request_headers: Vec<(String, Vec<u8>)>,
+    /// Rule matches of the request so far.
+    assessment: Assessment,
+    /// What the request side learned, for the response.
+    exchange: Exchange,
+    /// Whether a local response ended the request.
+    replied: bool,
 }
 
 impl Stream {
@@ -42,29 +52,52 @@ impl Stream {
             shared,
             request: RequestInfo::default(),
             content_type: None,
+            request_headers: Vec::new(),
+            assessment: Assessment::default(),
+            exchange: Exchange::default(),
+            replied: false,
         }
     }
 
-    /// Logs a detection and applies its verdict. Returns `true` when a block
-    /// response was sent and the request must stop.
-    fn handle_detection(&mut self, detection: &Detection) -> bool {
-        match self.shared.config.filter.verdict(detection) {
+    /// Applies the verdict of the assessment so far: logs one event with
+    /// every matched rule once the score reaches the threshold, counts each
+    /// rule, and blocks in block mode. Returns `true` when a block response
+    /// was sent and the request must stop. In monitor mode a later phase
+    /// logs again only when it found new matches.
+    fn handle_assessment(&mut self) -> bool {
+        let Some(verdict) = self.shared.config.filter.verdict(&self.assessment) else {
+            return false;
+        };
+        if self.assessment.reported == self.assessment.detections.len() {
+            return false;
+        }
+        for detection in &self.assessment.detections[self.assessment.reported..] {
+            self.shared.metrics.increment_rule(detection.rule.id);
+        }
+        self.assessment.reported = self.assessment.detections.len();
+        match verdict {
             Verdict::Block(response) => {
                 self.shared.metrics.increment(Metric::FilterBlocked);
-                self.emit(SecurityEvent::detection(
+                self.emit(SecurityEvent::assessment(
                     host::current_time(),
-                    detection,
+                    &self.assessment,
                     Some(response.status),
                 ));
                 self.body.finish();
-                host::send_local_response(self.context_id, &response);
+                self.replied = true;
+                crate::headers::send_local_response(
+                    self.context_id,
+                    &self.shared.config,
+                    &self.exchange,
+                    &response,
+                );
                 true
             }
             Verdict::Flag => {
                 self.shared.metrics.increment(Metric::FilterFlagged);
-                self.emit(SecurityEvent::detection(
+                self.emit(SecurityEvent::assessment(
                     host::current_time(),
-                    detection,
+                    &self.assessment,
                     None,
                 ));
                 false
@@ -76,11 +109,12 @@ impl Stream {
         let Some(body) = host::request_body(self.context_id, size) else {
             return Action::Continue;
         };
-        let filter = &self.shared.config.filter;
-        let Some(detection) = filter.inspect_body(&body, self.content_type.as_deref()) else {
-            return Action::Continue;
-        };
-        if self.handle_detection(&detection) {
+        let shared = self.shared.clone();
+        shared
+            .config
+            .filter
+            .inspect_body(&mut self.assessment, &self.request_headers, &body);
+        if self.handle_assessment() {
             Action::Pause
         } else {
             Action::Continue
@@ -98,7 +132,13 @@ impl Stream {
                     size,
                     Some(response.status),
                 ));
-                host::send_local_response(self.context_id, &response);
+                self.replied = true;
+                crate::headers::send_local_response(
+                    self.context_id,
+                    &self.shared.config,
+                    &self.exchange,
+                    &response,
+                );
                 Action::Pause
             }
             BodyTooLarge::Pass => {
@@ -121,6 +161,34 @@ impl Stream {
         }
     }
 
+    /// Merges the filter's body action with the limits' answer for the same
+    /// callback: the body is held while either still needs it.
+    fn combine_limits(&mut self, filter: Action, limits: Option<crate::limits::Next>) -> Action {
+        match limits {
+            None => filter,
+            Some(crate::limits::Next::Body) => Action::Pause,
+            Some(crate::limits::Next::Rejected) => {
+                self.replied = true;
+                self.body.finish();
+                Action::Pause
+            }
+            Some(crate::limits::Next::Continue) => filter,
+        }
+    }
+
+    /// Counts a failure status for the limits and adds their `RateLimit`
+    /// headers to the response.
+    fn add_rate_limit_headers(&self) {
+        let status = host::header_pairs(self.context_id, MapType::HttpResponseHeaders)
+            .iter()
+            .find(|(name, _)| name == ":status")
+            .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
+        let shared = self.shared.clone();
+        for (name, value) in crate::limits::on_response_headers(self.context_id, &shared, status) {
+            host::replace_header(self.context_id, MapType::HttpResponseHeaders, &name, &value);
+        }
+    }
+
     /// Adds request details, client address and plugin name to an event and
     /// writes it to the host log.
     fn emit(&self, event: SecurityEvent) {
@@ -140,6 +208,7 @@ impl Stream {
 impl Context for Stream {
     fn on_done(&mut self) -> bool {
         crate::jwt::forget(&self.shared, self.context_id);
+        crate::limits::forget(&self.shared, self.context_id);
         true
     }
 }
@@ -148,61 +217,93 @@ impl HttpContext for Stream {
     /// Inspects path, query, headers and cookies, then strips internal request
     /// headers. The body, if any, is paused in `on_http_request_body`, so this
     /// callback ignores `end_of_stream`.
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let headers = host::header_pairs(self.context_id, MapType::HttpRequestHeaders);
         self.request = RequestInfo::from_headers(&headers);
         self.content_type = first_value(&headers, "content-type").map(<[u8]>::to_vec);
 
         let shared = self.shared.clone();
+        let plan = crate::headers::plan(&shared.config, &headers);
+        self.exchange = plan.exchange.clone();
+        if let Some(reply) = &plan.reply {
+            crate::headers::send_reply(self.context_id, reply);
+            return Action::Pause;
+        }
         if shared.config.filter.enabled() {
             shared.metrics.increment(Metric::RequestsInspected);
-            if let Some(detection) = shared.config.filter.inspect_headers(&headers) {
-                if self.handle_detection(&detection) {
-                    return Action::Pause;
-                }
+            self.assessment = shared.config.filter.inspect_headers(&headers);
+            self.request_headers = headers.clone();
+            if self.handle_assessment() {
+                return Action::Pause;
             }
         }
 
-        for name in shared.config.headers.request_headers_to_strip(&headers) {
-            host::remove_header(self.context_id, MapType::HttpRequestHeaders, &name);
+        crate::headers::apply_request_edits(self.context_id, &plan);
+        let claims = match crate::jwt::on_request_headers(
+            self.context_id,
+            &shared,
+            &headers,
+            &self.exchange,
+            end_of_stream,
+        ) {
+            Ok(claims) => claims,
+            Err(action) => return action,
+        };
+        match crate::limits::on_request_headers(
+            self.context_id,
+            &shared,
+            &headers,
+            &self.exchange,
+            claims,
+            end_of_stream,
+        ) {
+            crate::limits::Next::Continue => Action::Continue,
+            crate::limits::Next::Body => Action::Continue,
+            crate::limits::Next::Rejected => {
+                self.replied = true;
+                Action::Pause
+            }
         }
-        if let Some(action) = crate::jwt::on_request_headers(self.context_id, &shared, &headers) {
-            return action;
-        }
-        Action::Continue
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let step = self.body.on_body(body_size, end_of_stream);
-        self.apply_body_step(step)
+        let action = self.apply_body_step(step);
+        if self.replied {
+            return Action::Pause;
+        }
+        let shared = self.shared.clone();
+        let limits =
+            crate::limits::on_request_body(self.context_id, &shared, body_size, end_of_stream);
+        self.combine_limits(action, limits)
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         let step = self.body.on_trailers();
-        self.apply_body_step(step)
+        let action = self.apply_body_step(step);
+        if self.replied {
+            return Action::Pause;
+        }
+        let shared = self.shared.clone();
+        let limits = crate::limits::on_request_trailers(self.context_id, &shared);
+        self.combine_limits(action, limits)
+    }
+
+    fn on_log(&mut self) {
+        crate::limits::on_log(self.context_id, &self.shared);
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let policy = &self.shared.config.headers;
-        if !policy.enabled() {
+        if self.shared.config.limits.enabled() {
+            self.add_rate_limit_headers();
+        }
+        let config = &self.shared.config;
+        if !config.headers.enabled() && !config.cors.enabled() {
             return Action::Continue;
         }
-        let headers = host::header_pairs(self.context_id, MapType::HttpResponseHeaders);
-        let edits = policy.response_edits(&headers);
-        if edits.is_empty() {
-            return Action::Continue;
+        if crate::headers::harden_response(self.context_id, config, &self.exchange) {
+            self.shared.metrics.increment(Metric::HeadersHardened);
         }
-        for edit in &edits {
-            match edit {
-                HeaderEdit::Remove(name) => {
-                    host::remove_header(self.context_id, MapType::HttpResponseHeaders, name)
-                }
-                HeaderEdit::Add(name, value) => {
-                    host::add_header(self.context_id, MapType::HttpResponseHeaders, name, value)
-                }
-            }
-        }
-        self.shared.metrics.increment(Metric::HeadersHardened);
         Action::Continue
     }
 }

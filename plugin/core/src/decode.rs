@@ -1,9 +1,13 @@
-//! Normalization of request values before rule matching.
+//! Transforms that rules apply to a request value before matching.
 //!
-//! Every inspected value goes through [`normalize`]: repeated percent-decoding,
-//! NUL removal, a lossy UTF-8 view and lower-casing. Attackers encode payloads
-//! once or several times to slip past filters, so decoding repeats until the
-//! value stops changing, for at most [`MAX_DECODE_ROUNDS`] rounds.
+//! A rule names a chain of [`Transform`]s, and [`apply`] runs them in order.
+//! Values are bytes throughout: invalid UTF-8 and overlong encodings stay in
+//! the value, and [`Transform::Utf8Fold`] turns overlong and full-width forms
+//! of ASCII characters into the characters themselves, so `%c0%af` is seen as
+//! `/`. [`to_text`] gives the lossy UTF-8 view that regexes match, where each
+//! remaining invalid byte becomes U+FFFD.
+
+use serde::Deserialize;
 
 /// Maximum number of percent-decoding rounds applied to one value.
 pub const MAX_DECODE_ROUNDS: usize = 3;
@@ -17,37 +21,150 @@ pub enum Plus {
     Literal,
 }
 
-/// Decodes, cleans and lower-cases `raw` for rule matching.
+/// One step of a rule's transform chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// Percent-decoding of `%XX` and `%uXXXX`, repeated until the value stops
+    /// changing, for at most [`MAX_DECODE_ROUNDS`] rounds. `+` stays `+`.
+    UrlDecode,
+    /// Overlong UTF-8 forms and full-width forms (U+FF01 to U+FF5E) of ASCII
+    /// characters become the ASCII character.
+    Utf8Fold,
+    /// HTML character references: named ones such as `&lt;`, decimal `&#60;`
+    /// and hexadecimal `&#x3c;`, with or without the closing `;`.
+    HtmlEntities,
+    /// JavaScript escapes `\xHH`, `\uHHHH` and `\u{H...}`.
+    JsEscapes,
+    /// CSS escapes: a backslash with one to six hex digits and an optional
+    /// space, or a backslash before any other character.
+    CssEscapes,
+    /// ASCII and Unicode lower-casing.
+    Lowercase,
+    /// Removal of NUL bytes.
+    RemoveNul,
+    /// Path normalization: backslashes become `/`, `;` parameters are cut
+    /// from each segment, and empty, `.` and `..` segments are resolved.
+    NormalizePath,
+    /// Every run of whitespace becomes one space.
+    CompressWhitespace,
+    /// Removal of C and SQL block comments `/* ... */`; the text of a MySQL
+    /// executable comment `/*! ... */` is kept.
+    RemoveComments,
+    /// Removal of shell quoting and escapes inside words: quotes in `c'a't`,
+    /// backslashes in `c\at`, carets (the `cmd.exe` escape), empty
+    /// substitutions such as `$@`, and `$IFS` or `${IFS}` turned into a space.
+    ShellUnescape,
+    /// Base64 decoding (standard or URL-safe alphabet) of a value that is
+    /// entirely base64 and at least 8 characters long; other values stay.
+    Base64Decode,
+}
+
+/// Runs `chain` over `input` in order.
 ///
-/// The result is a lossy UTF-8 view: invalid byte sequences become U+FFFD, so
-/// arbitrary bytes never return an error. Malformed escapes such as `%zz` or a trailing
-/// `%` stay as they are.
+/// A transform that cannot change the value, such as URL decoding of a value
+/// without `%`, is skipped without copying, so a plain value costs one scan
+/// per transform.
+pub fn apply(chain: &[Transform], input: &[u8]) -> Vec<u8> {
+    let mut value: Option<Vec<u8>> = None;
+    for &transform in chain {
+        let current = value.as_deref().unwrap_or(input);
+        if can_change(transform, current) {
+            value = Some(apply_one(transform, current));
+        }
+    }
+    value.unwrap_or_else(|| input.to_vec())
+}
+
+/// Tells whether `transform` may change `value`; `false` only when the
+/// value lacks every byte that the transform acts on.
+fn can_change(transform: Transform, value: &[u8]) -> bool {
+    let has = |byte: u8| value.contains(&byte);
+    match transform {
+        Transform::UrlDecode => has(b'%'),
+        Transform::Utf8Fold => !value.is_ascii(),
+        Transform::HtmlEntities => has(b'&'),
+        Transform::JsEscapes | Transform::CssEscapes => has(b'\\'),
+        Transform::Lowercase => !value.is_ascii() || value.iter().any(u8::is_ascii_uppercase),
+        Transform::RemoveNul => has(0),
+        Transform::CompressWhitespace => value
+            .iter()
+            .zip(value.iter().skip(1).chain([&b'x']))
+            .any(|(&byte, &next)| is_space(byte) && (byte != b' ' || is_space(next))),
+        Transform::RemoveComments => value.windows(2).any(|pair| pair == b"/*"),
+        Transform::ShellUnescape => value
+            .iter()
+            .any(|byte| matches!(byte, b'\'' | b'"' | b'^' | b'\\' | b'`' | b'$')),
+        Transform::NormalizePath | Transform::Base64Decode => true,
+    }
+}
+
+/// Returns the lossy UTF-8 view of a transformed value for regex matching.
+pub fn to_text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}
+
+fn apply_one(transform: Transform, value: &[u8]) -> Vec<u8> {
+    match transform {
+        Transform::UrlDecode => url_decode_repeated(value),
+        Transform::Utf8Fold => utf8_fold(value),
+        Transform::HtmlEntities => html_entities(value),
+        Transform::JsEscapes => js_escapes(value),
+        Transform::CssEscapes => css_escapes(value),
+        Transform::Lowercase => lowercase(value),
+        Transform::RemoveNul => value.iter().copied().filter(|&byte| byte != 0).collect(),
+        Transform::NormalizePath => normalize_path(value),
+        Transform::CompressWhitespace => compress_whitespace(value),
+        Transform::RemoveComments => remove_comments(value),
+        Transform::ShellUnescape => shell_unescape(value),
+        Transform::Base64Decode => base64_decode(value).unwrap_or_else(|| value.to_vec()),
+    }
+}
+
+/// Decodes, cleans and lower-cases `raw` with one round of form decoding
+/// followed by the default chain (repeated URL decoding, UTF-8 folding, NUL
+/// removal, lower-casing).
 pub fn normalize(raw: &[u8], plus: Plus) -> String {
-    let mut current = raw.to_vec();
+    let first = percent_decode(raw, plus);
+    let chain = [
+        Transform::UrlDecode,
+        Transform::Utf8Fold,
+        Transform::RemoveNul,
+        Transform::Lowercase,
+    ];
+    to_text(&apply(&chain, &first))
+}
+
+fn url_decode_repeated(value: &[u8]) -> Vec<u8> {
+    let mut current = value.to_vec();
     for _ in 0..MAX_DECODE_ROUNDS {
-        let decoded = percent_decode(&current, plus);
+        let decoded = percent_decode(&current, Plus::Literal);
         if decoded == current {
             break;
         }
         current = decoded;
     }
-    current.retain(|&byte| byte != 0);
-    String::from_utf8_lossy(&current).to_lowercase()
+    current
 }
 
-/// Runs one round of percent-decoding.
+/// Runs one round of percent-decoding of `%XX` and `%uXXXX`.
 pub fn percent_decode(input: &[u8], plus: Plus) -> Vec<u8> {
     let mut output = Vec::with_capacity(input.len());
     let mut index = 0;
     while index < input.len() {
         let byte = input[index];
         if byte == b'%' {
-            let high = input.get(index + 1).copied().and_then(hex_value);
-            let low = input.get(index + 2).copied().and_then(hex_value);
-            if let (Some(high), Some(low)) = (high, low) {
-                output.push(high << 4 | low);
+            if let Some(decoded) = hex_byte(input, index + 1) {
+                output.push(decoded);
                 index += 3;
                 continue;
+            }
+            if matches!(input.get(index + 1), Some(b'u' | b'U')) {
+                if let Some(code) = hex_number(input, index + 2, 4) {
+                    push_char(&mut output, code);
+                    index += 6;
+                    continue;
+                }
             }
         }
         if byte == b'+' && plus == Plus::Space {
@@ -69,63 +186,434 @@ fn hex_value(byte: u8) -> Option<u8> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn hex_byte(input: &[u8], at: usize) -> Option<u8> {
+    let high = input.get(at).copied().and_then(hex_value)?;
+    let low = input.get(at + 1).copied().and_then(hex_value)?;
+    Some(high << 4 | low)
+}
 
-    #[test]
-    fn decode_plain_escape() {
-        assert_eq!(percent_decode(b"a%20b", Plus::Literal), b"a b");
+/// Reads exactly `digits` hex digits at `at`.
+fn hex_number(input: &[u8], at: usize, digits: usize) -> Option<u32> {
+    let slice = input.get(at..at + digits)?;
+    slice.iter().try_fold(0u32, |acc, &byte| {
+        hex_value(byte).map(|value| acc << 4 | u32::from(value))
+    })
+}
+
+/// Appends the UTF-8 form of `code`, or U+FFFD for a surrogate or an
+/// out-of-range value.
+fn push_char(output: &mut Vec<u8>, code: u32) {
+    let c = char::from_u32(code).unwrap_or('\u{fffd}');
+    let mut buffer = [0u8; 4];
+    output.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+}
+
+fn utf8_fold(value: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(value.len());
+    let mut index = 0;
+    while index < value.len() {
+        let byte = value[index];
+        let next = value.get(index + 1).copied().unwrap_or(0);
+        let third = value.get(index + 2).copied().unwrap_or(0);
+        let continuation = |b: u8| b & 0xc0 == 0x80;
+        // Overlong two-byte form of an ASCII character: C0 or C1 lead byte.
+        if (byte == 0xc0 || byte == 0xc1) && continuation(next) {
+            output.push(((byte & 0x1f) << 6) | (next & 0x3f));
+            index += 2;
+            continue;
+        }
+        // Overlong three-byte form of an ASCII character: E0 80..81 xx.
+        if byte == 0xe0 && (next == 0x80 || next == 0x81) && continuation(third) {
+            output.push(((next & 0x3f) << 6) | (third & 0x3f));
+            index += 3;
+            continue;
+        }
+        // Quotation marks that some databases and parsers treat as ASCII
+        // quotes: U+2018 and U+2019 (E2 80 98..99), U+201C and U+201D
+        // (E2 80 9C..9D), and U+02BC (CA BC).
+        if byte == 0xe2 && next == 0x80 && matches!(third, 0x98 | 0x99 | 0x9c | 0x9d) {
+            output.push(if third <= 0x99 { b'\'' } else { b'"' });
+            index += 3;
+            continue;
+        }
+        if byte == 0xca && next == 0xbc {
+            output.push(b'\'');
+            index += 2;
+            continue;
+        }
+        // Full-width forms U+FF01..U+FF5E, encoded EF BC 81..BF and EF BD 80..9E.
+        if byte == 0xef && (next == 0xbc || next == 0xbd) && continuation(third) {
+            let code = 0xff00 | u32::from(next & 0x03) << 6 | u32::from(third & 0x3f);
+            if (0xff01..=0xff5e).contains(&code) {
+                output.push((code - 0xff00 + 0x20) as u8);
+                index += 3;
+                continue;
+            }
+        }
+        output.push(byte);
+        index += 1;
     }
+    output
+}
 
-    #[test]
-    fn decode_mixed_case_hex() {
-        assert_eq!(percent_decode(b"%2e%2E%2f", Plus::Literal), b"../");
+/// Named character references that attackers use to hide syntax.
+const NAMED_ENTITIES: &[(&[u8], u8)] = &[
+    (b"lt", b'<'),
+    (b"gt", b'>'),
+    (b"amp", b'&'),
+    (b"quot", b'"'),
+    (b"apos", b'\''),
+    (b"lpar", b'('),
+    (b"rpar", b')'),
+    (b"lbrace", b'{'),
+    (b"rbrace", b'}'),
+    (b"lcub", b'{'),
+    (b"rcub", b'}'),
+    (b"lsqb", b'['),
+    (b"rsqb", b']'),
+    (b"lbrack", b'['),
+    (b"rbrack", b']'),
+    (b"colon", b':'),
+    (b"semi", b';'),
+    (b"sol", b'/'),
+    (b"bsol", b'\\'),
+    (b"dollar", b'$'),
+    (b"period", b'.'),
+    (b"comma", b','),
+    (b"excl", b'!'),
+    (b"quest", b'?'),
+    (b"equals", b'='),
+    (b"num", b'#'),
+    (b"percnt", b'%'),
+    (b"plus", b'+'),
+    (b"lowbar", b'_'),
+    (b"grave", b'`'),
+    (b"tab", b'\t'),
+    (b"newline", b'\n'),
+    (b"nbsp", b' '),
+    (b"hyphen", b'-'),
+    (b"ast", b'*'),
+    (b"vert", b'|'),
+    (b"verbar", b'|'),
+    (b"commat", b'@'),
+];
+
+fn html_entities(value: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(value.len());
+    let mut index = 0;
+    while index < value.len() {
+        if value[index] == b'&' {
+            if let Some((decoded, used)) = html_entity_at(&value[index + 1..]) {
+                output.extend_from_slice(&decoded);
+                index += 1 + used;
+                continue;
+            }
+        }
+        output.push(value[index]);
+        index += 1;
     }
+    output
+}
 
-    #[test]
-    fn decode_keeps_malformed_escapes() {
-        assert_eq!(percent_decode(b"100%", Plus::Literal), b"100%");
-        assert_eq!(percent_decode(b"%zz%4", Plus::Literal), b"%zz%4");
-        assert_eq!(percent_decode(b"%%41", Plus::Literal), b"%A");
+/// Decodes the reference after an `&`; returns the bytes and the length used.
+fn html_entity_at(rest: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let skip_semicolon = |used: usize| usize::from(rest.get(used) == Some(&b';'));
+    if rest.first() == Some(&b'#') {
+        let hex = matches!(rest.get(1), Some(b'x' | b'X'));
+        let start = if hex { 2 } else { 1 };
+        let mut end = start;
+        let mut code: u32 = 0;
+        while let Some(&byte) = rest.get(end) {
+            let digit = if hex {
+                hex_value(byte).map(u32::from)
+            } else {
+                byte.is_ascii_digit().then(|| u32::from(byte - b'0'))
+            };
+            let Some(digit) = digit else { break };
+            code = code
+                .saturating_mul(if hex { 16 } else { 10 })
+                .saturating_add(digit);
+            end += 1;
+        }
+        if end == start {
+            return None;
+        }
+        let mut output = Vec::new();
+        push_char(&mut output, code.min(0x10ffff + 1));
+        return Some((output, end + skip_semicolon(end)));
     }
+    let length = rest
+        .iter()
+        .take(10)
+        .take_while(|byte| byte.is_ascii_alphabetic())
+        .count();
+    let name = &rest[..length];
+    let (_, byte) = NAMED_ENTITIES
+        .iter()
+        .find(|(entity, _)| entity.eq_ignore_ascii_case(name))?;
+    Some((vec![*byte], length + skip_semicolon(length)))
+}
 
-    #[test]
-    fn decode_plus_by_mode() {
-        assert_eq!(percent_decode(b"a+b", Plus::Space), b"a b");
-        assert_eq!(percent_decode(b"a+b", Plus::Literal), b"a+b");
+fn js_escapes(value: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(value.len());
+    let mut index = 0;
+    while index < value.len() {
+        if value[index] == b'\\' {
+            match value.get(index + 1) {
+                Some(b'x') => {
+                    if let Some(byte) = hex_byte(value, index + 2) {
+                        output.push(byte);
+                        index += 4;
+                        continue;
+                    }
+                }
+                Some(b'u') if value.get(index + 2) == Some(&b'{') => {
+                    let digits = value[index + 3..]
+                        .iter()
+                        .take(7)
+                        .take_while(|byte| byte.is_ascii_hexdigit())
+                        .count();
+                    if digits > 0 && value.get(index + 3 + digits) == Some(&b'}') {
+                        if let Some(code) = hex_number(value, index + 3, digits) {
+                            push_char(&mut output, code);
+                            index += 4 + digits;
+                            continue;
+                        }
+                    }
+                }
+                Some(b'u') => {
+                    if let Some(code) = hex_number(value, index + 2, 4) {
+                        push_char(&mut output, code);
+                        index += 6;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        output.push(value[index]);
+        index += 1;
     }
+    output
+}
 
-    #[test]
-    fn normalize_double_encoding() {
-        assert_eq!(normalize(b"%252e%252e%252f", Plus::Literal), "../");
+fn css_escapes(value: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(value.len());
+    let mut index = 0;
+    while index < value.len() {
+        if value[index] == b'\\' {
+            let digits = value[index + 1..]
+                .iter()
+                .take(6)
+                .take_while(|byte| byte.is_ascii_hexdigit())
+                .count();
+            if digits > 0 {
+                if let Some(code) = hex_number(value, index + 1, digits) {
+                    push_char(&mut output, code);
+                    index += 1 + digits;
+                    if value.get(index).is_some_and(u8::is_ascii_whitespace) {
+                        index += 1;
+                    }
+                    continue;
+                }
+            }
+            if let Some(&next) = value.get(index + 1) {
+                if next != b'\n' {
+                    output.push(next);
+                    index += 2;
+                    continue;
+                }
+            }
+        }
+        output.push(value[index]);
+        index += 1;
     }
+    output
+}
 
-    #[test]
-    fn normalize_stops_after_max_rounds() {
-        // Four layers of encoding: three rounds leave one layer.
-        assert_eq!(normalize(b"%2525252e", Plus::Literal), "%2e");
+fn lowercase(value: &[u8]) -> Vec<u8> {
+    if value.is_ascii() {
+        return value.to_ascii_lowercase();
     }
-
-    #[test]
-    fn normalize_lowercases() {
-        assert_eq!(normalize(b"UNION SeLeCt", Plus::Literal), "union select");
+    // Lower-cases each valid UTF-8 run and keeps invalid bytes as they are.
+    let mut output = Vec::with_capacity(value.len());
+    for chunk in value.utf8_chunks() {
+        output.extend_from_slice(chunk.valid().to_lowercase().as_bytes());
+        output.extend_from_slice(chunk.invalid());
     }
+    output
+}
 
-    #[test]
-    fn normalize_removes_nul() {
-        assert_eq!(normalize(b"<scr%00ipt>", Plus::Literal), "<script>");
-        assert_eq!(normalize(b"a\0b", Plus::Literal), "ab");
+fn normalize_path(value: &[u8]) -> Vec<u8> {
+    let slashed: Vec<u8> = value
+        .iter()
+        .map(|&byte| if byte == b'\\' { b'/' } else { byte })
+        .collect();
+    let absolute = slashed.first() == Some(&b'/');
+    let trailing = slashed.len() > 1 && slashed.ends_with(b"/");
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for segment in slashed.split(|&byte| byte == b'/') {
+        let segment = match segment.iter().position(|&byte| byte == b';') {
+            Some(index) => &segment[..index],
+            None => segment,
+        };
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                if segments.last().is_some_and(|last| *last != b"..") {
+                    segments.pop();
+                } else if !absolute {
+                    segments.push(segment);
+                }
+            }
+            _ => segments.push(segment),
+        }
     }
-
-    #[test]
-    fn normalize_accepts_invalid_utf8() {
-        assert_eq!(normalize(b"\xff\xfeA", Plus::Literal), "\u{fffd}\u{fffd}a");
-        assert_eq!(normalize(b"%ff", Plus::Literal), "\u{fffd}");
+    let mut output = Vec::with_capacity(slashed.len());
+    if absolute {
+        output.push(b'/');
     }
+    output.extend_from_slice(&segments.join(&b'/'));
+    if trailing && !segments.is_empty() {
+        output.push(b'/');
+    }
+    output
+}
 
-    #[test]
-    fn normalize_empty_value() {
-        assert_eq!(normalize(b"", Plus::Space), "");
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0)
+}
+
+fn compress_whitespace(value: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(value.len());
+    let mut in_space = false;
+    for &byte in value {
+        if is_space(byte) {
+            if !in_space {
+                output.push(b' ');
+            }
+            in_space = true;
+        } else {
+            output.push(byte);
+            in_space = false;
+        }
+    }
+    output
+}
+
+fn remove_comments(value: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(value.len());
+    let mut index = 0;
+    while index < value.len() {
+        if value[index] == b'/' && value.get(index + 1) == Some(&b'*') {
+            let body_start = index + 2;
+            let end = value[body_start..]
+                .windows(2)
+                .position(|pair| pair == b"*/")
+                .map(|offset| body_start + offset);
+            let body_end = end.unwrap_or(value.len());
+            if value.get(body_start) == Some(&b'!') {
+                // MySQL runs the text of /*!50000 ... */; skip the version.
+                let text = &value[body_start + 1..body_end];
+                let digits = text.iter().take_while(|byte| byte.is_ascii_digit()).count();
+                output.extend_from_slice(&text[digits..]);
+            }
+            index = end.map_or(value.len(), |end| end + 2);
+            continue;
+        }
+        output.push(value[index]);
+        index += 1;
+    }
+    output
+}
+
+fn shell_unescape(value: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(value.len());
+    let mut index = 0;
+    while index < value.len() {
+        let rest = &value[index..];
+        if let Some(length) = ifs_reference(rest) {
+            output.push(b' ');
+            index += length;
+            continue;
+        }
+        match rest {
+            // Positional and special parameters that expand to nothing in a
+            // fresh shell: $@, $*, $0..$9 after a letter. `$$` (the shell's
+            // process id) and `$-` (its option flags) are cut too, because
+            // payloads put them inside command names such as `una$$me`.
+            [b'$', b'@' | b'*', ..] => index += 2,
+            [b'$', b'$' | b'-', ..]
+                if output.last().is_some_and(u8::is_ascii_alphabetic) =>
+            {
+                index += 2
+            }
+            [b'$', b'{', b'@' | b'*', b'}', ..] => index += 4,
+            [b'$', digit, ..]
+                if digit.is_ascii_digit() && output.last().is_some_and(u8::is_ascii_alphabetic) =>
+            {
+                index += 2
+            }
+            [b'\'', ..] | [b'"', ..] | [b'^', ..] => index += 1,
+            [b'\\', b'\n', ..] => index += 2,
+            [b'\\', ..] => index += 1,
+            [b'`', b'`', ..] => index += 2,
+            [b'$' | b'<' | b'>', b'(', b')', ..] => index += 3,
+            _ => {
+                output.push(rest[0]);
+                index += 1;
+            }
+        }
+    }
+    output
+}
+
+/// Matches `$IFS`, `${IFS}` or `$IFS$9` at the start of `rest` and returns
+/// its length.
+fn ifs_reference(rest: &[u8]) -> Option<usize> {
+    let length = if rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"${ifs}") {
+        6
+    } else if rest.len() >= 4 && rest[..4].eq_ignore_ascii_case(b"$ifs") {
+        4
+    } else {
+        return None;
+    };
+    match &rest[length..] {
+        [b'$', digit, ..] if digit.is_ascii_digit() => Some(length + 2),
+        _ => Some(length),
     }
 }
+
+fn base64_decode(value: &[u8]) -> Option<Vec<u8>> {
+    let trimmed = value.trim_ascii();
+    let body = trimmed
+        .strip_suffix(b"==")
+        .or_else(|| trimmed.strip_suffix(b"="))
+        .unwrap_or(trimmed);
+    if body.len() < 8 {
+        return None;
+    }
+    let mut output = Vec::with_capacity(body.len() * 3 / 4);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for &byte in body {
+        let sextet = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        buffer = buffer << 6 | u32::from(sextet);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            output.push((buffer >> bits) as u8);
+        }
+    }
+    Some(output)
+}
+
+#[cfg(test)]
+mod tests;

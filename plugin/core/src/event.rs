@@ -10,14 +10,15 @@
 //!  "url":{"path":"/search"},
 //!  "http":{"request":{"method":"GET"},"response":{"status_code":403}},
 //!  "observer":{"name":"portcullis"},
-//!  "portcullis":{"target":"query.q","excerpt":"' or 1=1"}}
+//!  "portcullis":{"target":"query.q","excerpt":"' or 1=1","score":10,
+//!                "rules":["sqli-tautology","sqli-libinjection"]}}
 //! ```
 //!
 //! Objects without data are left out. Excerpts come from
 //! [`crate::filter::Detection`], which redacts values that may hold
 //! credentials, and no event carries a header, cookie or body value otherwise.
 
-use crate::filter::Detection;
+use crate::filter::{Assessment, Detection};
 use crate::http::{truncate_chars, RequestInfo};
 use crate::rules::{RuleInfo, Severity};
 use serde::Serialize;
@@ -125,6 +126,10 @@ pub struct SecurityEvent {
     pub target: Option<String>,
     /// Masked excerpt of a detection.
     pub excerpt: Option<String>,
+    /// Anomaly score of the request, for detections.
+    pub score: Option<u32>,
+    /// Ids of every rule that matched, for detections.
+    pub rule_ids: Vec<&'static str>,
     /// Buffered body size in bytes, for `body-too-large`.
     pub body_bytes: Option<usize>,
     /// Error message, for `config-rejected`.
@@ -151,13 +156,38 @@ impl SecurityEvent {
             observer_name: None,
             target: None,
             excerpt: None,
+            score: None,
+            rule_ids: Vec::new(),
             body_bytes: None,
             error_message: None,
         }
     }
 
-    /// Builds the event for a rule match. `block_status` is the status of the
-    /// block response, or `None` in monitor mode.
+    /// Builds the event for an assessment whose score reached the threshold:
+    /// the most severe match as `rule`, the score and every matched rule id.
+    /// `block_status` is the status of the block response, or `None` in
+    /// monitor mode.
+    pub fn assessment(
+        timestamp: SystemTime,
+        assessment: &Assessment,
+        block_status: Option<u32>,
+    ) -> Self {
+        let mut event = match assessment.primary() {
+            Some(detection) => SecurityEvent::detection(timestamp, detection, block_status),
+            None => SecurityEvent::new(
+                timestamp,
+                EventAction::RequestFlagged,
+                Outcome::Success,
+                EventLevel::Info,
+            ),
+        };
+        event.score = Some(assessment.score);
+        event.rule_ids = assessment.rule_ids();
+        event
+    }
+
+    /// Builds the event for one rule match. `block_status` is the status of
+    /// the block response, or `None` in monitor mode.
     pub fn detection(
         timestamp: SystemTime,
         detection: &Detection,
@@ -328,6 +358,8 @@ impl SecurityEvent {
         Some(PortcullisObject {
             target: self.target.as_deref(),
             excerpt: self.excerpt.as_deref(),
+            score: self.score,
+            rules: &self.rule_ids,
             body_bytes: self.body_bytes,
         })
     }
@@ -403,6 +435,10 @@ struct PortcullisObject<'a> {
     target: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     excerpt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<u32>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    rules: &'a [&'static str],
     #[serde(skip_serializing_if = "Option::is_none")]
     body_bytes: Option<usize>,
 }

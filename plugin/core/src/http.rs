@@ -29,6 +29,18 @@ impl LocalResponse {
     }
 }
 
+/// Parses an integer property in either host encoding: Envoy's 8 bytes
+/// little-endian, or the decimal text of Kong's ngx_wasm_module. Eight ASCII
+/// digits are read as text, because as little-endian bytes they would be a
+/// number above 3 * 10^18 that no port or status code reaches.
+pub fn parse_property_integer(raw: &[u8]) -> Option<u64> {
+    if !raw.is_empty() && raw.iter().all(u8::is_ascii_digit) {
+        return std::str::from_utf8(raw).ok()?.parse().ok();
+    }
+    let word = <[u8; 8]>::try_from(raw).ok()?;
+    Some(u64::from_le_bytes(word))
+}
+
 /// Request details that security events report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestInfo {
@@ -133,6 +145,15 @@ mod tests {
         list.iter()
             .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
             .collect()
+    }
+
+    #[test]
+    fn property_integer_in_both_encodings() {
+        assert_eq!(parse_property_integer(&401u64.to_le_bytes()), Some(401));
+        assert_eq!(parse_property_integer(b"429"), Some(429));
+        assert_eq!(parse_property_integer(b"12345678"), Some(12_345_678));
+        assert_eq!(parse_property_integer(b""), None);
+        assert_eq!(parse_property_integer(b"4x9"), None);
     }
 
     #[test]

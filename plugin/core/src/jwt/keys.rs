@@ -20,6 +20,9 @@ use std::fmt;
 pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted, in bits; larger keys only cost time.
 pub const MAX_RSA_BITS: usize = 8192;
+/// Shortest HMAC secret accepted, in bytes: the output of SHA-256, which
+/// RFC 7518, section 3.2 sets as the minimum for HS256.
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 /// Most keys kept from one JWKS, so a large document cannot make every
 /// token try thousands of keys.
 pub const MAX_KEYS: usize = 64;
@@ -86,6 +89,9 @@ pub struct Key {
     pub family: KeyFamily,
     /// The key itself.
     pub material: Material,
+    /// Length in bytes of an HMAC secret, which decides the HMAC algorithms
+    /// the key may verify. `None` for public keys.
+    pub hmac_secret_len: Option<usize>,
     /// SHA-256 of the family and the public key bytes, which identifies the
     /// key in the verified-token cache across JWKS refreshes.
     pub fingerprint: [u8; 32],
@@ -103,7 +109,8 @@ impl fmt::Debug for Key {
 
 impl Key {
     /// Tells whether this key may verify a token with `alg` and `kid`: the
-    /// family must accept the algorithm, a key `alg` must equal it, and when
+    /// family must accept the algorithm, a key `alg` must equal it, an HMAC
+    /// secret must be at least as long as the hash output of `alg`, and when
     /// both have a `kid` they must be equal.
     pub fn matches(&self, alg: Algorithm, kid: Option<&str>) -> bool {
         if !self.family.accepts(alg) {
@@ -112,10 +119,27 @@ impl Key {
         if self.alg.is_some_and(|own| own != alg) {
             return false;
         }
+        if let (Some(len), Some(min)) = (self.hmac_secret_len, min_hmac_secret_len(alg)) {
+            if len < min {
+                return false;
+            }
+        }
         match (kid, self.kid.as_deref()) {
             (Some(wanted), Some(own)) => wanted == own,
             _ => true,
         }
+    }
+}
+
+/// Returns the shortest HMAC secret allowed with `alg`, in bytes, or `None`
+/// for algorithms other than HMAC. RFC 7518, section 3.2 requires a key at
+/// least as long as the hash output.
+pub fn min_hmac_secret_len(alg: Algorithm) -> Option<usize> {
+    match alg {
+        Algorithm::HS256 => Some(32),
+        Algorithm::HS384 => Some(48),
+        Algorithm::HS512 => Some(64),
+        _ => None,
     }
 }
 
@@ -150,7 +174,7 @@ pub enum KeyError {
     CurveAlgMismatch,
     /// The key bytes do not form a valid key (size, point on the curve...).
     InvalidKey(&'static str),
-    /// `use` is present and is not `sig`.
+    /// `use` is not `sig`, or `key_ops` lacks `verify`.
     NotForSignatures,
     /// The PEM text or its DER content is malformed.
     BadPem,
@@ -177,7 +201,9 @@ impl fmt::Display for KeyError {
             KeyError::UnsupportedCurve => f.write_str("[crv] is not supported"),
             KeyError::CurveAlgMismatch => f.write_str("[crv] does not fit [alg]"),
             KeyError::InvalidKey(reason) => write!(f, "invalid key: {reason}"),
-            KeyError::NotForSignatures => f.write_str("[use] is not \"sig\""),
+            KeyError::NotForSignatures => {
+                f.write_str("the key is not for signatures ([use] or [key_ops])")
+            }
             KeyError::BadPem => f.write_str("the PEM public key is malformed"),
             KeyError::UnsupportedPemKey => f.write_str("the PEM key type is not supported"),
         }
@@ -206,7 +232,14 @@ pub fn parse_document(text: &str) -> Result<KeySet, KeyError> {
     parse_jwks(text)
 }
 
-/// Parses a JWKS document (RFC 7517, section 5).
+/// Parses a JWKS document (RFC 7517, section 5), a single JWK, or an object
+/// that maps key ids to PEM X.509 certificates.
+///
+/// Google publishes the keys of its service accounts in the last form, and
+/// jwt_verify_lib, so Envoy's `jwt_authn`, reads it as a JWKS. Only the
+/// public key of each certificate is used: as in jwt_verify_lib, validity
+/// dates, issuer and signature are not checked, because the configured
+/// document itself is what the provider trusts.
 pub fn parse_jwks(text: &str) -> Result<KeySet, KeyError> {
     let document = super::token::parse_object(text.as_bytes()).ok_or(KeyError::NotJson)?;
     let list = match document.get("keys") {
@@ -219,14 +252,41 @@ pub fn parse_jwks(text: &str) -> Result<KeySet, KeyError> {
                 skipped: Vec::new(),
             });
         }
+        None if is_certificate_map(&document) => {
+            let keys = document.iter().map(|(kid, value)| match value {
+                Value::String(pem) => certificate_key(kid, pem),
+                _ => Err(KeyError::BadPem),
+            });
+            return collect_keys(keys, KeyError::NoKeys);
+        }
         None => return Err(KeyError::NoKeys),
     };
+    let keys = list.iter().map(|item| match item {
+        Value::Object(jwk) => parse_jwk(jwk),
+        _ => Err(KeyError::MissingKty),
+    });
+    collect_keys(keys, KeyError::NoKeys)
+}
+
+/// Tells whether a JSON object without `keys` maps key ids to certificates:
+/// it has members, and every name and value is a non-empty string, the test
+/// jwt_verify_lib applies.
+fn is_certificate_map(document: &Map<String, Value>) -> bool {
+    !document.is_empty()
+        && document.iter().all(|(kid, value)| {
+            !kid.is_empty() && value.as_str().is_some_and(|text| !text.is_empty())
+        })
+}
+
+/// Keeps the usable keys, at most [`MAX_KEYS`], and records the errors of
+/// the others. Fails with [`KeyError::NoUsableKeys`] when no key is usable,
+/// holding the first key's error, or `empty` when there is no key at all.
+fn collect_keys(
+    parsed: impl Iterator<Item = Result<Key, KeyError>>,
+    empty: KeyError,
+) -> Result<KeySet, KeyError> {
     let mut set = KeySet::default();
-    for (index, item) in list.iter().enumerate() {
-        let parsed = match item {
-            Value::Object(jwk) => parse_jwk(jwk),
-            _ => Err(KeyError::MissingKty),
-        };
+    for (index, parsed) in parsed.enumerate() {
         match parsed {
             Ok(key) if set.keys.len() < MAX_KEYS => set.keys.push(key),
             Ok(_) => set
@@ -240,7 +300,7 @@ pub fn parse_jwks(text: &str) -> Result<KeySet, KeyError> {
             .skipped
             .first()
             .map(|(_, error)| error.clone())
-            .unwrap_or(KeyError::NoKeys);
+            .unwrap_or(empty);
         return Err(KeyError::NoUsableKeys(Box::new(first)));
     }
     Ok(set)
@@ -305,23 +365,26 @@ pub fn parse_jwk(jwk: &Map<String, Value>) -> Result<Key, KeyError> {
         Some(Value::String(usage)) if usage == "sig" => {}
         Some(_) => return Err(KeyError::NotForSignatures),
     }
+    // RFC 7517, section 4.3: a key whose `key_ops` lacks "verify" must not
+    // verify signatures.
+    match jwk.get("key_ops") {
+        None => {}
+        Some(Value::Array(ops)) if ops.iter().any(|op| op.as_str() == Some("verify")) => {}
+        Some(_) => return Err(KeyError::NotForSignatures),
+    }
     let kid = match jwk.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err(KeyError::MemberNotString("kid")),
     };
+    let mut hmac_secret_len = None;
     let (family, material, print) = match kty {
         "RSA" => rsa_jwk(jwk)?,
         "EC" => ec_jwk(jwk, alg)?,
         "oct" => {
             let secret = decode_member(jwk, "k")?;
-            if secret.is_empty() {
-                return Err(KeyError::InvalidKey("empty HMAC secret"));
-            }
-            let key = DecodingKey::from_secret(&secret)
-                .map_err(|_| KeyError::InvalidKey("HMAC secret rejected"))?;
-            let print = fingerprint(KeyFamily::Hmac, &[&secret]);
-            (KeyFamily::Hmac, Material::Standard(key), print)
+            hmac_secret_len = Some(secret.len());
+            hmac_material(&secret, alg)?
         }
         "OKP" => okp_jwk(jwk)?,
         other => return Err(KeyError::UnsupportedKty(other.to_string())),
@@ -339,8 +402,33 @@ pub fn parse_jwk(jwk: &Map<String, Value>) -> Result<Key, KeyError> {
         alg,
         family,
         material,
+        hmac_secret_len,
         fingerprint: print,
     })
+}
+
+/// Builds an HMAC key. The secret must be at least as long as the hash
+/// output of the key's `alg`, and at least 32 bytes (the output of SHA-256)
+/// when the key has no `alg`, because a shorter secret fits no algorithm.
+fn hmac_material(
+    secret: &[u8],
+    alg: Option<Algorithm>,
+) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    if alg.is_some_and(|alg| !KeyFamily::Hmac.accepts(alg)) {
+        return Err(KeyError::BadAlg);
+    }
+    let min = alg
+        .and_then(min_hmac_secret_len)
+        .unwrap_or(MIN_HMAC_SECRET_BYTES);
+    if secret.len() < min {
+        return Err(KeyError::InvalidKey(
+            "HMAC secret is shorter than the hash output of its algorithm",
+        ));
+    }
+    let key = DecodingKey::from_secret(secret)
+        .map_err(|_| KeyError::InvalidKey("HMAC secret rejected"))?;
+    let print = fingerprint(KeyFamily::Hmac, &[secret]);
+    Ok((KeyFamily::Hmac, Material::Standard(key), print))
 }
 
 fn rsa_jwk(jwk: &Map<String, Value>) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
@@ -365,6 +453,11 @@ fn rsa_material(n: &[u8], e: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), K
     }
     if n.last().is_some_and(|low| low & 1 == 0) {
         return Err(KeyError::InvalidKey("RSA modulus is even"));
+    }
+    if super::roca::has_fingerprint(n) {
+        return Err(KeyError::InvalidKey(
+            "RSA modulus comes from the Infineon RSALib generator and can be factored (ROCA)",
+        ));
     }
     // The exponent must be odd, at least 3 and fit in 64 bits.
     if e.is_empty() || e.len() > 8 || e.last().is_some_and(|low| low & 1 == 0) || e == [1] {
@@ -417,12 +510,17 @@ fn ec_jwk(
         KeyFamily::P384 => 48,
         _ => 66,
     };
-    if x.len() != size || y.len() != size {
+    // RFC 7518, section 6.2.1.2 asks for full-length coordinates, but some
+    // issuers drop leading zero bytes of P-521 coordinates; shorter values
+    // are left-padded, as jwt_verify_lib does.
+    if x.is_empty() || y.is_empty() || x.len() > size || y.len() > size {
         return Err(KeyError::InvalidKey("EC coordinates have the wrong length"));
     }
     let mut point = Vec::with_capacity(1 + 2 * size);
     point.push(0x04);
+    point.resize(1 + size - x.len(), 0);
     point.extend_from_slice(&x);
+    point.resize(1 + 2 * size - y.len(), 0);
     point.extend_from_slice(&y);
     ec_material(family, &point)
 }
@@ -500,60 +598,95 @@ fn check_standard_key(
 /// Parses one or more PEM `PUBLIC KEY` blocks (SubjectPublicKeyInfo) of RSA,
 /// P-256, P-384, P-521 or Ed25519 keys, and `RSA PUBLIC KEY` (PKCS#1) blocks.
 pub fn parse_pem(text: &str) -> Result<KeySet, KeyError> {
-    let mut set = KeySet::default();
-    let mut index = 0;
+    let mut blocks = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN") {
         let block_and_rest = &rest[start..];
         let Some(end_marker) = block_and_rest.find("-----END") else {
-            set.skipped.push((index, KeyError::BadPem));
+            blocks.push(Err(KeyError::BadPem));
             break;
         };
         let after_end = &block_and_rest[end_marker + 8..];
         let end = after_end
             .find("-----")
             .map_or(block_and_rest.len(), |close| end_marker + 8 + close + 5);
-        let block = &block_and_rest[..end];
-        match pem_key(block) {
-            Ok(key) if set.keys.len() < MAX_KEYS => set.keys.push(key),
-            Ok(_) => set
-                .skipped
-                .push((index, KeyError::InvalidKey("more keys than the limit"))),
-            Err(error) => set.skipped.push((index, error)),
-        }
-        index += 1;
+        blocks.push(pem_key(&block_and_rest[..end]));
         rest = &block_and_rest[end..];
     }
-    if set.keys.is_empty() {
-        let first = set
-            .skipped
-            .first()
-            .map(|(_, error)| error.clone())
-            .unwrap_or(KeyError::BadPem);
-        return Err(KeyError::NoUsableKeys(Box::new(first)));
-    }
-    Ok(set)
+    collect_keys(blocks.into_iter(), KeyError::BadPem)
 }
 
 fn pem_key(block: &str) -> Result<Key, KeyError> {
     let (label, der) =
         spki::der::pem::decode_vec(block.trim().as_bytes()).map_err(|_| KeyError::BadPem)?;
     let (family, material, print) = match label {
-        "PUBLIC KEY" => {
-            let info = SubjectPublicKeyInfoRef::from_der(&der).map_err(|_| KeyError::BadPem)?;
-            let bits = info.subject_public_key.as_bytes().ok_or(KeyError::BadPem)?;
-            spki_material(&info, bits)?
-        }
+        "PUBLIC KEY" => spki_der_material(&der)?,
         "RSA PUBLIC KEY" => rsa_pkcs1_material(&der)?,
         _ => return Err(KeyError::UnsupportedPemKey),
     };
-    Ok(Key {
-        kid: None,
+    Ok(public_key(None, family, material, print))
+}
+
+/// Reads the public key of one PEM X.509 certificate and gives it `kid`.
+fn certificate_key(kid: &str, pem: &str) -> Result<Key, KeyError> {
+    let (label, der) =
+        spki::der::pem::decode_vec(pem.trim().as_bytes()).map_err(|_| KeyError::BadPem)?;
+    if label != "CERTIFICATE" {
+        return Err(KeyError::UnsupportedPemKey);
+    }
+    let spki = certificate_spki(&der)?;
+    let (family, material, print) = spki_der_material(spki)?;
+    Ok(public_key(Some(kid.to_string()), family, material, print))
+}
+
+/// Returns the DER bytes of `subjectPublicKeyInfo` in a DER certificate
+/// (RFC 5280, section 4.1), skipping the fields before it.
+fn certificate_spki(der: &[u8]) -> Result<&[u8], KeyError> {
+    use spki::der::{Reader, SliceReader};
+    let mut reader = SliceReader::new(der).map_err(|_| KeyError::BadPem)?;
+    let spki = reader
+        .sequence(|certificate| {
+            let spki = certificate.sequence(|tbs| {
+                // `version` is an explicit [0] field, absent in v1 certificates.
+                if tbs.peek_byte() == Some(0xa0) {
+                    tbs.tlv_bytes()?;
+                }
+                // serialNumber, signature, issuer, validity, subject.
+                for _ in 0..5 {
+                    tbs.tlv_bytes()?;
+                }
+                let spki = tbs.tlv_bytes()?;
+                // Unique ids and extensions.
+                tbs.read_slice(tbs.remaining_len())?;
+                Ok::<_, spki::der::Error>(spki)
+            })?;
+            // signatureAlgorithm and signatureValue.
+            certificate.read_slice(certificate.remaining_len())?;
+            Ok(spki)
+        })
+        .map_err(|_: spki::der::Error| KeyError::BadPem)?;
+    if !reader.is_finished() {
+        return Err(KeyError::BadPem);
+    }
+    Ok(spki)
+}
+
+fn public_key(kid: Option<String>, family: KeyFamily, material: Material, print: [u8; 32]) -> Key {
+    Key {
+        kid,
         alg: None,
         family,
         material,
+        hmac_secret_len: None,
         fingerprint: print,
-    })
+    }
+}
+
+/// Builds key material from a DER SubjectPublicKeyInfo.
+fn spki_der_material(der: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
+    let info = SubjectPublicKeyInfoRef::from_der(der).map_err(|_| KeyError::BadPem)?;
+    let bits = info.subject_public_key.as_bytes().ok_or(KeyError::BadPem)?;
+    spki_material(&info, bits)
 }
 
 fn spki_material(
@@ -654,10 +787,68 @@ mod tests {
         assert_eq!(parse_jwk(&object).unwrap_err(), KeyError::BadAlg);
     }
 
+    /// `0123456789abcdef0123456789abcdef`, a 32-byte HMAC secret.
+    const SECRET_32: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+
+    fn oct_jwk(members: &str) -> Result<Key, KeyError> {
+        let text = format!(r#"{{"kty":"oct",{members}}}"#);
+        parse_jwk(&super::super::token::parse_object(text.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn hmac_secret_length_checked() {
+        let short = oct_jwk(r#""k":"c2VjcmV0""#);
+        assert!(matches!(short, Err(KeyError::InvalidKey(_))));
+        let short_for_alg = oct_jwk(&format!(r#""k":"{SECRET_32}","alg":"HS384""#));
+        assert!(matches!(short_for_alg, Err(KeyError::InvalidKey(_))));
+        let key = oct_jwk(&format!(r#""k":"{SECRET_32}""#)).unwrap();
+        assert_eq!(key.hmac_secret_len, Some(32));
+        assert!(key.matches(Algorithm::HS256, None));
+        assert!(!key.matches(Algorithm::HS384, None));
+        assert!(!key.matches(Algorithm::HS512, None));
+    }
+
+    /// A self-signed X.509 v3 certificate of a P-256 key.
+    const P256_CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----\n\
+        MIIBCzCBsaADAgECAgEBMAoGCCqGSM49BAMCMA8xDTALBgNVBAMMBHRlc3QwHhcN\n\
+        MjAwMTAxMDAwMDAwWhcNMjAwMTAyMDAwMDAwWjAPMQ0wCwYDVQQDDAR0ZXN0MFkw\n\
+        EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEMHcK/EDyMwKA9JPdb1GY5bMZfx5k0Wku\n\
+        W+NQYkbqe4Yjnp0HMoQCCiy/J84//+CpycQ/9f91SQxYI/GdytDCvTAKBggqhkjO\n\
+        PQQDAgNJADBGAiEAu+E+qkQipFC07GwkE8yZdLJr0yseCXgCf8nKbaVeMsMCIQCg\n\
+        sqMQPq0Zg6EKhym7olpJevaqVdVAtTqNqE8hY04wyg==\n\
+        -----END CERTIFICATE-----\n";
+
+    #[test]
+    fn certificate_map_parses() {
+        let document = serde_json::json!({ "cert-1": P256_CERTIFICATE }).to_string();
+        let set = parse_jwks(&document).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert_eq!(set.keys[0].kid.as_deref(), Some("cert-1"));
+        assert_eq!(set.keys[0].family, KeyFamily::P256);
+        assert_eq!(set.keys[0].alg, None);
+    }
+
+    #[test]
+    fn certificate_map_rejects_other_pem() {
+        let public_key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        let document = serde_json::json!({ "k": public_key }).to_string();
+        let error = parse_jwks(&document).unwrap_err();
+        assert_eq!(
+            error,
+            KeyError::NoUsableKeys(Box::new(KeyError::UnsupportedPemKey))
+        );
+        let document = serde_json::json!({ "k": "not a certificate" }).to_string();
+        assert!(matches!(
+            parse_jwks(&document),
+            Err(KeyError::NoUsableKeys(_))
+        ));
+        assert_eq!(parse_jwks(r#"{"k":""}"#).unwrap_err(), KeyError::NoKeys);
+    }
+
     #[test]
     fn key_matching_rules() {
         let object = super::super::token::parse_object(
-            br#"{"kty":"oct","k":"c2VjcmV0","alg":"HS256","kid":"a"}"#,
+            format!(r#"{{"kty":"oct","k":"{SECRET_32}","alg":"HS256","kid":"a"}}"#).as_bytes(),
         )
         .unwrap();
         let key = parse_jwk(&object).unwrap();

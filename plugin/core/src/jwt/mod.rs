@@ -20,5 +20,6 @@ pub mod keys;
 pub mod policy;
 pub mod remote;
 pub mod response;
+mod roca;
 pub mod token;
 pub mod verify;

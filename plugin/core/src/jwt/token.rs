@@ -148,9 +148,41 @@ pub struct Token<'a> {
     pub signature: Vec<u8>,
 }
 
+/// A compact JWS whose header is parsed and whose payload is still encoded.
+#[derive(Debug, Clone)]
+pub struct Jws<'a> {
+    /// The bytes the signature covers.
+    pub signing_input: &'a str,
+    /// The payload part as sent, still base64url.
+    pub payload_part: &'a str,
+    /// The decoded header.
+    pub header: Header,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
 /// Parses a compact JWS into its parts, checking the encoding, the JSON and
 /// the types of the registered header parameters and claims.
 pub fn parse(raw: &str) -> Result<Token<'_>, JwtError> {
+    let jws = parse_jws(raw)?;
+    let payload_bytes = BASE64URL
+        .decode(jws.payload_part)
+        .map_err(|_| JwtError::PayloadBadBase64)?;
+    let claims = parse_object(&payload_bytes).ok_or(JwtError::PayloadBadJson)?;
+    let registered = parse_registered(&claims)?;
+    Ok(Token {
+        signing_input: jws.signing_input,
+        payload_part: jws.payload_part,
+        header: jws.header,
+        claims,
+        registered,
+        signature: jws.signature,
+    })
+}
+
+/// Parses the header and signature of a compact JWS and checks that the
+/// payload part is base64url, without reading the payload as JSON claims.
+pub fn parse_jws(raw: &str) -> Result<Jws<'_>, JwtError> {
     let mut parts = raw.split('.');
     let (Some(header_part), Some(payload_part), Some(signature_part), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -165,21 +197,17 @@ pub fn parse(raw: &str) -> Result<Token<'_>, JwtError> {
     let header_json = parse_object(&header_bytes).ok_or(JwtError::HeaderBadJson)?;
     let header = parse_header(&header_json)?;
 
-    let payload_bytes = BASE64URL
-        .decode(payload_part)
-        .map_err(|_| JwtError::PayloadBadBase64)?;
-    let claims = parse_object(&payload_bytes).ok_or(JwtError::PayloadBadJson)?;
-    let registered = parse_registered(&claims)?;
+    if BASE64URL.decode(payload_part).is_err() {
+        return Err(JwtError::PayloadBadBase64);
+    }
 
     let signature = BASE64URL
         .decode(signature_part)
         .map_err(|_| JwtError::SignatureBadBase64)?;
-    Ok(Token {
+    Ok(Jws {
         signing_input,
         payload_part,
         header,
-        claims,
-        registered,
         signature,
     })
 }
@@ -229,21 +257,26 @@ fn parse_registered(claims: &Map<String, Value>) -> Result<RegisteredClaims, Jwt
             .ok_or(JwtError::AudNotString)?,
         Some(_) => return Err(JwtError::AudNotString),
     };
+    // A fraction is rounded so that the validity window only shrinks: `exp`
+    // down, `nbf` and `iat` up.
     let exp = numeric_date(
         claims,
         "exp",
+        f64::floor,
         JwtError::ExpNotInteger,
         JwtError::ExpOutOfRange,
     )?;
     let nbf = numeric_date(
         claims,
         "nbf",
+        f64::ceil,
         JwtError::NbfNotInteger,
         JwtError::NbfOutOfRange,
     )?;
     let iat = numeric_date(
         claims,
         "iat",
+        f64::ceil,
         JwtError::IatNotInteger,
         JwtError::IatOutOfRange,
     )?;
@@ -257,19 +290,22 @@ fn parse_registered(claims: &Map<String, Value>) -> Result<RegisteredClaims, Jwt
     })
 }
 
-/// Reads a NumericDate claim. Only integers from 0 to [`MAX_NUMERIC_DATE`]
-/// pass: a fraction, a negative value or an exponent form such as `2e9` is
-/// rejected, the last two as out of range.
+/// Reads a NumericDate claim: a JSON number of seconds since the epoch,
+/// which RFC 7519, section 2 allows to have a fraction. A fraction or an
+/// exponent form such as `2e9` goes through `round`, and the result must lie
+/// from 0 to [`MAX_NUMERIC_DATE`]. A value of another JSON type fails with
+/// `not_number`, a number outside the range with `out_of_range`.
 fn numeric_date(
     claims: &Map<String, Value>,
     name: &str,
-    not_integer: JwtError,
+    round: fn(f64) -> f64,
+    not_number: JwtError,
     out_of_range: JwtError,
 ) -> Result<Option<u64>, JwtError> {
     let number = match claims.get(name) {
         None => return Ok(None),
         Some(Value::Number(number)) => number,
-        Some(_) => return Err(not_integer),
+        Some(_) => return Err(not_number),
     };
     if let Some(value) = number.as_u64() {
         return if value <= MAX_NUMERIC_DATE {
@@ -281,10 +317,10 @@ fn numeric_date(
     if number.is_i64() {
         return Err(out_of_range);
     }
-    // A float: out of range when it lies outside the allowed span, otherwise
-    // an integer written with a fraction or exponent, which is not allowed.
-    match number.as_f64() {
-        Some(value) if (0.0..=MAX_NUMERIC_DATE as f64).contains(&value) => Err(not_integer),
+    match number.as_f64().map(round) {
+        // The range check makes the conversion exact: the value is a whole
+        // number below 2^53.
+        Some(value) if (0.0..=MAX_NUMERIC_DATE as f64).contains(&value) => Ok(Some(value as u64)),
         _ => Err(out_of_range),
     }
 }
@@ -459,7 +495,8 @@ mod tests {
     fn numeric_dates_checked() {
         let cases = [
             (r#"{"exp":"1"}"#, JwtError::ExpNotInteger),
-            (r#"{"exp":1.5}"#, JwtError::ExpNotInteger),
+            (r#"{"exp":-0.5}"#, JwtError::ExpOutOfRange),
+            (r#"{"exp":253402300800.5}"#, JwtError::ExpOutOfRange),
             (r#"{"exp":-1}"#, JwtError::ExpOutOfRange),
             (r#"{"exp":2.001e+206}"#, JwtError::ExpOutOfRange),
             (r#"{"exp":18446744073709551615}"#, JwtError::ExpOutOfRange),
@@ -471,6 +508,20 @@ mod tests {
             let raw = token(r#"{"alg":"HS256"}"#, payload);
             assert_eq!(parse(&raw).unwrap_err(), expected, "{payload}");
         }
+    }
+
+    #[test]
+    fn numeric_date_fractions_narrow_window() {
+        let raw = token(
+            r#"{"alg":"HS256"}"#,
+            r#"{"exp":1000.9,"nbf":10.1,"iat":1234.5678,"extra":2e3}"#,
+        );
+        let registered = parse(&raw).unwrap().registered;
+        assert_eq!(registered.exp, Some(1000));
+        assert_eq!(registered.nbf, Some(11));
+        assert_eq!(registered.iat, Some(1235));
+        let raw = token(r#"{"alg":"HS256"}"#, r#"{"exp":2e9}"#);
+        assert_eq!(parse(&raw).unwrap().registered.exp, Some(2_000_000_000));
     }
 
     #[test]

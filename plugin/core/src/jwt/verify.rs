@@ -7,7 +7,7 @@
 
 use super::error::JwtError;
 use super::keys::{Key, Material};
-use super::token::{Algorithm, Token};
+use super::token::{Algorithm, Header, Token};
 use jsonwebtoken::crypto::CryptoProvider;
 use signature::Verifier as _;
 
@@ -19,15 +19,31 @@ pub const MAX_KEYS_TRIED: usize = 8;
 /// it and returns that key. Returns [`JwtError::KeyNotFound`] when no key
 /// matches, [`JwtError::VerificationFailed`] when none verifies.
 pub fn verify<'k>(token: &Token<'_>, keys: &'k [Key]) -> Result<&'k Key, JwtError> {
-    let alg = token.header.alg;
-    let kid = token.header.kid.as_deref();
+    verify_signature(
+        &token.header,
+        token.signing_input.as_bytes(),
+        &token.signature,
+        keys,
+    )
+}
+
+/// Verifies a signature over `message` made with the `alg` and `kid` of
+/// `header`, as [`verify`] does for a whole token.
+pub fn verify_signature<'k>(
+    header: &Header,
+    message: &[u8],
+    signature: &[u8],
+    keys: &'k [Key],
+) -> Result<&'k Key, JwtError> {
+    let alg = header.alg;
+    let kid = header.kid.as_deref();
     let mut tried = 0;
     for key in keys.iter().filter(|key| key.matches(alg, kid)) {
         if tried == MAX_KEYS_TRIED {
             break;
         }
         tried += 1;
-        if verify_with(alg, key, token.signing_input.as_bytes(), &token.signature) {
+        if verify_with(alg, key, message, signature) {
             return Ok(key);
         }
     }

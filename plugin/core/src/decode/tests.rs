@@ -1,0 +1,169 @@
+use super::*;
+
+fn run(transform: Transform, input: &[u8]) -> Vec<u8> {
+    apply(&[transform], input)
+}
+
+#[test]
+fn decode_plain_escape() {
+    assert_eq!(percent_decode(b"a%20b", Plus::Literal), b"a b");
+}
+
+#[test]
+fn decode_mixed_case_hex() {
+    assert_eq!(percent_decode(b"%2e%2E%2f", Plus::Literal), b"../");
+}
+
+#[test]
+fn decode_keeps_malformed_escapes() {
+    assert_eq!(percent_decode(b"100%", Plus::Literal), b"100%");
+    assert_eq!(percent_decode(b"%zz%4", Plus::Literal), b"%zz%4");
+    assert_eq!(percent_decode(b"%%41", Plus::Literal), b"%A");
+}
+
+#[test]
+fn decode_plus_by_mode() {
+    assert_eq!(percent_decode(b"a+b", Plus::Space), b"a b");
+    assert_eq!(percent_decode(b"a+b", Plus::Literal), b"a+b");
+}
+
+#[test]
+fn decode_percent_u() {
+    assert_eq!(percent_decode(b"%u003cscript", Plus::Literal), b"<script");
+    assert_eq!(percent_decode(b"%u00e9", Plus::Literal), "é".as_bytes());
+}
+
+#[test]
+fn url_decode_repeats_until_stable() {
+    assert_eq!(run(Transform::UrlDecode, b"%252e%252e%252f"), b"../");
+}
+
+#[test]
+fn url_decode_stops_after_max_rounds() {
+    // Four layers of encoding: three rounds leave one layer.
+    assert_eq!(run(Transform::UrlDecode, b"%2525252e"), b"%2e");
+}
+
+#[test]
+fn overlong_utf8_is_folded() {
+    assert_eq!(run(Transform::Utf8Fold, b"..\xc0\xaf.."), b"../..");
+    assert_eq!(run(Transform::Utf8Fold, b"\xe0\x80\xae"), b".");
+    let chain = [Transform::UrlDecode, Transform::Utf8Fold];
+    assert_eq!(apply(&chain, b"%c0%ae%c0%ae%c0%af"), b"../");
+}
+
+#[test]
+fn fullwidth_is_folded() {
+    assert_eq!(
+        run(Transform::Utf8Fold, "＜script＞".as_bytes()),
+        b"<script>"
+    );
+}
+
+#[test]
+fn invalid_utf8_is_kept() {
+    assert_eq!(run(Transform::Utf8Fold, b"\xff\xfeA"), b"\xff\xfeA");
+    assert_eq!(run(Transform::Lowercase, b"\xffAB"), b"\xffab");
+    assert_eq!(to_text(b"\xffa"), "\u{fffd}a");
+}
+
+#[test]
+fn html_entities_decode() {
+    assert_eq!(run(Transform::HtmlEntities, b"&lt;svg&gt;"), b"<svg>");
+    assert_eq!(
+        run(Transform::HtmlEntities, b"&#60;&#x3C;&#0000060"),
+        b"<<<"
+    );
+    assert_eq!(run(Transform::HtmlEntities, b"$&lbrace;jndi"), b"${jndi");
+    assert_eq!(
+        run(Transform::HtmlEntities, b"Tom & Jerry &unknown;"),
+        b"Tom & Jerry &unknown;"
+    );
+}
+
+#[test]
+fn js_escapes_decode() {
+    assert_eq!(run(Transform::JsEscapes, br"\x3cscript\u003e"), b"<script>");
+    assert_eq!(run(Transform::JsEscapes, br"\u{6a}ndi"), b"jndi");
+    assert_eq!(run(Transform::JsEscapes, br"a\nb"), br"a\nb");
+}
+
+#[test]
+fn css_escapes_decode() {
+    assert_eq!(run(Transform::CssEscapes, br"\6a avascript"), b"javascript");
+    assert_eq!(run(Transform::CssEscapes, br"exp\ression"), b"expression");
+}
+
+#[test]
+fn lowercase_unicode() {
+    assert_eq!(
+        run(Transform::Lowercase, "UNION SeLeCt Ä".as_bytes()),
+        "union select ä".as_bytes()
+    );
+}
+
+#[test]
+fn nul_removed() {
+    assert_eq!(run(Transform::RemoveNul, b"<scr\0ipt>"), b"<script>");
+}
+
+#[test]
+fn path_normalized() {
+    assert_eq!(run(Transform::NormalizePath, b"/a/./b//c/../d"), b"/a/b/d");
+    assert_eq!(
+        run(Transform::NormalizePath, br"\a\b;jsessionid=1\c"),
+        b"/a/b/c"
+    );
+    assert_eq!(run(Transform::NormalizePath, b"a/../../etc"), b"../etc");
+    assert_eq!(run(Transform::NormalizePath, b"/x/"), b"/x/");
+}
+
+#[test]
+fn whitespace_compressed() {
+    assert_eq!(run(Transform::CompressWhitespace, b"a \t\r\n b"), b"a b");
+}
+
+#[test]
+fn comments_removed() {
+    assert_eq!(
+        run(Transform::RemoveComments, b"un/**/ion sel/*x*/ect"),
+        b"union select"
+    );
+    assert_eq!(
+        run(Transform::RemoveComments, b"/*!50000union*/ select"),
+        b"union select"
+    );
+    assert_eq!(run(Transform::RemoveComments, b"a /* open"), b"a ");
+}
+
+#[test]
+fn shell_escapes_removed() {
+    assert_eq!(
+        run(Transform::ShellUnescape, br"c'a't /e\tc/pa''sswd"),
+        b"cat /etc/passwd"
+    );
+    assert_eq!(
+        run(Transform::ShellUnescape, b"cat$IFS/etc/passwd"),
+        b"cat /etc/passwd"
+    );
+    assert_eq!(
+        run(Transform::ShellUnescape, b"cat${IFS}x$IFS$9y"),
+        b"cat x y"
+    );
+    assert_eq!(run(Transform::ShellUnescape, b"w^h^o^a^m^i"), b"whoami");
+    assert_eq!(run(Transform::ShellUnescape, b"wh$@oami"), b"whoami");
+}
+
+#[test]
+fn base64_decoded_when_whole() {
+    assert_eq!(run(Transform::Base64Decode, b"PHNjcmlwdD4="), b"<script>");
+    assert_eq!(run(Transform::Base64Decode, b"hello world"), b"hello world");
+    assert_eq!(run(Transform::Base64Decode, b"abc"), b"abc");
+}
+
+#[test]
+fn normalize_default_chain() {
+    assert_eq!(normalize(b"UNION+SeLeCt", Plus::Space), "union select");
+    assert_eq!(normalize(b"%252e%252e%252f", Plus::Literal), "../");
+    assert_eq!(normalize(b"", Plus::Space), "");
+}

@@ -1,0 +1,342 @@
+//! Counting keys: which request values a policy counts by, how they are read,
+//! and the truncated SHA-256 that is stored and logged in their place.
+
+use crate::http::{first_value, is_form_urlencoded, split_cookies, split_pairs, HeaderPairs};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::net::IpAddr;
+
+/// Bytes of SHA-256 kept as the key hash.
+pub const KEY_HASH_BYTES: usize = 16;
+
+/// One request value that a key is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPart {
+    /// The client address, cut to a network prefix.
+    Address {
+        /// Prefix length for IPv4 clients (32 keeps the whole address).
+        ipv4_prefix: u8,
+        /// Prefix length for IPv6 clients, 64 by default because one
+        /// subscriber usually holds a whole /64.
+        ipv6_prefix: u8,
+    },
+    /// Every value of a request header, in order.
+    Header {
+        /// Lower-case header name.
+        name: String,
+        /// Whether the value is lower-cased before hashing.
+        lowercase: bool,
+    },
+    /// The first cookie with this name.
+    Cookie {
+        /// Cookie name, compared exactly.
+        name: String,
+        /// Whether the value is lower-cased before hashing.
+        lowercase: bool,
+    },
+    /// A claim of the verified token. Without verified claims, for example
+    /// when token validation is off or the request has no token, the part is
+    /// missing.
+    Claim {
+        /// Claim name.
+        name: String,
+        /// Whether the value is lower-cased before hashing.
+        lowercase: bool,
+    },
+    /// A field of a form (`application/x-www-form-urlencoded`) or JSON body.
+    BodyField {
+        /// Form field name, JSON member name, or a JSON pointer (RFC 6901)
+        /// when it starts with `/`.
+        field: String,
+        /// Whether the value is lower-cased before hashing.
+        lowercase: bool,
+    },
+}
+
+/// What happens when a part of the key is missing from a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingKey {
+    /// The missing part hashes as a distinct "missing" value, so requests
+    /// without it are counted together.
+    Count,
+    /// The policy does not apply to the request.
+    Skip,
+}
+
+/// The compiled key of a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    /// Parts, hashed in order.
+    pub parts: Vec<KeyPart>,
+    /// Handling of requests where a part is missing.
+    pub missing: MissingKey,
+}
+
+/// Request values that keys are read from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyInputs<'a> {
+    /// Every request header.
+    pub headers: &'a HeaderPairs,
+    /// The client address, as resolved by the adapter.
+    pub client_ip: Option<IpAddr>,
+    /// Claims of the verified token, when one was verified.
+    pub claims: Option<&'a Map<String, Value>>,
+    /// The complete request body, when it was buffered.
+    pub body: Option<&'a [u8]>,
+}
+
+/// A truncated SHA-256 of a key, the only form in which keys are stored or
+/// logged.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyHash(pub [u8; KEY_HASH_BYTES]);
+
+impl KeyHash {
+    /// Returns the first eight bytes as a number, used to pick a bucket.
+    pub fn prefix_u64(&self) -> u64 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(word)
+    }
+}
+
+impl fmt::Display for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyHash({self})")
+    }
+}
+
+impl KeySpec {
+    /// Tells whether a part is read from the body, so that the check waits
+    /// for the complete body.
+    pub fn needs_body(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|part| matches!(part, KeyPart::BodyField { .. }))
+    }
+
+    /// Derives the key hash of a request, or `None` when a part is missing
+    /// and the policy skips such requests.
+    ///
+    /// The hash covers the salt, the policy name and each part as a tag byte
+    /// followed by a length-prefixed value or a "missing" marker, so that no
+    /// two different keys share an encoding.
+    pub fn derive(&self, salt: &[u8], policy: &str, inputs: &KeyInputs<'_>) -> Option<KeyHash> {
+        let mut hasher = Sha256::new();
+        hasher.update((salt.len() as u32).to_le_bytes());
+        hasher.update(salt);
+        hasher.update((policy.len() as u32).to_le_bytes());
+        hasher.update(policy.as_bytes());
+        for (tag, part) in self.parts.iter().enumerate() {
+            hasher.update([tag as u8]);
+            match read_part(part, inputs) {
+                Some(value) => {
+                    hasher.update([1]);
+                    hasher.update((value.len() as u32).to_le_bytes());
+                    hasher.update(&value);
+                }
+                None if self.missing == MissingKey::Skip => return None,
+                None => hasher.update([0]),
+            }
+        }
+        let digest = hasher.finalize();
+        let mut hash = [0u8; KEY_HASH_BYTES];
+        hash.copy_from_slice(&digest[..KEY_HASH_BYTES]);
+        Some(KeyHash(hash))
+    }
+}
+
+fn lowered(value: Vec<u8>, lowercase: bool) -> Vec<u8> {
+    if lowercase {
+        value.to_ascii_lowercase()
+    } else {
+        value
+    }
+}
+
+fn read_part(part: &KeyPart, inputs: &KeyInputs<'_>) -> Option<Vec<u8>> {
+    match part {
+        KeyPart::Address {
+            ipv4_prefix,
+            ipv6_prefix,
+        } => inputs
+            .client_ip
+            .map(|ip| network_bytes(ip, *ipv4_prefix, *ipv6_prefix)),
+        KeyPart::Header { name, lowercase } => {
+            let values: Vec<&[u8]> = inputs
+                .headers
+                .iter()
+                .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_slice())
+                .collect();
+            if values.is_empty() {
+                return None;
+            }
+            Some(lowered(values.join(&0u8), *lowercase))
+        }
+        KeyPart::Cookie { name, lowercase } => inputs
+            .headers
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, value)| split_cookies(value))
+            .find(|(cookie, _)| *cookie == name.as_bytes())
+            .map(|(_, value)| lowered(value.to_vec(), *lowercase)),
+        KeyPart::Claim { name, lowercase } => inputs
+            .claims
+            .and_then(|claims| claims.get(name))
+            .map(|value| lowered(json_value_bytes(value), *lowercase)),
+        KeyPart::BodyField { field, lowercase } => {
+            let body = inputs.body?;
+            body_field(inputs.headers, body, field).map(|value| lowered(value, *lowercase))
+        }
+    }
+}
+
+/// Reads a field from a form or JSON body. The `content-type` header picks
+/// the format; without one, a body that starts with `{` is read as JSON and
+/// any other as a form.
+fn body_field(headers: &HeaderPairs, body: &[u8], field: &str) -> Option<Vec<u8>> {
+    let content_type = first_value(headers, "content-type");
+    let json = match content_type {
+        Some(value) => is_json(value),
+        None => body.trim_ascii_start().first() == Some(&b'{'),
+    };
+    if json {
+        let document: Value = serde_json::from_slice(body).ok()?;
+        let value = if field.starts_with('/') {
+            document.pointer(field)?
+        } else {
+            document.get(field)?
+        };
+        return Some(json_value_bytes(value));
+    }
+    if content_type.is_some_and(|value| !is_form_urlencoded(value)) {
+        return None;
+    }
+    split_pairs(body)
+        .into_iter()
+        .find(|(name, _)| form_decode(name) == field.as_bytes())
+        .map(|(_, value)| form_decode(value))
+}
+
+fn is_json(content_type: &[u8]) -> bool {
+    let media_type = content_type
+        .split(|&byte| byte == b';')
+        .next()
+        .map(<[u8]>::trim_ascii)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    media_type == b"application/json" || media_type.ends_with(b"+json")
+}
+
+/// A JSON string as its text, any other value as its JSON serialisation.
+fn json_value_bytes(value: &Value) -> Vec<u8> {
+    match value {
+        Value::String(text) => text.as_bytes().to_vec(),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+/// Decodes a form component: `+` is a space and `%XX` a byte; a `%` without
+/// two hex digits stays as it is.
+pub fn form_decode(raw: &[u8]) -> Vec<u8> {
+    let hex = |byte: u8| (byte as char).to_digit(16).map(|digit| digit as u8);
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut index = 0;
+    while index < raw.len() {
+        match raw[index] {
+            b'+' => decoded.push(b' '),
+            b'%' if index + 2 < raw.len() => match (hex(raw[index + 1]), hex(raw[index + 2])) {
+                (Some(high), Some(low)) => {
+                    decoded.push(high << 4 | low);
+                    index += 2;
+                }
+                _ => decoded.push(b'%'),
+            },
+            byte => decoded.push(byte),
+        }
+        index += 1;
+    }
+    decoded
+}
+
+/// Returns the address cut to its prefix, with the prefix length appended.
+/// IPv4-mapped IPv6 addresses count as IPv4.
+pub fn network_bytes(ip: IpAddr, ipv4_prefix: u8, ipv6_prefix: u8) -> Vec<u8> {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let mut bytes = mask(&v4.octets(), ipv4_prefix);
+            bytes.push(ipv4_prefix);
+            bytes
+        }
+        IpAddr::V6(v6) => {
+            let mut bytes = mask(&v6.octets(), ipv6_prefix);
+            bytes.push(ipv6_prefix);
+            bytes
+        }
+    }
+}
+
+fn mask(octets: &[u8], prefix: u8) -> Vec<u8> {
+    octets
+        .iter()
+        .enumerate()
+        .map(|(index, byte)| {
+            let start = index * 8;
+            let keep = usize::from(prefix).saturating_sub(start).min(8);
+            if keep == 0 {
+                0
+            } else {
+                byte & (0xffu8 << (8 - keep))
+            }
+        })
+        .collect()
+}
+
+/// An IP network: an address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `ADDRESS/PREFIX` or a bare address (a /32 or /128).
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let network = address.trim().parse::<IpAddr>().ok()?.to_canonical();
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return None;
+        }
+        Some(Cidr { network, prefix })
+    }
+
+    /// Tells whether the network contains an address. IPv4-mapped IPv6
+    /// addresses are compared as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        match (self.network, ip) {
+            (IpAddr::V4(network), IpAddr::V4(ip)) => {
+                mask(&network.octets(), self.prefix) == mask(&ip.octets(), self.prefix)
+            }
+            (IpAddr::V6(network), IpAddr::V6(ip)) => {
+                mask(&network.octets(), self.prefix) == mask(&ip.octets(), self.prefix)
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+use super::*;
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    list.iter()
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect()
+}
+
+fn labels(targets: &[Target]) -> Vec<(TargetKind, String, String)> {
+    targets
+        .iter()
+        .map(|t| {
+            (
+                t.kind,
+                t.label.clone(),
+                String::from_utf8_lossy(&t.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn query_arguments_are_separate() {
+    let headers = pairs(&[(":method", "GET"), (":path", "/s?a=1+union&b=select%202")]);
+    let targets = labels(&header_targets(&headers));
+    assert!(targets.contains(&(TargetKind::ArgValue, "query.a".into(), "1 union".into())));
+    assert!(targets.contains(&(TargetKind::ArgValue, "query.b".into(), "select 2".into())));
+    assert!(targets.contains(&(TargetKind::Path, "path".into(), "/s".into())));
+    assert!(targets.contains(&(TargetKind::Method, "method".into(), "GET".into())));
+}
+
+#[test]
+fn headers_and_cookies_are_separate() {
+    let headers = pairs(&[("referer", "x"), ("cookie", "a=1; b=%3Cx")]);
+    let targets = header_targets(&headers);
+    let found = labels(&targets);
+    assert!(found.contains(&(
+        TargetKind::HeaderName,
+        "header_name".into(),
+        "referer".into()
+    )));
+    assert!(found.contains(&(TargetKind::HeaderValue, "header.referer".into(), "x".into())));
+    assert!(found.contains(&(TargetKind::CookieValue, "cookie.b".into(), "<x".into())));
+    assert!(targets
+        .iter()
+        .filter(|t| t.kind == TargetKind::CookieValue)
+        .all(|t| t.sensitive));
+}
+
+#[test]
+fn json_values_carry_key_paths() {
+    let body = br#"{"user":{"name":"x","tags":["a","b"]},"n":1}"#;
+    let targets = labels(&body_targets(body, Some(b"application/json"), &[]));
+    assert!(targets.contains(&(TargetKind::ArgValue, "json.user.name".into(), "x".into())));
+    assert!(targets.contains(&(TargetKind::ArgValue, "json.user.tags[1]".into(), "b".into())));
+    assert!(targets.contains(&(TargetKind::ArgName, "json_name".into(), "tags".into())));
+    assert!(!targets.iter().any(|(_, label, _)| label == "json.n"));
+}
+
+#[test]
+fn invalid_json_is_raw_body() {
+    let targets = labels(&body_targets(b"{not json", Some(b"application/json"), &[]));
+    assert_eq!(
+        targets,
+        vec![(TargetKind::Body, "body".into(), "{not json".into())]
+    );
+}
+
+#[test]
+fn form_fields_are_decoded() {
+    let targets = labels(&body_targets(
+        b"c=%3Cb%3E+x",
+        Some(b"application/x-www-form-urlencoded"),
+        &[],
+    ));
+    assert!(targets.contains(&(TargetKind::ArgValue, "form.c".into(), "<b> x".into())));
+}
+
+#[test]
+fn multipart_parts_and_file_names() {
+    let body = b"--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhello\r\n--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.php\"\r\nContent-Type: text/plain\r\n\r\n<?php\r\n--XX--\r\n";
+    let Some(boundary) = multipart_boundary(b"multipart/form-data; boundary=\"XX\"") else {
+        panic!("no boundary");
+    };
+    let Some(parts) = parse_multipart(body, &boundary) else {
+        panic!("not parsed");
+    };
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[1].filename.as_deref(), Some(&b"x.php"[..]));
+    let targets = labels(&body_targets(
+        body,
+        Some(b"multipart/form-data; boundary=XX"),
+        &parts,
+    ));
+    assert!(targets.contains(&(TargetKind::ArgValue, "multipart.a".into(), "hello".into())));
+    assert!(targets.contains(&(
+        TargetKind::FileName,
+        "multipart_file.f".into(),
+        "x.php".into()
+    )));
+    assert!(targets.contains(&(
+        TargetKind::Body,
+        "multipart_content.f".into(),
+        "<?php".into()
+    )));
+}
+
+#[test]
+fn multipart_without_delimiter_fails() {
+    assert_eq!(parse_multipart(b"no parts here", b"XX"), None);
+}
+
+#[test]
+fn xml_attributes_and_text() {
+    let body = br#"<?xml version="1.0"?><root><a probe="&lt;x&gt;">text here</a></root>"#;
+    let targets = labels(&body_targets(body, Some(b"application/xml"), &[]));
+    assert!(targets.contains(&(
+        TargetKind::ArgValue,
+        "xml.@probe".into(),
+        "&lt;x&gt;".into()
+    )));
+    assert!(targets.contains(&(TargetKind::ArgValue, "xml.a".into(), "text here".into())));
+}
+
+#[test]
+fn sensitive_names() {
+    assert!(is_sensitive_name(b"X-Api-Key"));
+    assert!(is_sensitive_name(b"password"));
+    assert!(!is_sensitive_name(b"q"));
+}

@@ -1,0 +1,101 @@
+//! Applies the header policy of `portcullis-core` to host header maps and
+//! sends the module's local replies with the security headers.
+
+use crate::host;
+use portcullis_core::config::Config;
+use portcullis_core::headers::{plan_request, Exchange, HeaderEdit, Reply, RequestPlan};
+use portcullis_core::http::{HeaderPairs, LocalResponse};
+use proxy_wasm::types::MapType;
+use std::net::IpAddr;
+
+/// Plans the request side of one request, reading the client's connection
+/// address from the host.
+pub fn plan(config: &Config, headers: &HeaderPairs) -> RequestPlan {
+    let source = host::source_address().and_then(|address| address.ip.parse::<IpAddr>().ok());
+    plan_request(&config.headers, &config.cors, headers, source)
+}
+
+/// Removes and adds the request headers that the plan lists.
+pub fn apply_request_edits(context_id: u32, plan: &RequestPlan) {
+    for name in &plan.strip {
+        host::remove_header(context_id, MapType::HttpRequestHeaders, name);
+    }
+    for (name, value) in &plan.add {
+        host::add_header(
+            context_id,
+            MapType::HttpRequestHeaders,
+            name,
+            value.as_bytes(),
+        );
+    }
+}
+
+/// Sends a reply that the request side decided, and logs why.
+pub fn send_reply(context_id: u32, reply: &Reply) {
+    log::info!(
+        "portcullis: context {context_id}: answered {:?} with {}",
+        reply.reason,
+        reply.status
+    );
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    host::send_http_response(context_id, reply.status, headers, &reply.body);
+}
+
+/// Sends a local response of another control (a block, a rejected body) with
+/// the security headers added.
+pub fn send_local_response(
+    context_id: u32,
+    config: &Config,
+    exchange: &Exchange,
+    response: &LocalResponse,
+) {
+    send_response(
+        context_id,
+        config,
+        exchange,
+        response.status,
+        &response.headers,
+        &response.body,
+    );
+}
+
+/// Sends a local response with the given headers and the security headers
+/// that the response does not set itself.
+pub fn send_response(
+    context_id: u32,
+    config: &Config,
+    exchange: &Exchange,
+    status: u32,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) {
+    let extra = config.headers.local_reply_headers(exchange, headers);
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.extend(
+        extra
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
+    host::send_http_response(context_id, status, all, body);
+}
+
+/// Applies the response edits; returns whether any header changed.
+pub fn harden_response(context_id: u32, config: &Config, exchange: &Exchange) -> bool {
+    let headers = host::header_pairs(context_id, MapType::HttpResponseHeaders);
+    let edits = config.headers.response_edits(&headers, exchange);
+    for edit in &edits {
+        match edit {
+            HeaderEdit::Remove(name) => {
+                host::remove_header(context_id, MapType::HttpResponseHeaders, name)
+            }
+            HeaderEdit::Add(name, value) => {
+                host::add_header(context_id, MapType::HttpResponseHeaders, name, value)
+            }
+        }
+    }
+    !edits.is_empty()
+}

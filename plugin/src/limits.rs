@@ -1,0 +1,449 @@
+//! Applies the per-key limits of `portcullis-core` to requests: counters in
+//! the host's shared data, a salt that every worker shares, and a sweep of
+//! expired entries on tick.
+//!
+//! The limits state of a request is kept per VM by context id rather than in
+//! the stream, because a request that waited for remote JWKS is resumed from
+//! the root context, which checks its limits before resuming it.
+
+use crate::host;
+use crate::stream::Shared;
+use portcullis_core::event::EventLevel;
+use portcullis_core::headers::Exchange;
+use portcullis_core::http::{parse_property_integer, HeaderPairs, RequestInfo};
+use portcullis_core::limits::event::{LimitEvent, LimitMetric};
+use portcullis_core::limits::key::KeyInputs;
+use portcullis_core::limits::store::{Anchor, HostError, SetOutcome, SharedStore};
+use portcullis_core::limits::{match_path, Context, LimitVerdict, Report, RequestLimits};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{MetricType, Status};
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Shared-data key of the salt mixed into every key hash.
+const SALT_KEY: &str = "portcullis.limits.salt";
+
+/// Length of a salt this module creates.
+const SALT_BYTES: usize = 32;
+
+/// Shortest salt accepted from shared data.
+const MIN_SALT_BYTES: usize = 16;
+
+/// CAS of the first write of the salt: a token that no write of the salt key
+/// can have yet, so the write creates a missing key and fails when another
+/// worker created it first.
+const CAS_CREATE: u32 = u32::MAX;
+
+/// Buckets of each policy swept per tick.
+const RECLAIM_BATCH: u32 = 64;
+
+/// Shared data through the proxy-wasm host calls.
+struct HostStore;
+
+impl SharedStore for HostStore {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
+        match hostcalls::get_shared_data(key) {
+            Ok((value, Some(cas))) => Ok(Some((value.unwrap_or_default(), cas))),
+            Ok((_, None)) | Err(Status::NotFound) => Ok(None),
+            Err(status) => Err(HostError(format!(
+                "reading {key} failed with status {status:?}"
+            ))),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<SetOutcome, HostError> {
+        match hostcalls::set_shared_data(key, Some(value), Some(cas)) {
+            Ok(()) => Ok(SetOutcome::Stored),
+            Err(Status::CasMismatch) => Ok(SetOutcome::CasMismatch),
+            Err(status) => Err(HostError(format!(
+                "writing {key} failed with status {status:?}"
+            ))),
+        }
+    }
+}
+
+/// What the limits keep of one request between callbacks.
+struct RequestState {
+    limits: RequestLimits,
+    headers: Vec<(String, Vec<u8>)>,
+    client: Option<IpAddr>,
+    claims: Option<Map<String, Value>>,
+    request: RequestInfo,
+    /// What the request side learned, for the security headers of a reject
+    /// response.
+    exchange: Exchange,
+    /// Size of the buffered body at the last body callback.
+    buffered: usize,
+}
+
+/// Per-VM limits state, created with each applied configuration.
+pub struct LimitsRuntime {
+    anchor: Anchor,
+    salt: Vec<u8>,
+    cursor: RefCell<Vec<u32>>,
+    metric_ids: Vec<Option<u32>>,
+    requests: RefCell<HashMap<u32, RequestState>>,
+}
+
+impl LimitsRuntime {
+    /// Creates the state for a configuration. With no policy nothing is read
+    /// or defined.
+    pub fn new(enabled: bool) -> Self {
+        let (salt, metric_ids) = if enabled {
+            (load_salt(), define_metrics())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        LimitsRuntime {
+            anchor: Anchor::default(),
+            salt,
+            cursor: RefCell::new(Vec::new()),
+            metric_ids,
+            requests: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn context(&self) -> Context<'_, HostStore> {
+        Context {
+            store: &HostStore,
+            anchor: &self.anchor,
+            salt: &self.salt,
+            now: host::current_time(),
+        }
+    }
+}
+
+/// Reads the salt that every worker shares, creating it when it is missing.
+/// The salt keeps key hashes, and so bucket positions, unpredictable to
+/// clients, who could otherwise choose keys that crowd one bucket.
+fn load_salt() -> Vec<u8> {
+    for _ in 0..4 {
+        if let Ok((Some(salt), Some(_))) = hostcalls::get_shared_data(SALT_KEY) {
+            if salt.len() >= MIN_SALT_BYTES {
+                return salt;
+            }
+        }
+        let fresh = random_bytes(SALT_BYTES);
+        // Whether this write or another worker's won, the next read returns
+        // the salt that every worker then uses.
+        let _ = hostcalls::set_shared_data(SALT_KEY, Some(&fresh), Some(CAS_CREATE));
+    }
+    log::error!(
+        "portcullis: the limits salt could not be stored in shared data, keys are hashed without it"
+    );
+    Vec::new()
+}
+
+/// Returns bytes from the standard library's randomly keyed hasher, which
+/// takes its keys from WASI `random_get`, mixed with the host clock.
+fn random_bytes(count: usize) -> Vec<u8> {
+    let nanos = host::current_time()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_nanos())
+        .unwrap_or(0);
+    let mut bytes = Vec::with_capacity(count);
+    let mut counter = 0u64;
+    while bytes.len() < count {
+        let word = RandomState::new().hash_one((nanos, counter));
+        bytes.extend_from_slice(&word.to_le_bytes());
+        counter += 1;
+    }
+    bytes.truncate(count);
+    bytes
+}
+
+fn define_metrics() -> Vec<Option<u32>> {
+    LimitMetric::ALL
+        .iter()
+        .map(
+            |metric| match hostcalls::define_metric(MetricType::Counter, metric.name()) {
+                Ok(id) => Some(id),
+                Err(status) => {
+                    log::error!(
+                        "portcullis: defining metric {} failed with status {status:?}, it will not be reported",
+                        metric.name()
+                    );
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+/// Writes the events of a report to the host log and counts its metrics.
+fn publish(shared: &Shared, report: Report, request: Option<&RequestInfo>) {
+    let runtime = &shared.limits;
+    for metric in report.metrics {
+        let index = LimitMetric::ALL.iter().position(|m| *m == metric);
+        if let Some(Some(id)) = index.and_then(|index| runtime.metric_ids.get(index)) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+    for event in report.events {
+        let mut event = event.with_observer(shared.plugin_name.as_deref());
+        if let Some(request) = request {
+            event = event
+                .with_request(request)
+                .with_source(host::source_address());
+        }
+        write_event(&event);
+    }
+}
+
+fn write_event(event: &LimitEvent) {
+    let line = event.to_json();
+    match event.level {
+        EventLevel::Info => log::info!("{line}"),
+        EventLevel::Warn => log::warn!("{line}"),
+        EventLevel::Error => log::error!("{line}"),
+    }
+}
+
+/// What the stream does after a limits check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Go on with the request.
+    Continue,
+    /// Buffer the body and call [`on_request_body`] for each chunk.
+    Body,
+    /// A reject response was sent: stop the request.
+    Rejected,
+}
+
+/// Starts the limits of a request once its headers passed every other
+/// control, and checks the policies whose key needs no body. `claims` are
+/// those of the verified token, if any. A request without a body
+/// (`end_of_stream`) gets no body callback, so policies that key on a body
+/// field are checked at once with an empty body.
+pub fn on_request_headers(
+    context_id: u32,
+    shared: &Shared,
+    headers: &HeaderPairs,
+    exchange: &Exchange,
+    claims: Option<Map<String, Value>>,
+    end_of_stream: bool,
+) -> Next {
+    let limits = &shared.config.limits;
+    if !limits.enabled() {
+        return Next::Continue;
+    }
+    let request = RequestInfo::from_headers(headers);
+    let raw_path = portcullis_core::http::first_value(headers, ":path").unwrap_or_default();
+    let client = exchange
+        .client
+        .or_else(|| host::source_address().and_then(|source| source.ip.parse().ok()));
+    let mut state = RequestState {
+        limits: limits.start_request(&request.method, &match_path(raw_path), client),
+        headers: headers.to_vec(),
+        client,
+        claims,
+        request,
+        exchange: exchange.clone(),
+        buffered: 0,
+    };
+    if !state.limits.is_active() {
+        return Next::Continue;
+    }
+    let runtime = &shared.limits;
+    let mut report = Report::default();
+    let inputs = KeyInputs {
+        headers: &state.headers,
+        client_ip: state.client,
+        claims: state.claims.as_ref(),
+        body: None,
+    };
+    let verdict = state
+        .limits
+        .on_request_headers(limits, &inputs, &runtime.context(), &mut report);
+    publish(shared, report, Some(&state.request));
+    let next = apply(context_id, shared, &state.exchange, verdict);
+    if next == Next::Body && end_of_stream {
+        return check_body(context_id, shared, state, Some(&[]));
+    }
+    if next != Next::Rejected {
+        runtime.requests.borrow_mut().insert(context_id, state);
+    }
+    next
+}
+
+/// Handles a request body callback for policies that key on a body field.
+/// Returns `Some(action)` while the limits still need the body (`true` to
+/// keep buffering) or after a rejection, and `None` once they are done.
+pub fn on_request_body(
+    context_id: u32,
+    shared: &Shared,
+    buffered: usize,
+    end_of_stream: bool,
+) -> Option<Next> {
+    let limits = &shared.config.limits;
+    let mut state = take_waiting(shared, context_id)?;
+    state.buffered = buffered;
+    let too_large = buffered > limits.max_body_bytes();
+    if !end_of_stream && !too_large {
+        shared
+            .limits
+            .requests
+            .borrow_mut()
+            .insert(context_id, state);
+        return Some(Next::Body);
+    }
+    let body = if too_large {
+        None
+    } else {
+        host::request_body(context_id, buffered)
+    };
+    Some(check_body(context_id, shared, state, body.as_deref()))
+}
+
+/// Ends the body at request trailers for policies still waiting for it.
+pub fn on_request_trailers(context_id: u32, shared: &Shared) -> Option<Next> {
+    let state = take_waiting(shared, context_id)?;
+    let body = if state.buffered > shared.config.limits.max_body_bytes() {
+        None
+    } else {
+        host::request_body(context_id, state.buffered)
+    };
+    Some(check_body(context_id, shared, state, body.as_deref()))
+}
+
+/// Removes the state of a request whose policies wait for the body. The
+/// state is out of the map while host calls run, so that no callback the host
+/// makes meanwhile finds it borrowed.
+fn take_waiting(shared: &Shared, context_id: u32) -> Option<RequestState> {
+    let mut requests = shared.limits.requests.borrow_mut();
+    if !requests.get(&context_id)?.limits.waits_for_body() {
+        return None;
+    }
+    requests.remove(&context_id)
+}
+
+fn check_body(
+    context_id: u32,
+    shared: &Shared,
+    mut state: RequestState,
+    body: Option<&[u8]>,
+) -> Next {
+    let mut report = Report::default();
+    let inputs = KeyInputs {
+        headers: &state.headers,
+        client_ip: state.client,
+        claims: state.claims.as_ref(),
+        body,
+    };
+    let verdict = state.limits.on_request_body(
+        &shared.config.limits,
+        &inputs,
+        &shared.limits.context(),
+        &mut report,
+    );
+    publish(shared, report, Some(&state.request));
+    let next = apply(context_id, shared, &state.exchange, verdict);
+    if next != Next::Rejected {
+        shared
+            .limits
+            .requests
+            .borrow_mut()
+            .insert(context_id, state);
+    }
+    next
+}
+
+fn apply(context_id: u32, shared: &Shared, exchange: &Exchange, verdict: LimitVerdict) -> Next {
+    match verdict {
+        LimitVerdict::Continue => Next::Continue,
+        LimitVerdict::NeedBody => Next::Body,
+        LimitVerdict::Reject(response) => {
+            let headers: Vec<(&str, &str)> = response
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            crate::headers::send_response(
+                context_id,
+                &shared.config,
+                exchange,
+                response.status,
+                &headers,
+                &response.body,
+            );
+            Next::Rejected
+        }
+    }
+}
+
+/// Counts a failure status and returns the `RateLimit` headers to add to
+/// the response. The request is settled then, so it is forgotten.
+pub fn on_response_headers(
+    context_id: u32,
+    shared: &Shared,
+    status: Option<u32>,
+) -> Vec<(String, String)> {
+    let runtime = &shared.limits;
+    let Some(mut state) = runtime.requests.borrow_mut().remove(&context_id) else {
+        return Vec::new();
+    };
+    let mut report = Report::default();
+    let headers = state.limits.on_response_headers(
+        &shared.config.limits,
+        status,
+        &runtime.context(),
+        &mut report,
+    );
+    publish(shared, report, Some(&state.request));
+    headers
+}
+
+/// Counts a stream that ended without response headers, then forgets the
+/// request.
+pub fn on_log(context_id: u32, shared: &Shared) {
+    let runtime = &shared.limits;
+    let Some(mut state) = runtime.requests.borrow_mut().remove(&context_id) else {
+        return;
+    };
+    let response_code = host::property(&["response", "code"])
+        .and_then(|raw| parse_property_integer(&raw))
+        .and_then(|code| u32::try_from(code).ok());
+    let mut report = Report::default();
+    state.limits.on_log(
+        &shared.config.limits,
+        response_code,
+        &runtime.context(),
+        &mut report,
+    );
+    publish(shared, report, Some(&state.request));
+}
+
+/// Forgets a request, for streams that end without `on_log`.
+pub fn forget(shared: &Shared, context_id: u32) {
+    shared.limits.requests.borrow_mut().remove(&context_id);
+}
+
+/// Period of the sweep when no other control sets the tick period.
+const TICK_PERIOD: Duration = Duration::from_secs(1);
+
+/// Starts the ticks that sweep the counters.
+pub fn start_ticks() {
+    if let Err(status) = hostcalls::set_tick_period(TICK_PERIOD) {
+        log::error!("portcullis: setting the tick period failed with status {status:?}, expired counters will only be reclaimed when their keys return");
+    }
+}
+
+/// Sweeps a batch of buckets: drops expired entries and reports lockouts
+/// that ended.
+pub fn on_tick(shared: &Shared) {
+    let limits = &shared.config.limits;
+    if !limits.enabled() {
+        return;
+    }
+    let runtime = &shared.limits;
+    let report = limits.reclaim(
+        &runtime.context(),
+        &mut runtime.cursor.borrow_mut(),
+        RECLAIM_BATCH,
+    );
+    publish(shared, report, None);
+}
