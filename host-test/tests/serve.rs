@@ -268,3 +268,113 @@ fn serve_counts_one_key_exactly_across_eight_workers() {
     assert_eq!(passed, 100, "statuses: {statuses:?}");
     assert_eq!(limited, 300, "statuses: {statuses:?}");
 }
+
+/// A collector on 127.0.0.1 that accepts event batches, or answers 503 while
+/// `down` is set. Returns its address and the events it accepted.
+fn start_collector(
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::atomic::Ordering;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let events = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut raw = Vec::new();
+            let mut buffer = [0u8; 8192];
+            // Reads the head, then as many body bytes as content-length says.
+            let body = loop {
+                let Ok(read) = stream.read(&mut buffer) else { break None };
+                if read == 0 {
+                    break None;
+                }
+                raw.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&raw).into_owned();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    continue;
+                };
+                let length = head
+                    .lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break Some(body.to_string());
+                }
+            };
+            let status = if down.load(Ordering::SeqCst) {
+                "503 Service Unavailable"
+            } else {
+                if let Some(body) = body {
+                    let mut events = events.lock().unwrap();
+                    events.extend(body.lines().map(str::to_string));
+                }
+                "200 OK"
+            };
+            let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    (addr, accepted)
+}
+
+fn wait_for_events(events: &std::sync::Mutex<Vec<String>>, count: usize, seconds: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let seen = events.lock().unwrap().len();
+        if seen >= count || Instant::now() >= deadline {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_exports_events_and_bounds_the_queue() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let module = module();
+    let down = std::sync::Arc::new(AtomicBool::new(false));
+    let (collector, events) = start_collector(down.clone());
+    let cluster = format!("siem=http://{collector}");
+    let server = start_serve(&[
+        "--plugin",
+        &module,
+        "--config",
+        "tests/serve/export.json",
+        "--cluster",
+        &cluster,
+        "--workers",
+        "1",
+    ]);
+    for index in 0..10 {
+        let (status, _, _) = request(server.addr, "GET", &format!("/s?q=1%27%20OR%201=1--&n={index}"), "");
+        assert_eq!(status, 403);
+    }
+    assert_eq!(wait_for_events(&events, 10, 15), 10, "the first ten events arrive");
+    let first = events.lock().unwrap()[0].clone();
+    assert!(first.contains("\"action\":\"request-blocked\""), "{first}");
+
+    // While the collector fails, thirty more events arrive; the queue keeps
+    // at most twenty of them.
+    down.store(true, Ordering::SeqCst);
+    for index in 0..30 {
+        let (status, _, _) = request(server.addr, "GET", &format!("/s?q=1%27%20OR%201=1--&m={index}"), "");
+        assert_eq!(status, 403, "requests are answered while the collector is down");
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    down.store(false, Ordering::SeqCst);
+    // Retries back off up to 8 s after four failures in a row.
+    let delivered = wait_for_events(&events, 30, 40);
+    std::thread::sleep(Duration::from_secs(2));
+    let total = events.lock().unwrap().len();
+    assert_eq!(delivered, 30, "ten, then the twenty the queue held");
+    assert_eq!(total, 30, "nothing more arrives later");
+    // Each request came on its own connection, so each event has its own
+    // source port: thirty distinct lines mean no batch was delivered twice.
+    let distinct: std::collections::BTreeSet<String> =
+        events.lock().unwrap().iter().cloned().collect();
+    assert_eq!(distinct.len(), 30, "no event is delivered twice");
+}

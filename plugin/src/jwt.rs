@@ -4,7 +4,7 @@
 
 use crate::host;
 use crate::stream::Shared;
-use portcullis_core::event::{EventAction, EventLevel, SecurityEvent};
+use portcullis_core::event::{EventAction, SecurityEvent};
 use portcullis_core::headers::Exchange;
 use portcullis_core::http::RequestInfo;
 use portcullis_core::jwt::cache::{
@@ -393,16 +393,11 @@ fn emit_jwks_event(shared: &Shared, provider: &str, action: EventAction, reason:
         reason.map(str::to_string),
     )
     .with_observer(shared.plugin_name.as_deref());
-    write_event(&event);
+    write_event(shared, &event);
 }
 
-fn write_event(event: &SecurityEvent) {
-    let line = event.to_json();
-    match event.level {
-        EventLevel::Info => log::info!("{line}"),
-        EventLevel::Warn => log::warn!("{line}"),
-        EventLevel::Error => log::error!("{line}"),
-    }
+fn write_event(shared: &Shared, event: &SecurityEvent) {
+    crate::events::write(shared, event.action.name(), event.level, event.to_json());
 }
 
 /// Keys of every provider as this VM has them.
@@ -586,7 +581,7 @@ fn apply(
                 let target = Some(format!("jwt.{}", providers.join(",")));
                 let event =
                     request_event(shared, headers, EventAction::TokenAccepted, target, None);
-                write_event(&event);
+                write_event(shared, &event);
             }
             Ok(accepted.into_iter().next().map(|token| token.claims))
         }
@@ -641,7 +636,7 @@ fn reject(context_id: u32, shared: &Shared, headers: &[(String, Vec<u8>)], rejec
         Some(message),
     );
     event.status_code = Some(rejection.status);
-    write_event(&event);
+    write_event(shared, &event);
     let response_headers: Vec<(&str, &str)> = rejection
         .headers
         .iter()

@@ -6,6 +6,7 @@
 //! host log.
 
 mod abi;
+mod events;
 mod headers;
 mod host;
 mod jwt;

@@ -8,13 +8,12 @@
 
 use crate::host;
 use crate::stream::Shared;
-use portcullis_core::event::EventLevel;
 use portcullis_core::headers::Exchange;
 use portcullis_core::http::{parse_property_integer, HeaderPairs, RequestInfo};
-use portcullis_core::limits::event::{LimitEvent, LimitMetric};
+use portcullis_core::limits::event::LimitMetric;
 use portcullis_core::limits::key::KeyInputs;
 use portcullis_core::limits::store::{Anchor, HostError, SetOutcome, SharedStore};
-use portcullis_core::limits::{match_path, Context, LimitVerdict, Report, RequestLimits};
+use portcullis_core::limits::{Context, LimitVerdict, Report, RequestLimits};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MetricType, Status};
 use serde_json::{Map, Value};
@@ -22,7 +21,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 /// Shared-data key of the salt mixed into every key hash.
 const SALT_KEY: &str = "portcullis.limits.salt";
@@ -190,16 +189,7 @@ fn publish(shared: &Shared, report: Report, request: Option<&RequestInfo>) {
                 .with_request(request)
                 .with_source(host::source_address());
         }
-        write_event(&event);
-    }
-}
-
-fn write_event(event: &LimitEvent) {
-    let line = event.to_json();
-    match event.level {
-        EventLevel::Info => log::info!("{line}"),
-        EventLevel::Warn => log::warn!("{line}"),
-        EventLevel::Error => log::error!("{line}"),
+        crate::events::write(shared, event.action.name(), event.level, event.to_json());
     }
 }
 
@@ -237,7 +227,11 @@ pub fn on_request_headers(
         .client
         .or_else(|| host::source_address().and_then(|source| source.ip.parse().ok()));
     let mut state = RequestState {
-        limits: limits.start_request(&request.method, &match_path(raw_path), client),
+        limits: limits.start_request(
+            &request.method,
+            &portcullis_core::http::route_path(raw_path),
+            client,
+        ),
         headers: headers.to_vec(),
         client,
         claims,
@@ -420,16 +414,6 @@ pub fn on_log(context_id: u32, shared: &Shared) {
 /// Forgets a request, for streams that end without `on_log`.
 pub fn forget(shared: &Shared, context_id: u32) {
     shared.limits.requests.borrow_mut().remove(&context_id);
-}
-
-/// Period of the sweep when no other control sets the tick period.
-const TICK_PERIOD: Duration = Duration::from_secs(1);
-
-/// Starts the ticks that sweep the counters.
-pub fn start_ticks() {
-    if let Err(status) = hostcalls::set_tick_period(TICK_PERIOD) {
-        log::error!("portcullis: setting the tick period failed with status {status:?}, expired counters will only be reclaimed when their keys return");
-    }
 }
 
 /// Sweeps a batch of buckets: drops expired entries and reports lockouts

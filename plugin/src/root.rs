@@ -6,10 +6,16 @@ use crate::metrics::Metrics;
 use crate::stream::{PassThrough, Shared, Stream};
 use portcullis_core::config::Config;
 use portcullis_core::event::SecurityEvent;
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::OnceCell;
 use std::rc::Rc;
+use std::time::Duration;
+
+/// Tick period for sweeping counters and flushing the event export queue,
+/// used when remote JWKS do not set a shorter one.
+const TICK_PERIOD: Duration = Duration::from_secs(1);
 
 /// The root context of one plugin instance.
 #[derive(Default)]
@@ -33,6 +39,9 @@ impl Context for Root {
         _num_trailers: usize,
     ) {
         if let Some(active) = &self.active {
+            if crate::events::on_http_call_response(active, token_id, num_headers) {
+                return;
+            }
             crate::jwt::on_http_call_response(active, token_id, num_headers, body_size);
         }
     }
@@ -78,9 +87,13 @@ impl RootContext for Root {
             plugin_name,
             jwt,
             limits,
+            events: crate::events::EventsRuntime::new(),
         });
-        if !crate::jwt::start(&shared) && shared.config.limits.enabled() {
-            crate::limits::start_ticks();
+        let wants_ticks = shared.config.limits.enabled() || shared.config.events.export.is_some();
+        if !crate::jwt::start(&shared) && wants_ticks {
+            if let Err(status) = hostcalls::set_tick_period(TICK_PERIOD) {
+                log::error!("portcullis: setting the tick period failed with status {status:?}, expired counters are reclaimed only when their keys return and events are not exported");
+            }
         }
         self.active = Some(shared);
         true
@@ -90,6 +103,7 @@ impl RootContext for Root {
         if let Some(active) = &self.active {
             crate::jwt::on_tick(active);
             crate::limits::on_tick(active);
+            crate::events::on_tick(active);
         }
     }
 
@@ -123,6 +137,7 @@ impl Root {
                     Ok(config) => Some(Rc::new(Shared {
                         jwt: crate::jwt::JwtRuntime::new(&config.jwt),
                         limits: crate::limits::LimitsRuntime::new(config.limits.enabled()),
+                        events: crate::events::EventsRuntime::new(),
                         config,
                         metrics: self.metrics(),
                         plugin_name: host::plugin_name(),

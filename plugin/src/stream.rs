@@ -4,7 +4,7 @@ use crate::host;
 use crate::metrics::{Metric, Metrics};
 use portcullis_core::body::{BodyStep, BodyTracker};
 use portcullis_core::config::Config;
-use portcullis_core::event::{EventLevel, SecurityEvent};
+use portcullis_core::event::SecurityEvent;
 use portcullis_core::filter::{Assessment, BodyTooLarge, Verdict};
 use portcullis_core::headers::Exchange;
 use portcullis_core::http::{first_value, RequestInfo};
@@ -24,6 +24,8 @@ pub struct Shared {
     pub jwt: crate::jwt::JwtRuntime,
     /// Per-key limits state of this VM.
     pub limits: crate::limits::LimitsRuntime,
+    /// Log rate limit and export queue of this VM.
+    pub events: crate::events::EventsRuntime,
 }
 
 /// The HTTP context that applies the configuration to one request.
@@ -33,6 +35,10 @@ pub struct Stream {
     body: BodyTracker,
     request: RequestInfo,
     content_type: Option<Vec<u8>>,
+    /// Value of the request's `content-length`, when valid.
+    declared_length: Option<usize>,
+    /// Whether the request body is sent chunked.
+    chunked: bool,
     /// Request headers as inspected, kept for the body phase.
     request_headers: Vec<(String, Vec<u8>)>,
     /// Rule matches of the request so far.
@@ -52,6 +58,8 @@ impl Stream {
             shared,
             request: RequestInfo::default(),
             content_type: None,
+            declared_length: None,
+            chunked: false,
             request_headers: Vec::new(),
             assessment: Assessment::default(),
             exchange: Exchange::default(),
@@ -109,6 +117,22 @@ impl Stream {
         let Some(body) = host::request_body(self.context_id, size) else {
             return Action::Continue;
         };
+        // Kong's ngx_wasm_module hands over an empty body when nginx has
+        // spooled it to a file. A body shorter than its content-length, or an
+        // empty chunked body, was not inspected, so it is handled as one over
+        // the limit.
+        let unread = match self.declared_length {
+            Some(declared) => (declared > body.len()).then_some(declared),
+            None => (self.chunked && body.is_empty()).then_some(0),
+        };
+        if let Some(declared) = unread {
+            log::warn!(
+                "portcullis: context {}: the host returned {} of {declared} body bytes, the body cannot be inspected",
+                self.context_id,
+                body.len()
+            );
+            return self.reject_or_pass_large_body(declared);
+        }
         let shared = self.shared.clone();
         shared
             .config
@@ -196,12 +220,12 @@ impl Stream {
             .with_request(&self.request)
             .with_source(host::source_address())
             .with_observer(self.shared.plugin_name.as_deref());
-        let line = event.to_json();
-        match event.level {
-            EventLevel::Info => log::info!("{line}"),
-            EventLevel::Warn => log::warn!("{line}"),
-            EventLevel::Error => log::error!("{line}"),
-        }
+        crate::events::write(
+            &self.shared,
+            event.action.name(),
+            event.level,
+            event.to_json(),
+        );
     }
 }
 
@@ -221,6 +245,10 @@ impl HttpContext for Stream {
         let headers = host::header_pairs(self.context_id, MapType::HttpRequestHeaders);
         self.request = RequestInfo::from_headers(&headers);
         self.content_type = first_value(&headers, "content-type").map(<[u8]>::to_vec);
+        self.declared_length = first_value(&headers, "content-length")
+            .and_then(|value| std::str::from_utf8(value).ok()?.trim().parse().ok());
+        self.chunked = first_value(&headers, "transfer-encoding")
+            .is_some_and(|value| value.to_ascii_lowercase().ends_with(b"chunked"));
 
         let shared = self.shared.clone();
         let plan = crate::headers::plan(&shared.config, &headers);

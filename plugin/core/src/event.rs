@@ -47,6 +47,47 @@ pub enum EventAction {
     JwksFetchFailed,
 }
 
+impl EventAction {
+    /// Returns the name rendered as `event.action`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventAction::RequestBlocked => "request-blocked",
+            EventAction::RequestFlagged => "request-flagged",
+            EventAction::BodyTooLarge => "body-too-large",
+            EventAction::ConfigRejected => "config-rejected",
+            EventAction::TokenAccepted => "token-accepted",
+            EventAction::TokenRejected => "token-rejected",
+            EventAction::JwksFetched => "jwks-fetched",
+            EventAction::JwksFetchFailed => "jwks-fetch-failed",
+        }
+    }
+}
+
+/// Renders the event that reports how many events of one kind the log rate
+/// limit left out of the log in a window that has ended.
+pub fn suppressed_json(
+    timestamp: SystemTime,
+    kind: &str,
+    count: u64,
+    observer: Option<&str>,
+) -> String {
+    let mut document = serde_json::json!({
+        "@timestamp": format_rfc3339(timestamp),
+        "event": {
+            "kind": "event",
+            "category": ["intrusion_detection"],
+            "action": "events-suppressed",
+            "outcome": "success",
+            "severity": 21,
+        },
+        "portcullis": {"suppressed": {"action": kind, "count": count}},
+    });
+    if let Some(name) = observer {
+        document["observer"] = serde_json::json!({"name": truncate_chars(name, 128)});
+    }
+    document.to_string()
+}
+
 /// Whether the request or configuration went through, rendered as
 /// `event.outcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -488,6 +529,50 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn action_names_match_rendered_names() {
+        for action in [
+            EventAction::RequestBlocked,
+            EventAction::RequestFlagged,
+            EventAction::BodyTooLarge,
+            EventAction::ConfigRejected,
+            EventAction::TokenAccepted,
+            EventAction::TokenRejected,
+            EventAction::JwksFetched,
+            EventAction::JwksFetchFailed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(action).ok(),
+                Some(serde_json::Value::from(action.name()))
+            );
+        }
+        for action in [
+            crate::limits::event::LimitAction::KeyLockedOut,
+            crate::limits::event::LimitAction::KeyReleased,
+            crate::limits::event::LimitAction::RateLimited,
+            crate::limits::event::LimitAction::LimitStoreFailed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(action).ok(),
+                Some(serde_json::Value::from(action.name()))
+            );
+        }
+    }
+
+    #[test]
+    fn suppressed_event_names_kind_and_count() {
+        let line = suppressed_json(UNIX_EPOCH, "request-blocked", 42, Some("edge"));
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        assert_eq!(value["event"]["action"], "events-suppressed");
+        assert_eq!(
+            value["portcullis"]["suppressed"]["action"],
+            "request-blocked"
+        );
+        assert_eq!(value["portcullis"]["suppressed"]["count"], 42);
+        assert_eq!(value["observer"]["name"], "edge");
+        assert_eq!(value["@timestamp"], "1970-01-01T00:00:00.000Z");
+    }
     use crate::error::Error;
     use crate::rules::Severity;
     use std::time::Duration;

@@ -181,13 +181,19 @@ fn compile_export(section: &ExportSection) -> Result<ExportPolicy, Error> {
     if !section.path.starts_with('/') || section.path.bytes().any(|b| b.is_ascii_control()) {
         return Err(Error::invalid(
             "events.export.path",
-            format!("must start with / and contain no control characters, got {:?}", section.path),
+            format!(
+                "must start with / and contain no control characters, got {:?}",
+                section.path
+            ),
         ));
     }
     if section.batch_size == 0 || section.batch_size > MAX_BATCH_SIZE {
         return Err(Error::invalid(
             "events.export.batch_size",
-            format!("must be between 1 and {MAX_BATCH_SIZE}, got {}", section.batch_size),
+            format!(
+                "must be between 1 and {MAX_BATCH_SIZE}, got {}",
+                section.batch_size
+            ),
         ));
     }
     if section.max_queue < section.batch_size || section.max_queue > MAX_QUEUE_LIMIT {
@@ -202,7 +208,10 @@ fn compile_export(section: &ExportSection) -> Result<ExportPolicy, Error> {
     if section.flush_interval_seconds == 0 || section.flush_interval_seconds > 3_600 {
         return Err(Error::invalid(
             "events.export.flush_interval_seconds",
-            format!("must be between 1 and 3600, got {}", section.flush_interval_seconds),
+            format!(
+                "must be between 1 and 3600, got {}",
+                section.flush_interval_seconds
+            ),
         ));
     }
     if section.timeout_ms == 0 || section.timeout_ms > 60_000 {
@@ -371,9 +380,9 @@ impl ExportQueue {
         if self.in_flight() || self.queue.is_empty() || now_ms < self.next_attempt_ms {
             return None;
         }
-        let waited = self
-            .oldest_since_ms
-            .is_some_and(|since| now_ms >= since.saturating_add(policy.flush_interval_ms) || now_ms < since);
+        let waited = self.oldest_since_ms.is_some_and(|since| {
+            now_ms >= since.saturating_add(policy.flush_interval_ms) || now_ms < since
+        });
         if self.queue.len() < policy.batch_size && !waited {
             return None;
         }
@@ -400,7 +409,10 @@ impl ExportQueue {
         for line in batch.into_iter().rev() {
             self.queue.push_front(line);
         }
-        self.oldest_since_ms = Some(self.oldest_since_ms.map_or(now_ms, |since| since.min(now_ms)));
+        self.oldest_since_ms = Some(
+            self.oldest_since_ms
+                .map_or(now_ms, |since| since.min(now_ms)),
+        );
         self.trim(policy)
     }
 

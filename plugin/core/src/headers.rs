@@ -661,11 +661,19 @@ impl HeaderPolicy {
         if !self.enabled {
             return Vec::new();
         }
-        let lower: Vec<String> = headers
-            .iter()
-            .map(|(name, _)| name.to_ascii_lowercase())
-            .collect();
-        names_matching(lower.iter().map(String::as_str), &self.strip_request)
+        // A name spelled with underscores is matched as its dashed form,
+        // because CGI-style servers read both as the same variable.
+        let mut matched: Vec<String> = Vec::new();
+        for (name, _) in headers {
+            let lower = name.to_ascii_lowercase();
+            let folded = lower.replace('_', "-");
+            if !names_matching(std::iter::once(folded.as_str()), &self.strip_request).is_empty()
+                && !matched.contains(&lower)
+            {
+                matched.push(lower);
+            }
+        }
+        matched
     }
 }
 

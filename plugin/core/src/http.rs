@@ -29,6 +29,41 @@ impl LocalResponse {
     }
 }
 
+/// Returns the path that route rules (token rules, limits policies) match: the `:path` without its query,
+/// percent-decoded once, with backslashes read as slashes, `;` parameters
+/// dropped from each segment, and empty and dot segments resolved. Clients
+/// that spell a protected route another way (`//login`, `/./login`,
+/// `/%6cogin`, `/login;x=1`) are matched as the route that the application
+/// serves.
+pub fn route_path(raw_path: &[u8]) -> String {
+    let (path, _) = split_path(raw_path);
+    let decoded = crate::decode::percent_decode(path, crate::decode::Plus::Literal);
+    let cleaned: Vec<u8> = decoded
+        .split(|&byte| byte == b'/' || byte == b'\\')
+        .map(
+            |segment| match segment.iter().position(|&byte| byte == b';') {
+                Some(end) => &segment[..end],
+                None => segment,
+            },
+        )
+        .collect::<Vec<&[u8]>>()
+        .join(&b'/');
+    crate::headers::normalize_path(&cleaned)
+}
+
+/// Returns whether a request path equals a configured exact path, ignoring
+/// one trailing slash on either, as most application routers do.
+pub fn exact_path_matches(path: &str, exact: &str) -> bool {
+    let trim = |text: &str| -> String {
+        if text.len() > 1 {
+            text.strip_suffix('/').unwrap_or(text).to_string()
+        } else {
+            text.to_string()
+        }
+    };
+    trim(path) == trim(exact)
+}
+
 /// Parses an integer property in either host encoding: Envoy's 8 bytes
 /// little-endian, or the decimal text of Kong's ngx_wasm_module. Eight ASCII
 /// digits are read as text, because as little-endian bytes they would be a

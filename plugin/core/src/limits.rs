@@ -257,28 +257,6 @@ impl Limits {
     }
 }
 
-/// Returns the path that policies match: the `:path` without its query,
-/// percent-decoded once, with backslashes read as slashes, `;` parameters
-/// dropped from each segment, and empty and dot segments resolved. Clients
-/// that spell a protected route another way (`//login`, `/./login`,
-/// `/%6cogin`, `/login;x=1`) are matched as the route that the application
-/// serves.
-pub fn match_path(raw_path: &[u8]) -> String {
-    let (path, _) = crate::http::split_path(raw_path);
-    let decoded = crate::decode::percent_decode(path, crate::decode::Plus::Literal);
-    let cleaned: Vec<u8> = decoded
-        .split(|&byte| byte == b'/' || byte == b'\\')
-        .map(
-            |segment| match segment.iter().position(|&byte| byte == b';') {
-                Some(end) => &segment[..end],
-                None => segment,
-            },
-        )
-        .collect::<Vec<&[u8]>>()
-        .join(&b'/');
-    crate::headers::normalize_path(&cleaned)
-}
-
 /// A failure-counting policy that let a request through and counts its
 /// response.
 #[derive(Debug, Clone, Copy)]

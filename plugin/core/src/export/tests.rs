@@ -55,17 +55,38 @@ fn export_section_compiles() {
 #[test]
 fn invalid_fields_rejected_with_path() {
     for (json, path) in [
-        (r#"{"events": {"log_window_seconds": 0}}"#, "events.log_window_seconds"),
-        (r#"{"events": {"export": {"cluster": ""}}}"#, "events.export.cluster"),
-        (r#"{"events": {"export": {"cluster": "c", "path": "in"}}}"#, "events.export.path"),
-        (r#"{"events": {"export": {"cluster": "c", "batch_size": 0}}}"#, "events.export.batch_size"),
+        (
+            r#"{"events": {"log_window_seconds": 0}}"#,
+            "events.log_window_seconds",
+        ),
+        (
+            r#"{"events": {"export": {"cluster": ""}}}"#,
+            "events.export.cluster",
+        ),
+        (
+            r#"{"events": {"export": {"cluster": "c", "path": "in"}}}"#,
+            "events.export.path",
+        ),
+        (
+            r#"{"events": {"export": {"cluster": "c", "batch_size": 0}}}"#,
+            "events.export.batch_size",
+        ),
         (
             r#"{"events": {"export": {"cluster": "c", "batch_size": 10, "max_queue": 5}}}"#,
             "events.export.max_queue",
         ),
-        (r#"{"events": {"export": {"cluster": "c", "timeout_ms": 0}}}"#, "events.export.timeout_ms"),
-        (r#"{"events": {"export": {"cluster": "c", "authority": "a b"}}}"#, "events.export.authority"),
-        (r#"{"events": {"export": {"cluster": "c", "retries": 3}}}"#, "events.export"),
+        (
+            r#"{"events": {"export": {"cluster": "c", "timeout_ms": 0}}}"#,
+            "events.export.timeout_ms",
+        ),
+        (
+            r#"{"events": {"export": {"cluster": "c", "authority": "a b"}}}"#,
+            "events.export.authority",
+        ),
+        (
+            r#"{"events": {"export": {"cluster": "c", "retries": 3}}}"#,
+            "events.export",
+        ),
         (r#"{"events": {"exporter": {}}}"#, "events"),
     ] {
         let message = rejected(json);
@@ -79,8 +100,14 @@ fn log_limit_suppresses_and_reports_count() {
     let mut limiter = LogLimiter::default();
     assert_eq!(limiter.admit("request-blocked", 0, &policy), Admission::Log);
     assert_eq!(limiter.admit("request-blocked", 1, &policy), Admission::Log);
-    assert_eq!(limiter.admit("request-blocked", 2, &policy), Admission::Suppress);
-    assert_eq!(limiter.admit("request-blocked", 3, &policy), Admission::Suppress);
+    assert_eq!(
+        limiter.admit("request-blocked", 2, &policy),
+        Admission::Suppress
+    );
+    assert_eq!(
+        limiter.admit("request-blocked", 3, &policy),
+        Admission::Suppress
+    );
     // Another kind has its own allowance.
     assert_eq!(limiter.admit("token-rejected", 3, &policy), Admission::Log);
     assert!(limiter.take_suppressed(9_999, &policy).is_empty());
@@ -89,7 +116,10 @@ fn log_limit_suppresses_and_reports_count() {
         vec![("request-blocked".to_string(), 2)]
     );
     assert!(limiter.take_suppressed(10_001, &policy).is_empty());
-    assert_eq!(limiter.admit("request-blocked", 10_002, &policy), Admission::Log);
+    assert_eq!(
+        limiter.admit("request-blocked", 10_002, &policy),
+        Admission::Log
+    );
 }
 
 #[test]
@@ -99,7 +129,10 @@ fn log_limit_reports_window_ended_by_event() {
     assert_eq!(limiter.admit("k", 0, &policy), Admission::Log);
     assert_eq!(limiter.admit("k", 10, &policy), Admission::Suppress);
     assert_eq!(limiter.admit("k", 1_000, &policy), Admission::Log);
-    assert_eq!(limiter.take_suppressed(1_001, &policy), vec![("k".to_string(), 1)]);
+    assert_eq!(
+        limiter.take_suppressed(1_001, &policy),
+        vec![("k".to_string(), 1)]
+    );
 }
 
 #[test]
@@ -159,9 +192,16 @@ fn failed_batch_retried_with_backoff() {
     let Some(batch) = queue.take_batch(1_100, &policy) else {
         panic!("no retry")
     };
-    assert_eq!(batch.body, b"1\n2\n", "the failed batch goes first, in order");
+    assert_eq!(
+        batch.body, b"1\n2\n",
+        "the failed batch goes first, in order"
+    );
     queue.settle(false, 1_100, &policy);
-    assert_eq!(queue.take_batch(3_099, &policy), None, "second delay doubles");
+    assert_eq!(
+        queue.take_batch(3_099, &policy),
+        None,
+        "second delay doubles"
+    );
     assert!(queue.take_batch(3_100, &policy).is_some());
     queue.settle(true, 3_100, &policy);
     assert_eq!(queue.failures(), 0);

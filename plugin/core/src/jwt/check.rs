@@ -111,8 +111,8 @@ pub fn evaluate(
     keys: &dyn KeyLookup,
     store: &mut dyn VerifiedStore,
 ) -> Decision {
-    let mut edits = client_copies_to_remove(policy);
     let headers = request.headers;
+    let mut edits = client_copies_to_remove(policy, headers);
     if policy.bypass_cors_preflight && is_cors_preflight(headers) {
         return Decision::Allow {
             edits,
@@ -121,11 +121,11 @@ pub fn evaluate(
         };
     }
     let raw_path = header(headers, ":path").unwrap_or_default();
-    let (path, _) = split_path(raw_path);
+    let route = crate::http::route_path(raw_path);
     let Some(rule) = policy
         .rules
         .iter()
-        .find(|rule| rule_matches(rule, path, headers))
+        .find(|rule| rule_matches(rule, &route, headers))
     else {
         return Decision::Allow {
             edits,
@@ -485,8 +485,10 @@ fn is_cors_preflight(headers: &HeaderPairs) -> bool {
         && header(headers, "access-control-request-method").is_some()
 }
 
-fn rule_matches(rule: &Rule, path: &[u8], headers: &HeaderPairs) -> bool {
-    let path = String::from_utf8_lossy(path);
+/// Matches a rule against the route path (see [`crate::http::route_path`]),
+/// so that `//admin`, `/./admin`, `/%61dmin` and `/public/../admin` meet the
+/// rules of `/admin` rather than slipping past them.
+fn rule_matches(rule: &Rule, path: &str, headers: &HeaderPairs) -> bool {
     let fold = |text: &str| {
         if rule.case_insensitive {
             text.to_ascii_lowercase()
@@ -495,14 +497,14 @@ fn rule_matches(rule: &Rule, path: &[u8], headers: &HeaderPairs) -> bool {
         }
     };
     let path_ok = match &rule.path {
-        PathMatch::Prefix(prefix) => fold(&path).starts_with(&fold(prefix)),
-        PathMatch::Exact(exact) => fold(&path) == fold(exact),
+        PathMatch::Prefix(prefix) => fold(path).starts_with(&fold(prefix)),
+        PathMatch::Exact(exact) => crate::http::exact_path_matches(&fold(path), &fold(exact)),
         PathMatch::SeparatedPrefix(prefix) => {
-            let path = fold(&path);
+            let path = fold(path);
             let prefix = fold(prefix);
             path == prefix || (path.starts_with(&prefix) && path[prefix.len()..].starts_with('/'))
         }
-        PathMatch::Regex(regex) => regex.is_match(&path),
+        PathMatch::Regex(regex) => regex.is_match(path),
     };
     path_ok
         && rule
@@ -546,7 +548,11 @@ fn header_matches(matcher: &HeaderMatch, headers: &HeaderPairs) -> bool {
     matched != matcher.invert
 }
 
-fn client_copies_to_remove(policy: &JwtPolicy) -> Vec<RequestEdit> {
+/// Returns the removals of the headers this filter sets for the upstream, as
+/// a client may have sent them. A copy spelled with underscores is removed
+/// too, because CGI-style servers read `x_jwt_sub` and `x-jwt-sub` as the
+/// same variable.
+fn client_copies_to_remove(policy: &JwtPolicy, headers: &HeaderPairs) -> Vec<RequestEdit> {
     let mut names: Vec<&str> = Vec::new();
     for provider in &policy.providers {
         if let Some(name) = &provider.forward_payload_header {
@@ -556,12 +562,16 @@ fn client_copies_to_remove(policy: &JwtPolicy) -> Vec<RequestEdit> {
             names.push(name);
         }
     }
-    names.sort_unstable();
-    names.dedup();
-    names
-        .into_iter()
-        .map(|name| RequestEdit::Remove(name.to_string()))
-        .collect()
+    let mut removals: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+    for (sent, _) in headers {
+        let folded = sent.to_ascii_lowercase().replace('_', "-");
+        if sent.contains('_') && names.iter().any(|name| name.eq_ignore_ascii_case(&folded)) {
+            removals.push(sent.to_ascii_lowercase());
+        }
+    }
+    removals.sort_unstable();
+    removals.dedup();
+    removals.into_iter().map(RequestEdit::Remove).collect()
 }
 
 fn forward_edits(

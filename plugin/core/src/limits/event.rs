@@ -23,6 +23,18 @@ pub enum LimitAction {
     LimitStoreFailed,
 }
 
+impl LimitAction {
+    /// Returns the name rendered as `event.action`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LimitAction::KeyLockedOut => "key-locked-out",
+            LimitAction::KeyReleased => "key-released",
+            LimitAction::RateLimited => "rate-limited",
+            LimitAction::LimitStoreFailed => "limit-store-failed",
+        }
+    }
+}
+
 /// A counter that the limits report, named `portcullis.limits.<outcome>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitMetric {

@@ -222,10 +222,19 @@ fn body_field(headers: &HeaderPairs, body: &[u8], field: &str) -> Option<Vec<u8>
     if content_type.is_some_and(|value| !is_form_urlencoded(value)) {
         return None;
     }
-    split_pairs(body)
+    // Frameworks disagree on which of repeated fields counts (the first in
+    // Flask and Express, the last in PHP and Django), so a field repeated
+    // with different values is ambiguous and read as missing: a client
+    // cannot choose which value is counted.
+    let mut values = split_pairs(body)
         .into_iter()
-        .find(|(name, _)| form_decode(name) == field.as_bytes())
-        .map(|(_, value)| form_decode(value))
+        .filter(|(name, _)| form_decode(name) == field.as_bytes())
+        .map(|(_, value)| form_decode(value));
+    let first = values.next()?;
+    if values.any(|other| other != first) {
+        return None;
+    }
+    Some(first)
 }
 
 fn is_json(content_type: &[u8]) -> bool {

@@ -232,7 +232,7 @@ impl Policy {
         }
         match &self.path {
             None => true,
-            Some(PathMatch::Exact(exact)) => path == exact,
+            Some(PathMatch::Exact(exact)) => crate::http::exact_path_matches(path, exact),
             Some(PathMatch::Prefix(prefix)) => path.starts_with(prefix.as_str()),
             Some(PathMatch::Regex(regex)) => regex.is_match(path),
         }

@@ -1311,10 +1311,11 @@ fn match_path_resolves_spellings_of_one_route() {
         "\\login",
         "/login?next=/",
     ] {
-        assert_eq!(super::match_path(raw.as_bytes()), "/login", "{raw}");
+        assert_eq!(crate::http::route_path(raw.as_bytes()), "/login", "{raw}");
     }
-    assert_eq!(super::match_path(b"/login/"), "/login/");
-    assert_eq!(super::match_path(b"/Login"), "/Login");
+    assert_eq!(crate::http::route_path(b"/login/"), "/login/");
+    assert_eq!(crate::http::route_path(b"/login%2f"), "/login/");
+    assert_eq!(crate::http::route_path(b"/Login"), "/Login");
 }
 
 // Concurrency and memory.
@@ -1732,4 +1733,21 @@ fn event_json_has_ecs_fields() {
     assert_eq!(json["portcullis"]["lockout_level"], 2);
     assert_eq!(json["portcullis"]["mode"], "block");
     assert!(json["portcullis"].get("key_hash").is_none());
+}
+
+#[test]
+fn repeated_form_field_is_missing() {
+    let harness = key_harness(json!([{"body_field": "username"}]));
+    let form = Some("application/x-www-form-urlencoded");
+    let alice = harness.key_of(&with_body(form, "username=alice"));
+    let missing = harness.key_of(&with_body(form, "password=x"));
+    // Whichever copy the application reads, the client cannot pick the key.
+    for body in ["username=x1&username=alice", "username=alice&username=x1"] {
+        assert_eq!(harness.key_of(&with_body(form, body)), missing, "{body}");
+    }
+    // The same value twice is not ambiguous.
+    assert_eq!(
+        harness.key_of(&with_body(form, "username=alice&username=alice")),
+        alice
+    );
 }
