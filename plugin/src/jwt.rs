@@ -579,8 +579,13 @@ fn apply(
                 let providers: Vec<&str> =
                     accepted.iter().map(|item| item.provider.as_str()).collect();
                 let target = Some(format!("jwt.{}", providers.join(",")));
+                let subject = accepted
+                    .first()
+                    .and_then(|token| token.claims.get("sub"))
+                    .and_then(Value::as_str);
                 let event =
-                    request_event(shared, headers, EventAction::TokenAccepted, target, None);
+                    request_event(shared, headers, EventAction::TokenAccepted, target, None)
+                        .with_user(subject);
                 write_event(shared, &event);
             }
             Ok(accepted.into_iter().next().map(|token| token.claims))

@@ -174,7 +174,8 @@ fn define_metrics() -> Vec<Option<u32>> {
 }
 
 /// Writes the events of a report to the host log and counts its metrics.
-fn publish(shared: &Shared, report: Report, request: Option<&RequestInfo>) {
+/// Events of a request carry its method, path, client and token subject.
+fn publish(shared: &Shared, report: Report, request: Option<&RequestState>) {
     let runtime = &shared.limits;
     for metric in report.metrics {
         let index = LimitMetric::ALL.iter().position(|m| *m == metric);
@@ -184,10 +185,16 @@ fn publish(shared: &Shared, report: Report, request: Option<&RequestInfo>) {
     }
     for event in report.events {
         let mut event = event.with_observer(shared.plugin_name.as_deref());
-        if let Some(request) = request {
+        if let Some(state) = request {
+            let subject = state
+                .claims
+                .as_ref()
+                .and_then(|claims| claims.get("sub"))
+                .and_then(Value::as_str);
             event = event
-                .with_request(request)
-                .with_source(host::source_address());
+                .with_request(&state.request)
+                .with_source(host::source_address())
+                .with_user(subject);
         }
         crate::events::write(shared, event.action.name(), event.level, event.to_json());
     }
@@ -253,7 +260,7 @@ pub fn on_request_headers(
     let verdict = state
         .limits
         .on_request_headers(limits, &inputs, &runtime.context(), &mut report);
-    publish(shared, report, Some(&state.request));
+    publish(shared, report, Some(&state));
     let next = apply(context_id, shared, &state.exchange, verdict);
     if next == Next::Body && end_of_stream {
         return check_body(context_id, shared, state, Some(&[]));
@@ -334,7 +341,7 @@ fn check_body(
         &shared.limits.context(),
         &mut report,
     );
-    publish(shared, report, Some(&state.request));
+    publish(shared, report, Some(&state));
     let next = apply(context_id, shared, &state.exchange, verdict);
     if next != Next::Rejected {
         shared
@@ -387,7 +394,7 @@ pub fn on_response_headers(
         &runtime.context(),
         &mut report,
     );
-    publish(shared, report, Some(&state.request));
+    publish(shared, report, Some(&state));
     headers
 }
 
@@ -408,7 +415,7 @@ pub fn on_log(context_id: u32, shared: &Shared) {
         &runtime.context(),
         &mut report,
     );
-    publish(shared, report, Some(&state.request));
+    publish(shared, report, Some(&state));
 }
 
 /// Forgets a request, for streams that end without `on_log`.

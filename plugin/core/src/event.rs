@@ -163,6 +163,8 @@ pub struct SecurityEvent {
     pub status_code: Option<u32>,
     /// Plugin name from the `plugin_name` property.
     pub observer_name: Option<String>,
+    /// Subject of the validated token, rendered as `user.name`.
+    pub user_name: Option<String>,
     /// Target label of a detection.
     pub target: Option<String>,
     /// Masked excerpt of a detection.
@@ -195,6 +197,7 @@ impl SecurityEvent {
             request: None,
             status_code: None,
             observer_name: None,
+            user_name: None,
             target: None,
             excerpt: None,
             score: None,
@@ -331,6 +334,14 @@ impl SecurityEvent {
         self
     }
 
+    /// Adds the subject of the validated token as `user.name`. Names read
+    /// from login fields are never added: people type passwords into
+    /// username fields, and a failed login would then write one to the log.
+    pub fn with_user(mut self, name: Option<&str>) -> Self {
+        self.user_name = name.map(|name| truncate_chars(name, 128));
+        self
+    }
+
     /// Adds the plugin name as `observer.name`.
     pub fn with_observer(mut self, name: Option<&str>) -> Self {
         self.observer_name = name.map(|name| truncate_chars(name, 128));
@@ -361,6 +372,7 @@ impl SecurityEvent {
                 .observer_name
                 .as_deref()
                 .map(|name| ObserverObject { name }),
+            user: self.user_name.as_deref().map(|name| UserObject { name }),
             portcullis: self.portcullis_object(),
             error: self
                 .error_message
@@ -407,6 +419,11 @@ impl SecurityEvent {
 }
 
 #[derive(Serialize)]
+struct UserObject<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
 struct Document<'a> {
     #[serde(rename = "@timestamp")]
     timestamp: String,
@@ -421,6 +438,8 @@ struct Document<'a> {
     http: Option<HttpObject<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     observer: Option<ObserverObject<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserObject<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     portcullis: Option<PortcullisObject<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]

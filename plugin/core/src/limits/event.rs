@@ -113,6 +113,8 @@ pub struct LimitEvent {
     pub request: Option<RequestInfo>,
     /// Plugin name from the `plugin_name` property.
     pub observer_name: Option<String>,
+    /// Subject of the validated token, rendered as `user.name`.
+    pub user_name: Option<String>,
 }
 
 impl LimitEvent {
@@ -144,6 +146,7 @@ impl LimitEvent {
             source: None,
             request: None,
             observer_name: None,
+            user_name: None,
         }
     }
 
@@ -156,6 +159,14 @@ impl LimitEvent {
     /// Adds the client address.
     pub fn with_source(mut self, source: Option<SourceAddress>) -> Self {
         self.source = source;
+        self
+    }
+
+    /// Adds the subject of the validated token as `user.name`. Names read
+    /// from login fields are never added: people type passwords into
+    /// username fields, and a failed login would then write one to the log.
+    pub fn with_user(mut self, name: Option<&str>) -> Self {
+        self.user_name = name.map(|name| truncate_chars(name, 128));
         self
     }
 
@@ -205,6 +216,7 @@ impl LimitEvent {
                 .observer_name
                 .as_deref()
                 .map(|name| ObserverObject { name }),
+            user: self.user_name.as_deref().map(|name| UserObject { name }),
             portcullis: PortcullisObject {
                 policy: &self.policy,
                 key_hash: key.as_deref(),
@@ -227,6 +239,11 @@ impl LimitEvent {
 }
 
 #[derive(Serialize)]
+struct UserObject<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
 struct Document<'a> {
     #[serde(rename = "@timestamp")]
     timestamp: String,
@@ -239,6 +256,8 @@ struct Document<'a> {
     http: Option<HttpObject<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     observer: Option<ObserverObject<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserObject<'a>>,
     portcullis: PortcullisObject<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorObject<'a>>,
