@@ -85,6 +85,22 @@ pub fn source_address() -> Option<SourceAddress> {
     property(&["source", "address"]).and_then(|raw| SourceAddress::parse(&raw))
 }
 
+/// Returns the client address that events report as `source`: the client
+/// that the header policy found (the trusted `X-Forwarded-For` hop) when it
+/// differs from the connection's peer, else the peer with its port.
+pub fn event_source(client: Option<std::net::IpAddr>) -> Option<SourceAddress> {
+    let peer = source_address();
+    match client {
+        Some(ip) if peer.as_ref().is_none_or(|peer| peer.ip != ip.to_string()) => {
+            Some(SourceAddress {
+                ip: ip.to_string(),
+                port: None,
+            })
+        }
+        _ => peer,
+    }
+}
+
 /// Returns the host's clock.
 pub fn current_time() -> SystemTime {
     hostcalls::get_current_time().unwrap_or_else(|status| {

@@ -505,7 +505,7 @@ pub fn on_request_headers(
         log::debug!("portcullis: context {context_id}: waiting for JWKS");
         return Err(Action::Pause);
     }
-    apply(context_id, shared, headers, decision)
+    apply(context_id, shared, headers, exchange, decision)
 }
 
 fn max_wait_ms(policy: &JwtPolicy) -> u64 {
@@ -537,7 +537,13 @@ fn settle_pending(shared: &Shared, now: u64) {
             log::warn!("portcullis: context {context_id}: switching to the paused request failed with status {status:?}");
             continue;
         }
-        let Ok(claims) = apply(context_id, shared, &pending.headers, decision) else {
+        let Ok(claims) = apply(
+            context_id,
+            shared,
+            &pending.headers,
+            &pending.exchange,
+            decision,
+        ) else {
             continue;
         };
         let next = crate::limits::on_request_headers(
@@ -563,6 +569,7 @@ fn apply(
     context_id: u32,
     shared: &Shared,
     headers: &[(String, Vec<u8>)],
+    exchange: &Exchange,
     decision: Decision,
 ) -> Result<Option<Map<String, Value>>, Action> {
     match decision {
@@ -583,15 +590,21 @@ fn apply(
                     .first()
                     .and_then(|token| token.claims.get("sub"))
                     .and_then(Value::as_str);
-                let event =
-                    request_event(shared, headers, EventAction::TokenAccepted, target, None)
-                        .with_user(subject);
+                let event = request_event(
+                    shared,
+                    headers,
+                    exchange,
+                    EventAction::TokenAccepted,
+                    target,
+                    None,
+                )
+                .with_user(subject);
                 write_event(shared, &event);
             }
             Ok(accepted.into_iter().next().map(|token| token.claims))
         }
         Decision::Reject(rejection) => {
-            reject(context_id, shared, headers, &rejection);
+            reject(context_id, shared, headers, exchange, &rejection);
             Err(Action::Pause)
         }
         // `decide` callers handle waiting before applying.
@@ -616,7 +629,13 @@ fn apply_edit(context_id: u32, edit: &RequestEdit) {
     }
 }
 
-fn reject(context_id: u32, shared: &Shared, headers: &[(String, Vec<u8>)], rejection: &Rejection) {
+fn reject(
+    context_id: u32,
+    shared: &Shared,
+    headers: &[(String, Vec<u8>)],
+    exchange: &Exchange,
+    rejection: &Rejection,
+) {
     use portcullis_core::jwt::error::JwtError;
     let metric = match rejection.error {
         JwtError::Missing => JwtMetric::Missing,
@@ -636,6 +655,7 @@ fn reject(context_id: u32, shared: &Shared, headers: &[(String, Vec<u8>)], rejec
     let mut event = request_event(
         shared,
         headers,
+        exchange,
         EventAction::TokenRejected,
         target,
         Some(message),
@@ -658,12 +678,13 @@ fn reject(context_id: u32, shared: &Shared, headers: &[(String, Vec<u8>)], rejec
 fn request_event(
     shared: &Shared,
     headers: &[(String, Vec<u8>)],
+    exchange: &Exchange,
     action: EventAction,
     target: Option<String>,
     message: Option<String>,
 ) -> SecurityEvent {
     SecurityEvent::token(host::current_time(), action, target, message)
         .with_request(&RequestInfo::from_headers(headers))
-        .with_source(host::source_address())
+        .with_source(host::event_source(exchange.client))
         .with_observer(shared.plugin_name.as_deref())
 }

@@ -193,7 +193,7 @@ fn publish(shared: &Shared, report: Report, request: Option<&RequestState>) {
                 .and_then(Value::as_str);
             event = event
                 .with_request(&state.request)
-                .with_source(host::source_address())
+                .with_source(host::event_source(state.client))
                 .with_user(subject);
         }
         crate::events::write(shared, event.action.name(), event.level, event.to_json());

@@ -5,7 +5,7 @@ use crate::host;
 use crate::metrics::Metrics;
 use crate::stream::{PassThrough, Shared, Stream};
 use portcullis_core::config::Config;
-use portcullis_core::event::SecurityEvent;
+use portcullis_core::event::{redact_config_message, SecurityEvent};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -58,8 +58,9 @@ impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let metrics = self.metrics();
         let plugin_name = host::plugin_name();
-        let compiled = host::plugin_configuration()
-            .and_then(|document| Config::from_json(&document).map_err(|error| error.to_string()));
+        let compiled = host::plugin_configuration().and_then(|document| {
+            Config::from_json(&document).map_err(|error| redact_config_message(&error.to_string()))
+        });
         let config = match compiled {
             Ok(config) => config,
             Err(message) => {

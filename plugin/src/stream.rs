@@ -218,7 +218,7 @@ impl Stream {
     fn emit(&self, event: SecurityEvent) {
         let event = event
             .with_request(&self.request)
-            .with_source(host::source_address())
+            .with_source(host::event_source(self.exchange.client))
             .with_observer(self.shared.plugin_name.as_deref());
         crate::events::write(
             &self.shared,

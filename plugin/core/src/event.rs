@@ -63,6 +63,80 @@ impl EventAction {
     }
 }
 
+/// Shortest run of token characters that is logged as `[redacted]` when it
+/// is not a word: long opaque runs are session ids, API keys and tokens.
+const MIN_OPAQUE_RUN: usize = 24;
+
+/// Removes credentials from a matched excerpt before it is logged, whatever
+/// rule produced it: the values of `name=value` pairs whose name suggests a
+/// credential (see [`crate::targets::is_sensitive_name`]), JWT-shaped
+/// tokens, and long opaque runs of letters and digits that mix in digits.
+pub fn redact_excerpt(excerpt: &str) -> String {
+    let mut output = String::with_capacity(excerpt.len());
+    let mut run = String::new();
+    let mut last_name = String::new();
+    let mut sensitive_value = false;
+    let flush = |run: &mut String, output: &mut String, sensitive: bool| {
+        if run.is_empty() {
+            return;
+        }
+        let looks_opaque = run.len() >= MIN_OPAQUE_RUN
+            && run.chars().any(|c| c.is_ascii_digit())
+            && run.chars().any(|c| c.is_ascii_alphabetic());
+        if sensitive || run.starts_with("eyJ") || looks_opaque {
+            output.push_str("[redacted]");
+        } else {
+            output.push_str(run);
+        }
+        run.clear();
+    };
+    for c in excerpt.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '/' | '%') {
+            run.push(c);
+            continue;
+        }
+        let name = run.clone();
+        flush(&mut run, &mut output, sensitive_value);
+        if c == '=' || c == ':' {
+            sensitive_value = crate::targets::is_sensitive_name(name.as_bytes());
+            last_name = name;
+        } else if !matches!(c, '"' | '\'' | ' ') || last_name.is_empty() {
+            sensitive_value = false;
+            last_name.clear();
+        }
+        output.push(c);
+    }
+    flush(&mut run, &mut output, sensitive_value);
+    output
+}
+
+/// Longest quoted value that a configuration error keeps; a longer one may be
+/// a key or a secret.
+const MAX_QUOTED_CHARS: usize = 24;
+
+/// Shortens the quoted values of a configuration error message: a value
+/// longer than [`MAX_QUOTED_CHARS`] is replaced by its length, because a
+/// secret given with the wrong type (an HMAC key, a password) is quoted back
+/// by the JSON parser.
+pub fn redact_config_message(message: &str) -> String {
+    let mut output = String::with_capacity(message.len());
+    let mut parts = message.split('"');
+    if let Some(first) = parts.next() {
+        output.push_str(first);
+    }
+    let mut inside = true;
+    for part in parts {
+        output.push('"');
+        if inside && part.chars().count() > MAX_QUOTED_CHARS {
+            output.push_str(&format!("<{} characters>", part.chars().count()));
+        } else {
+            output.push_str(part);
+        }
+        inside = !inside;
+    }
+    output
+}
+
 /// Renders the event that reports how many events of one kind the log rate
 /// limit left out of the log in a window that has ended.
 pub fn suppressed_json(
@@ -255,7 +329,7 @@ impl SecurityEvent {
         event.rule = Some(detection.rule);
         event.status_code = block_status;
         event.target = Some(detection.target.clone());
-        event.excerpt = Some(detection.excerpt.clone());
+        event.excerpt = Some(redact_excerpt(&detection.excerpt));
         event
     }
 
@@ -548,6 +622,42 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_message_hides_long_quoted_values() {
+        assert_eq!(
+            redact_config_message(
+                r#"jwt.providers.a.local_jwks: invalid type: string "1FTa4vV3uq47CxejFdloTAhy9YqvDq2", expected a map"#
+            ),
+            r#"jwt.providers.a.local_jwks: invalid type: string "<31 characters>", expected a map"#
+        );
+        let short = r#"headers.routes[0].prefix: invalid path prefix "account""#;
+        assert_eq!(redact_config_message(short), short);
+    }
+
+    #[test]
+    fn excerpt_redacts_credentials() {
+        assert_eq!(
+            redact_excerpt("/x%zz?token=abc123&q=1"),
+            "/x%zz?token=[redacted]&q=1"
+        );
+        assert_eq!(
+            redact_excerpt("a=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln b"),
+            "a=[redacted] b"
+        );
+        assert_eq!(
+            redact_excerpt("sid 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"),
+            "sid [redacted]"
+        );
+        assert_eq!(redact_excerpt("password: hunter2"), "password: [redacted]");
+        // Attack text stays readable.
+        assert_eq!(redact_excerpt("' or 1=1--"), "' or 1=1--");
+        assert_eq!(
+            redact_excerpt("<script>alert(document.cookie)</script>"),
+            "<script>alert(document.cookie)</script>"
+        );
+        assert_eq!(redact_excerpt("../../etc/passwd"), "../../etc/passwd");
+    }
 
     #[test]
     fn action_names_match_rendered_names() {
