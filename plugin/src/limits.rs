@@ -10,10 +10,10 @@ use crate::host;
 use crate::stream::Shared;
 use portcullis_core::headers::Exchange;
 use portcullis_core::http::{parse_property_integer, HeaderPairs, RequestInfo};
-use portcullis_core::limits::event::LimitMetric;
+use portcullis_core::limits::event::{LimitAction, LimitEvent, LimitMetric};
 use portcullis_core::limits::key::KeyInputs;
 use portcullis_core::limits::store::{Anchor, HostError, SetOutcome, SharedStore};
-use portcullis_core::limits::{Context, LimitVerdict, Report, RequestLimits};
+use portcullis_core::limits::{Context, LimitVerdict, Limits, Report, RequestLimits};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MetricType, Status};
 use serde_json::{Map, Value};
@@ -85,24 +85,62 @@ pub struct LimitsRuntime {
     salt: Vec<u8>,
     cursor: RefCell<Vec<u32>>,
     metric_ids: Vec<Option<u32>>,
+    /// Ids of `portcullis.limits.policy.<name>.<outcome>`, by policy name.
+    policy_metric_ids: HashMap<String, [Option<u32>; POLICY_OUTCOMES.len()]>,
     requests: RefCell<HashMap<u32, RequestState>>,
 }
+
+/// Outcomes counted per policy, by the event action that reports them.
+const POLICY_OUTCOMES: [(LimitAction, &str); 3] = [
+    (LimitAction::RateLimited, "rejected"),
+    (LimitAction::KeyLockedOut, "locked_out"),
+    (LimitAction::KeyReleased, "released"),
+];
 
 impl LimitsRuntime {
     /// Creates the state for a configuration. With no policy nothing is read
     /// or defined.
-    pub fn new(enabled: bool) -> Self {
-        let (salt, metric_ids) = if enabled {
+    pub fn new(limits: &Limits) -> Self {
+        let (salt, metric_ids) = if limits.enabled() {
             (load_salt(), define_metrics())
         } else {
             (Vec::new(), Vec::new())
         };
+        let policy_metric_ids = limits
+            .policies()
+            .iter()
+            .map(|policy| {
+                let ids = POLICY_OUTCOMES.map(|(_, outcome)| {
+                    let name = format!("portcullis.limits.policy.{}.{outcome}", policy.name);
+                    hostcalls::define_metric(MetricType::Counter, &name).ok()
+                });
+                (policy.name.clone(), ids)
+            })
+            .collect();
         LimitsRuntime {
             anchor: Anchor::default(),
             salt,
             cursor: RefCell::new(Vec::new()),
             metric_ids,
+            policy_metric_ids,
             requests: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Counts an event in its policy's counter, if its action has one. A
+    /// monitor-mode rejection is counted under `flagged` overall only.
+    fn count_policy_event(&self, event: &LimitEvent) {
+        if event.action == LimitAction::RateLimited && event.monitor {
+            return;
+        }
+        let Some(ids) = self.policy_metric_ids.get(&event.policy) else {
+            return;
+        };
+        let position = POLICY_OUTCOMES
+            .iter()
+            .position(|(action, _)| *action == event.action);
+        if let Some(Some(id)) = position.map(|position| ids[position]) {
+            let _ = hostcalls::increment_metric(id, 1);
         }
     }
 
@@ -184,6 +222,7 @@ fn publish(shared: &Shared, report: Report, request: Option<&RequestState>) {
         }
     }
     for event in report.events {
+        runtime.count_policy_event(&event);
         let mut event = event.with_observer(shared.plugin_name.as_deref());
         if let Some(state) = request {
             let subject = state

@@ -81,7 +81,7 @@ impl RootContext for Root {
             }
         );
         let jwt = crate::jwt::JwtRuntime::new(&config.jwt);
-        let limits = crate::limits::LimitsRuntime::new(config.limits.enabled());
+        let limits = crate::limits::LimitsRuntime::new(&config.limits);
         let shared = Rc::new(Shared {
             config,
             metrics,
@@ -137,7 +137,7 @@ impl Root {
                 match Config::defaults() {
                     Ok(config) => Some(Rc::new(Shared {
                         jwt: crate::jwt::JwtRuntime::new(&config.jwt),
-                        limits: crate::limits::LimitsRuntime::new(config.limits.enabled()),
+                        limits: crate::limits::LimitsRuntime::new(&config.limits),
                         events: crate::events::EventsRuntime::new(),
                         config,
                         metrics: self.metrics(),
