@@ -40,6 +40,9 @@ throughput() {
 }
 
 per_request=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json)
+# The same request through the filter natively: the module's cost above minus the
+# harness's is to be read against it.
+native_filter=$(cargo run --quiet --release -p portcullis-core --example filter_timing -- envoy/portcullis-demo.json 2>/dev/null)
 
 # Cost of header hardening per exchange: the core functions natively, and the module with
 # headers on and off under host-test (the same filter configuration in both).
@@ -92,9 +95,12 @@ The machines are shared and noisy: compare figures of one run with each other, n
 
 A GET with three headers and a query string, answered by a 200 with a small JSON body,
 driven through every callback by \`host-test bench\` ($REQUESTS requests after a warm-up of a
-tenth as many). The continue-only module is the harness's own cost.
+tenth as many). The continue-only module is the harness's own cost. The native row runs
+the request filter alone (\`plugin/core/examples/filter_timing.rs\`, release build) on the
+same request, with the demo configuration.
 
 $per_request
+$native_filter
 
 ## Header hardening per exchange
 

@@ -65,15 +65,14 @@ impl SharedStore for HostStore {
     }
 }
 
-/// What the limits keep of one request between callbacks.
+/// Limits state of one request, kept between callbacks.
 struct RequestState {
     limits: RequestLimits,
     headers: Vec<(String, Vec<u8>)>,
     client: Option<IpAddr>,
     claims: Option<Map<String, Value>>,
     request: RequestInfo,
-    /// What the request side learned, for the security headers of a reject
-    /// response.
+    /// Request-side facts for the security headers of a reject response.
     exchange: Exchange,
     /// Size of the buffered body at the last body callback.
     buffered: usize,
@@ -239,7 +238,7 @@ fn publish(shared: &Shared, report: Report, request: Option<&RequestState>) {
     }
 }
 
-/// What the stream does after a limits check.
+/// The stream's next step after a limits check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     /// Go on with the request.
@@ -267,6 +266,7 @@ pub fn on_request_headers(
     if !limits.enabled() {
         return Next::Continue;
     }
+
     let request = RequestInfo::from_headers(headers);
     let raw_path = portcullis_core::http::first_value(headers, ":path").unwrap_or_default();
     let client = exchange
@@ -288,6 +288,7 @@ pub fn on_request_headers(
     if !state.limits.is_active() {
         return Next::Continue;
     }
+
     let runtime = &shared.limits;
     let mut report = Report::default();
     let inputs = KeyInputs {
@@ -300,6 +301,7 @@ pub fn on_request_headers(
         .limits
         .on_request_headers(limits, &inputs, &runtime.context(), &mut report);
     publish(shared, report, Some(&state));
+
     let next = apply(context_id, shared, &state.exchange, verdict);
     if next == Next::Body && end_of_stream {
         return check_body(context_id, shared, state, Some(&[]));
@@ -437,8 +439,8 @@ pub fn on_response_headers(
     headers
 }
 
-/// Counts a stream that ended without response headers, then forgets the
-/// request.
+/// Counts a stream that ended without response headers, then removes the
+/// request's state.
 pub fn on_log(context_id: u32, shared: &Shared) {
     let runtime = &shared.limits;
     let Some(mut state) = runtime.requests.borrow_mut().remove(&context_id) else {

@@ -185,8 +185,8 @@ impl Stream {
         }
     }
 
-    /// Merges the filter's body action with the limits' answer for the same
-    /// callback: the body is held while either still needs it.
+    /// Merges the filter's body action with the limits' verdict for the same
+    /// callback. The body is held while either still needs it.
     fn combine_limits(&mut self, filter: Action, limits: Option<crate::limits::Next>) -> Action {
         match limits {
             None => filter,
