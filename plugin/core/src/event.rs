@@ -48,6 +48,27 @@ pub enum EventAction {
 }
 
 impl EventAction {
+    /// Returns the ECS `event.kind`: `alert` for detections of the request
+    /// filter, `event` for the outcome of a check that is not a detection.
+    pub const fn ecs_kind(self) -> &'static str {
+        match self {
+            EventAction::RequestBlocked | EventAction::RequestFlagged => "alert",
+            _ => "event",
+        }
+    }
+
+    /// Returns the ECS `event.category`.
+    pub const fn ecs_category(self) -> &'static str {
+        match self {
+            EventAction::RequestBlocked | EventAction::RequestFlagged => "intrusion_detection",
+            EventAction::BodyTooLarge => "web",
+            EventAction::TokenAccepted | EventAction::TokenRejected => "authentication",
+            EventAction::ConfigRejected
+            | EventAction::JwksFetched
+            | EventAction::JwksFetchFailed => "configuration",
+        }
+    }
+
     /// Returns the name rendered as `event.action`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -427,8 +448,8 @@ impl SecurityEvent {
         let document = Document {
             timestamp: format_rfc3339(self.timestamp),
             event: EventObject {
-                kind: "alert",
-                category: ["intrusion_detection"],
+                kind: self.action.ecs_kind(),
+                category: [self.action.ecs_category()],
                 action: self.action,
                 outcome: self.outcome,
                 severity: self.severity,

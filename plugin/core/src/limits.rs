@@ -364,7 +364,8 @@ impl RequestLimits {
             let (decision, transitions) = match result {
                 Ok(done) => done,
                 Err(error) => {
-                    let reject = store_failure(policy, key, &error, context.now, report);
+                    let reject =
+                        store_failure(policy, key, &error, context.now, Phase::Request, report);
                     if reject {
                         self.settled = true;
                         return LimitVerdict::Reject(fail_closed_response(policy));
@@ -516,7 +517,7 @@ impl RequestLimits {
                     });
                 }
                 Err(error) => {
-                    store_failure(policy, key, &error, context.now, report);
+                    store_failure(policy, key, &error, context.now, Phase::Response, report);
                 }
             }
         }
@@ -556,16 +557,32 @@ fn report_transitions(
 }
 
 /// Logs a store failure and returns whether the request is rejected.
+/// When a counter update failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before the request went upstream, so it can still be rejected.
+    Request,
+    /// While counting a response that has already gone to the client.
+    Response,
+}
+
 fn store_failure(
     policy: &Policy,
     key: KeyHash,
     error: &StoreError,
     now: SystemTime,
+    phase: Phase,
     report: &mut Report,
 ) -> bool {
-    let reject = policy.mode == Mode::Block && policy.on_store_failure == StoreFailure::Reject;
     let mut event = LimitEvent::new(now, LimitAction::LimitStoreFailed, &policy.name, Some(key));
     event.monitor = policy.mode == Mode::Monitor;
+    report.metrics.push(LimitMetric::StoreFailed);
+    if phase == Phase::Response {
+        event.error_message = Some(format!("{error}; the failure was not counted"));
+        report.events.push(event);
+        return false;
+    }
+    let reject = policy.mode == Mode::Block && policy.on_store_failure == StoreFailure::Reject;
     event.success = !reject;
     event.error_message = Some(format!(
         "{error}; the request is {}",
@@ -573,9 +590,9 @@ fn store_failure(
     ));
     if reject {
         event.status_code = Some(policy.status);
+        report.metrics.push(LimitMetric::Rejected);
     }
     report.events.push(event);
-    report.metrics.push(LimitMetric::StoreFailed);
     reject
 }
 

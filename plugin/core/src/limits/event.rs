@@ -193,12 +193,17 @@ impl LimitEvent {
         let document = Document {
             timestamp: format_rfc3339(self.timestamp),
             event: EventObject {
-                kind: if self.action == LimitAction::KeyReleased {
-                    "event"
-                } else {
-                    "alert"
+                // A lockout and a rejection are detections; a release and a
+                // failed counter update report state.
+                kind: match self.action {
+                    LimitAction::KeyLockedOut | LimitAction::RateLimited => "alert",
+                    LimitAction::KeyReleased | LimitAction::LimitStoreFailed => "event",
                 },
-                category: ["intrusion_detection"],
+                category: [if self.action == LimitAction::LimitStoreFailed {
+                    "database"
+                } else {
+                    "intrusion_detection"
+                }],
                 action: self.action,
                 outcome: if self.success { "success" } else { "failure" },
                 severity: match self.action {

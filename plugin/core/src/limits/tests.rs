@@ -1472,7 +1472,12 @@ fn full_bucket_rejects_new_key_when_failing_closed() {
     assert_eq!(sent.response().status, 429);
     assert_eq!(header(&sent.response().headers, "retry-after"), Some("1"));
     assert_eq!(sent.actions(), vec![LimitAction::LimitStoreFailed]);
-    assert_eq!(sent.report.metrics, vec![LimitMetric::StoreFailed]);
+    // The rejection counts as a rejection too, so dashboards of rejected
+    // requests include it.
+    assert_eq!(
+        sent.report.metrics,
+        vec![LimitMetric::StoreFailed, LimitMetric::Rejected]
+    );
     let event = &sent.report.events[0];
     assert!(!event.success);
     assert_eq!(event.status_code, Some(429));
@@ -1614,7 +1619,10 @@ fn failing_store_fails_closed_or_open() {
     let closed = limits_from(&one_policy(json!({})));
     let (verdict, report) = send_to(&closed, &store);
     assert!(matches!(verdict, LimitVerdict::Reject(ref response) if response.status == 429));
-    assert_eq!(report.metrics, vec![LimitMetric::StoreFailed]);
+    assert_eq!(
+        report.metrics,
+        vec![LimitMetric::StoreFailed, LimitMetric::Rejected]
+    );
     let message = report.events[0].error_message.as_deref().unwrap();
     assert!(message.contains("shared data unavailable"), "{message}");
     let open = limits_from(&one_policy(json!({"on_store_failure": "allow"})));
@@ -1749,5 +1757,47 @@ fn repeated_form_field_is_missing() {
     assert_eq!(
         harness.key_of(&with_body(form, "username=alice&username=alice")),
         alice
+    );
+}
+
+#[test]
+fn response_store_failure_rejects_nothing() {
+    let limits = limits_from(&one_policy(json!({"count": "failures"})));
+    let working = MemoryStore::default();
+    let anchor = Anchor::default();
+    let request_context = Context {
+        store: &working,
+        anchor: &anchor,
+        salt: SALT,
+        now: at(T0),
+    };
+    let client = from("192.0.2.1");
+    let mut report = Report::default();
+    let mut state = limits.start_request("POST", "/login", client.ip);
+    let verdict =
+        state.on_request_headers(&limits, &client.inputs(), &request_context, &mut report);
+    assert_eq!(verdict, LimitVerdict::Continue);
+
+    let broken = BrokenStore {
+        lose_every_write: false,
+        calls: AtomicU32::new(0),
+    };
+    let response_context = Context {
+        store: &broken,
+        anchor: &anchor,
+        salt: SALT,
+        now: at(T0 + 10),
+    };
+    let mut report = Report::default();
+    state.on_response_headers(&limits, Some(401), &response_context, &mut report);
+    // The response has gone out already: the event says the failure was not
+    // counted, and nothing claims a rejection.
+    assert_eq!(report.metrics, vec![LimitMetric::StoreFailed]);
+    let event = &report.events[0];
+    assert_eq!(event.status_code, None);
+    let message = event.error_message.as_deref().unwrap();
+    assert!(
+        message.ends_with("the failure was not counted"),
+        "{message}"
     );
 }
