@@ -286,7 +286,9 @@ fn start_collector(
             let mut buffer = [0u8; 8192];
             // Reads the head, then as many body bytes as content-length says.
             let body = loop {
-                let Ok(read) = stream.read(&mut buffer) else { break None };
+                let Ok(read) = stream.read(&mut buffer) else {
+                    break None;
+                };
                 if read == 0 {
                     break None;
                 }
@@ -314,7 +316,8 @@ fn start_collector(
                 }
                 "200 OK"
             };
-            let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let answer =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             let _ = stream.write_all(answer.as_bytes());
         }
     });
@@ -350,10 +353,19 @@ fn serve_exports_events_and_bounds_the_queue() {
         "1",
     ]);
     for index in 0..10 {
-        let (status, _, _) = request(server.addr, "GET", &format!("/s?q=1%27%20OR%201=1--&n={index}"), "");
+        let (status, _, _) = request(
+            server.addr,
+            "GET",
+            &format!("/s?q=1%27%20OR%201=1--&n={index}"),
+            "",
+        );
         assert_eq!(status, 403);
     }
-    assert_eq!(wait_for_events(&events, 10, 15), 10, "the first ten events arrive");
+    assert_eq!(
+        wait_for_events(&events, 10, 15),
+        10,
+        "the first ten events arrive"
+    );
     let first = events.lock().unwrap()[0].clone();
     assert!(first.contains("\"action\":\"request-blocked\""), "{first}");
 
@@ -361,8 +373,16 @@ fn serve_exports_events_and_bounds_the_queue() {
     // at most twenty of them.
     down.store(true, Ordering::SeqCst);
     for index in 0..30 {
-        let (status, _, _) = request(server.addr, "GET", &format!("/s?q=1%27%20OR%201=1--&m={index}"), "");
-        assert_eq!(status, 403, "requests are answered while the collector is down");
+        let (status, _, _) = request(
+            server.addr,
+            "GET",
+            &format!("/s?q=1%27%20OR%201=1--&m={index}"),
+            "",
+        );
+        assert_eq!(
+            status, 403,
+            "requests are answered while the collector is down"
+        );
     }
     std::thread::sleep(Duration::from_secs(4));
     down.store(false, Ordering::SeqCst);
