@@ -11,7 +11,7 @@ DEMO_CONFIG  := envoy/portcullis-demo.json
 DEMO_LISTEN  ?= 127.0.0.1:8080
 SCENARIOS    := $(sort $(wildcard tests/scenarios/*/*.yaml))
 
-.PHONY: all setup build host test unit scenarios fuzz-smoke fuzz envoy-check observatory oci oci-test demo bench lint clean
+.PHONY: all setup build host test unit scenarios fuzz-smoke cargo-fuzz fuzz envoy-check observatory oci oci-test demo bench lint clean
 
 all: build host
 
@@ -63,11 +63,19 @@ fuzz-smoke: build host
 			--seed $$seed --iterations $(FUZZ_ITERATIONS) || exit 1; \
 	done; done; done
 
+# libFuzzer targets over portcullis-core (fuzz/), with AddressSanitizer, on the stable
+# toolchain (the script sets RUSTC_BOOTSTRAP=1 and installs cargo-fuzz on first use):
+# 20 s each with a fixed seed in `make test`, 300 s each with a fresh seed in `make fuzz`.
+cargo-fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} CARGO_TARGET_DIR=$(CURDIR)/target/fuzz bash tests/fuzz/cargo-fuzz.sh
+
 fuzz: build host
 	@for config in $(FUZZ_CONFIGS); do for host in envoy ngx; do \
 		$(HOST_TEST) fuzz --host $$host --plugin dist/portcullis.wasm --config $$config \
 			--iterations 50000 || exit 1; \
 	done; done
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
+		CARGO_TARGET_DIR=$(CURDIR)/target/fuzz bash tests/fuzz/cargo-fuzz.sh
 
 # Parses every YAML file under envoy/ into Envoy's typed messages (PyPI envoy-data-plane)
 # and hands each embedded plugin configuration to the module.
@@ -85,7 +93,7 @@ $(OBSERVATORY_PACKAGE): tests/observatory/package.json
 observatory: build host $(OBSERVATORY_PACKAGE)
 	bash tests/observatory/run.sh
 
-test: build host unit scenarios fuzz-smoke envoy-check oci-test observatory
+test: build host unit scenarios fuzz-smoke cargo-fuzz envoy-check oci-test observatory
 
 # OCI image layouts of the module in Istio's two formats, under dist/oci/.
 oci: build host

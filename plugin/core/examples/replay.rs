@@ -90,7 +90,11 @@ fn print_misses(report: &Report, entries: &[Entry], level1: &Filter) {
         );
     }
     println!("Blocked benign lines of the development half at paranoia level 1:");
-    for id in &report.false_positives {
+    let blocked_negatives = entries
+        .iter()
+        .filter(|entry| entry.category == replay::CRS_NEGATIVE && replay::blocked(level1, entry))
+        .map(|entry| &entry.id);
+    for id in report.false_positives.iter().chain(blocked_negatives) {
         let Some(entry) = entries.iter().find(|entry| entry.id == *id) else {
             continue;
         };
@@ -118,6 +122,7 @@ fn print_profile(level1: &Filter, entries: &[Entry]) {
     for (elapsed, id) in slowest.iter().take(8) {
         println!("  {:>8.1} µs  {id}", elapsed.as_secs_f64() * 1e6);
     }
+
     let rules = level1.rules();
     let mut spent = vec![Duration::ZERO; RULES.len()];
     let mut transform_time = Duration::ZERO;
@@ -146,6 +151,7 @@ fn print_profile(level1: &Filter, entries: &[Entry]) {
             }
         }
     }
+
     let mut order: Vec<usize> = (0..RULES.len()).collect();
     order.sort_by_key(|&index| std::cmp::Reverse(spent[index]));
     println!("\nTest time per rule over the corpus at paranoia level 1:");

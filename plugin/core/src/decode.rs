@@ -29,7 +29,9 @@ pub enum Transform {
     /// changing, for at most [`MAX_DECODE_ROUNDS`] rounds. `+` stays `+`.
     UrlDecode,
     /// Overlong UTF-8 forms and full-width forms (U+FF01 to U+FF5E) of ASCII
-    /// characters become the ASCII character.
+    /// characters become the ASCII character, and the curly quotation marks
+    /// U+2018, U+2019, U+201C, U+201D and the modifier apostrophe U+02BC
+    /// become `'` or `"`.
     Utf8Fold,
     /// HTML character references: named ones such as `&lt;`, decimal `&#60;`
     /// and hexadecimal `&#x3c;`, with or without the closing `;`.
@@ -543,9 +545,7 @@ fn shell_unescape(value: &[u8]) -> Vec<u8> {
             // process id) and `$-` (its option flags) are cut too, because
             // payloads put them inside command names such as `una$$me`.
             [b'$', b'@' | b'*', ..] => index += 2,
-            [b'$', b'$' | b'-', ..]
-                if output.last().is_some_and(u8::is_ascii_alphabetic) =>
-            {
+            [b'$', b'$' | b'-', ..] if output.last().is_some_and(u8::is_ascii_alphabetic) => {
                 index += 2
             }
             [b'$', b'{', b'@' | b'*', b'}', ..] => index += 4,

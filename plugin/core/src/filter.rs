@@ -7,12 +7,15 @@ use crate::decode::{apply, to_text, Transform};
 use crate::error::Error;
 use crate::http::{first_value, split_path, truncate_chars, HeaderPairs, LocalResponse};
 use crate::protocol::{check_body, check_headers, Hit, Limits};
-use crate::rules::{compile_custom, compile_spec, CustomRuleSection, Rule, RuleInfo, Uncompiled};
+use crate::rules::{
+    compile_custom, compile_spec, is_word_start, CustomRuleSection, Rule, RuleInfo, Uncompiled,
+};
 use crate::ruleset::RULES;
 use crate::targets::{
     body_format, body_targets, header_targets, multipart_boundary, parse_multipart, BodyFormat,
     Target,
 };
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
 
 pub use crate::targets::{is_sensitive_name, MAX_TARGET_NAME_CHARS};
@@ -200,6 +203,10 @@ pub struct Filter {
     /// For each chain, the longest other chain that is a prefix of it, whose
     /// output the chain continues from instead of starting over.
     parents: Vec<Option<usize>>,
+    /// For each chain, the prefilter literals of all its rules in one
+    /// automaton, so a value is scanned once per chain instead of once per
+    /// rule.
+    prefilters: Vec<ChainPrefilter>,
     exclusions: Vec<Exclusion>,
     limits: Limits,
 }
@@ -267,6 +274,7 @@ impl Filter {
             rules.push(rule);
         }
         let parents = chain_parents(&chains);
+        let prefilters = chain_prefilters(&rules, chains.len())?;
         let exclusions = section
             .exclusions
             .iter()
@@ -287,6 +295,7 @@ impl Filter {
             rules,
             chains,
             parents,
+            prefilters,
             exclusions,
             limits: section.limits.clone(),
         })
@@ -401,13 +410,17 @@ impl Filter {
     /// each transform chain computed at most once per target.
     fn run_rules(&self, assessment: &mut Assessment, targets: &[Target], path: &str) {
         let mut transformed: Vec<Option<Transformed>> = vec![None; self.chains.len()];
+        let mut scanned = vec![false; self.chains.len()];
+        let mut passed = vec![false; self.rules.len()];
         for target in targets {
             if target.value.is_empty() {
                 continue;
             }
             let value = &target.value[..target.value.len().min(MAX_INSPECTED_VALUE_BYTES)];
             transformed.iter_mut().for_each(|slot| *slot = None);
-            for rule in &self.rules {
+            scanned.iter_mut().for_each(|done| *done = false);
+            passed.iter_mut().for_each(|seen| *seen = false);
+            for (index, rule) in self.rules.iter().enumerate() {
                 if rule.paranoia > self.paranoia_level
                     || !rule.applies_to(target.kind, &target.name)
                     || assessment
@@ -422,7 +435,16 @@ impl Filter {
                 let Some(Transformed { text, .. }) = &transformed[rule.chain] else {
                     continue;
                 };
-                let Some(range) = rule.find(text) else {
+                if !scanned[rule.chain] {
+                    self.prefilters[rule.chain].mark(text, &mut passed);
+                    scanned[rule.chain] = true;
+                }
+                let found = if rule.prefilter_literals().is_some() {
+                    passed[index].then(|| rule.find_prefiltered(text)).flatten()
+                } else {
+                    rule.find(text)
+                };
+                let Some(range) = found else {
                     continue;
                 };
                 let excerpt = if target.sensitive {
@@ -450,23 +472,106 @@ impl Filter {
             Some(parent) => {
                 self.transform(cache, parent, value);
                 let done = self.chains[parent].len();
-                let start = cache[parent]
-                    .as_ref()
-                    .map_or(value, |parent| parent.bytes.as_slice());
+                let start = cache[parent].as_ref().map_or(value, Transformed::bytes);
                 apply(&steps[done..], start)
             }
             None => apply(steps, value),
         };
-        let text = to_text(&bytes);
-        cache[chain] = Some(Transformed { bytes, text });
+        cache[chain] = Some(Transformed::new(bytes));
     }
+}
+
+/// The merged prefilter literals of the rules of one transform chain.
+#[derive(Debug, Clone)]
+struct ChainPrefilter {
+    matcher: Option<AhoCorasick>,
+    /// For each pattern of `matcher`, the index of its rule and whether the
+    /// literal counts only as a word.
+    owners: Vec<(usize, bool)>,
+}
+
+impl ChainPrefilter {
+    /// Sets `passed[rule]` for every rule with a prefilter literal in `text`.
+    fn mark(&self, text: &str, passed: &mut [bool]) {
+        let Some(matcher) = &self.matcher else {
+            return;
+        };
+        let bytes = text.as_bytes();
+        for found in matcher.find_overlapping_iter(text) {
+            let Some(&(rule, word)) = self.owners.get(found.pattern().as_usize()) else {
+                continue;
+            };
+            if !passed[rule] && (!word || is_word_start(bytes, found.start(), found.end())) {
+                passed[rule] = true;
+            }
+        }
+    }
+}
+
+/// Builds the merged prefilter of each chain from its rules' literals.
+fn chain_prefilters(rules: &[Rule], chains: usize) -> Result<Vec<ChainPrefilter>, Error> {
+    let mut literals: Vec<Vec<&'static str>> = vec![Vec::new(); chains];
+    let mut owners: Vec<Vec<(usize, bool)>> = vec![Vec::new(); chains];
+    for (index, rule) in rules.iter().enumerate() {
+        let Some((rule_literals, word)) = rule.prefilter_literals() else {
+            continue;
+        };
+        for literal in rule_literals {
+            literals[rule.chain].push(literal);
+            owners[rule.chain].push((index, word));
+        }
+    }
+    literals
+        .into_iter()
+        .zip(owners)
+        .map(|(literals, owners)| {
+            let matcher = if literals.is_empty() {
+                None
+            } else {
+                let built = AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&literals)
+                    .map_err(|error| Error::invalid("filter.rules", error.to_string()))?;
+                Some(built)
+            };
+            Ok(ChainPrefilter { matcher, owners })
+        })
+        .collect()
 }
 
 /// One value after one transform chain.
 #[derive(Clone)]
 struct Transformed {
-    bytes: Vec<u8>,
+    /// The output bytes when they are not valid UTF-8, because `text` then
+    /// differs from them. Valid output is kept once, as `text`.
+    invalid: Option<Vec<u8>>,
+    /// The lossy UTF-8 view that rules match.
     text: String,
+}
+
+impl Transformed {
+    fn new(bytes: Vec<u8>) -> Self {
+        match String::from_utf8(bytes) {
+            Ok(text) => Transformed {
+                invalid: None,
+                text,
+            },
+            Err(error) => {
+                let bytes = error.into_bytes();
+                let text = to_text(&bytes);
+                Transformed {
+                    invalid: Some(bytes),
+                    text,
+                }
+            }
+        }
+    }
+
+    /// Returns the output bytes, which chains that extend this one continue
+    /// from.
+    fn bytes(&self) -> &[u8] {
+        self.invalid.as_deref().unwrap_or(self.text.as_bytes())
+    }
 }
 
 /// Returns, for each chain, the index of the longest other chain that is a

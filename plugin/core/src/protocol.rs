@@ -9,7 +9,9 @@ use crate::decode::{percent_decode, Plus};
 use crate::http::{first_value, split_path, HeaderPairs};
 use crate::rules::TargetKind;
 use crate::rules::{RuleInfo, Severity};
-use crate::targets::{media_type, Part, Target};
+use crate::targets::{
+    body_format, json_depth, media_type, BodyFormat, Part, Target, MAX_JSON_DEPTH,
+};
 use serde::Deserialize;
 
 /// A protocol check that failed.
@@ -126,6 +128,12 @@ check!(
     HEADER_SIZE,
     "limit-header-size",
     "Request header larger than allowed",
+    Critical
+);
+check!(
+    JSON_DEPTH,
+    "limit-json-depth",
+    "JSON body nested deeper than allowed",
     Critical
 );
 check!(
@@ -780,6 +788,20 @@ pub fn check_body(
     let media = content_type.map(media_type).unwrap_or_default();
     if media == "application/x-www-form-urlencoded" && invalid_percent(body) {
         hit(URL_ENCODING, 1, "body", "invalid escape");
+    }
+    let json = match body_format(content_type) {
+        BodyFormat::Json => true,
+        BodyFormat::Raw => matches!(body.trim_ascii_start().first(), Some(b'{' | b'[')),
+        _ => false,
+    };
+    // Ordinary API requests rarely nest this deep, and parsers with recursion
+    // limits reject such documents, so a deep body is worth scoring even
+    // though the filter reads its values at any depth.
+    if json {
+        let depth = json_depth(body);
+        if depth > MAX_JSON_DEPTH {
+            hit(JSON_DEPTH, 1, "body", &format!("nesting depth {depth}"));
+        }
     }
     if media == "multipart/form-data" {
         match parts {

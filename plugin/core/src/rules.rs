@@ -142,6 +142,9 @@ pub enum Operator {
     Regex {
         /// Literals of which at least one must occur, matched as given.
         prefilter: Option<AhoCorasick>,
+        /// The literals that `prefilter` matches, which the filter merges
+        /// into one automaton per transform chain.
+        literals: &'static [&'static str],
         /// Whether a prefilter literal counts only where it starts a word
         /// and no ASCII letter follows it, so `cat` passes `cat5` and
         /// `;cat` but not `category`.
@@ -191,6 +194,29 @@ impl Rule {
                 && STRUCTURED_HEADERS.contains(&name))
     }
 
+    /// Returns the prefilter literals of a regex rule and whether they count
+    /// only as words, or `None` when the rule has no prefilter.
+    pub fn prefilter_literals(&self) -> Option<(&'static [&'static str], bool)> {
+        match &self.operator {
+            Operator::Regex {
+                literals,
+                word_start,
+                ..
+            } if !literals.is_empty() => Some((literals, *word_start)),
+            _ => None,
+        }
+    }
+
+    /// Returns the first match in a transformed value, as a byte range of
+    /// `text`, without the prefilter check: the caller has found one of the
+    /// [`Rule::prefilter_literals`] in `text` already.
+    pub fn find_prefiltered(&self, text: &str) -> Option<Range<usize>> {
+        match &self.operator {
+            Operator::Regex { regex, .. } => regex.find(text).map(|found| found.range()),
+            _ => self.find(text),
+        }
+    }
+
     /// Returns the first match in a transformed value, as a byte range of
     /// `text`.
     pub fn find(&self, text: &str) -> Option<Range<usize>> {
@@ -199,6 +225,7 @@ impl Rule {
                 prefilter,
                 word_start,
                 regex,
+                ..
             } => {
                 let bytes = text.as_bytes();
                 let passes = |prefilter: &AhoCorasick| {
@@ -210,7 +237,10 @@ impl Rule {
                         prefilter.is_match(text)
                     }
                 };
-                if prefilter.as_ref().is_some_and(|prefilter| !passes(prefilter)) {
+                if prefilter
+                    .as_ref()
+                    .is_some_and(|prefilter| !passes(prefilter))
+                {
                     return None;
                 }
                 regex.find(text).map(|found| found.range())
@@ -232,7 +262,10 @@ impl Rule {
     }
 }
 
-fn is_word_start(bytes: &[u8], start: usize, end: usize) -> bool {
+/// Tells whether the literal at `start..end` of `bytes` stands as a word for
+/// [`Test::WordRegex`]: no ASCII letter or digit before it and no ASCII letter
+/// after it.
+pub(crate) fn is_word_start(bytes: &[u8], start: usize, end: usize) -> bool {
     let before = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
     let after = end >= bytes.len() || !bytes[end].is_ascii_alphabetic();
     before && after
@@ -331,17 +364,16 @@ pub(crate) fn compile_spec(spec: &RuleSpec) -> Result<Uncompiled, Error> {
         message,
     };
     let operator = match spec.test {
-        Test::Regex(prefilter, pattern) | Test::WordRegex(prefilter, pattern) => {
-            Operator::Regex {
-                prefilter: if prefilter.is_empty() {
-                    None
-                } else {
-                    Some(phrase_matcher(prefilter).map_err(fail)?)
-                },
-                word_start: matches!(spec.test, Test::WordRegex(..)),
-                regex: Regex::new(pattern).map_err(|error| fail(error.to_string()))?,
-            }
-        }
+        Test::Regex(prefilter, pattern) | Test::WordRegex(prefilter, pattern) => Operator::Regex {
+            prefilter: if prefilter.is_empty() {
+                None
+            } else {
+                Some(phrase_matcher(prefilter).map_err(fail)?)
+            },
+            literals: prefilter,
+            word_start: matches!(spec.test, Test::WordRegex(..)),
+            regex: Regex::new(pattern).map_err(|error| fail(error.to_string()))?,
+        },
         Test::Phrases(phrases) => Operator::Phrases {
             matcher: phrase_matcher(phrases).map_err(fail)?,
             word: false,
@@ -401,6 +433,7 @@ pub(crate) fn compile_custom(section: &CustomRuleSection, path: &str) -> Result<
     let operator = match (&section.regex, section.phrases.is_empty()) {
         (Some(pattern), true) => Operator::Regex {
             prefilter: None,
+            literals: &[],
             word_start: false,
             regex: Regex::new(pattern).map_err(|error| {
                 Error::invalid(format!("{path}.regex"), format!("invalid regex: {error}"))

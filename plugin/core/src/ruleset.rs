@@ -31,7 +31,8 @@ const SQL: &[Transform] = &[
     RemoveComments,
     CompressWhitespace,
 ];
-/// [`TEXT`] with CSS escapes decoded and whitespace compressed, for markup.
+/// [`TEXT`] with CSS escapes decoded, comments removed and whitespace
+/// compressed, for markup and script.
 /// CSS escapes can produce upper-case letters, so the value is lower-cased
 /// again.
 const MARKUP: &[Transform] = &[
@@ -43,6 +44,7 @@ const MARKUP: &[Transform] = &[
     Lowercase,
     CssEscapes,
     Lowercase,
+    RemoveComments,
     CompressWhitespace,
 ];
 /// [`TEXT`] with shell quoting and escapes inside words removed, for shell
@@ -101,6 +103,16 @@ const fn every_header(mut spec: RuleSpec) -> RuleSpec {
     spec.skip_structured = false;
     spec
 }
+
+/// Parameter names that applications pass to `include`, `require` or a
+/// template loader, where a URL of a script means remote file inclusion. Names
+/// of link parameters such as `url` or `next` are left out, because they carry
+/// ordinary page addresses.
+const INCLUDE_PARAMETERS: &[&str] = &[
+    "include", "inc", "require", "file", "filename", "page", "path", "template", "tpl", "dir",
+    "doc", "document", "load", "module", "mod", "view", "lang", "language", "theme", "skin",
+    "conf", "config", "folder", "layout", "content", "show", "base", "root",
+];
 
 const fn named(mut spec: RuleSpec, names: &'static [&'static str]) -> RuleSpec {
     spec.names = names;
@@ -522,6 +534,45 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(&["?"], r"^\s*(?:file|ftps?|https?)\b[^\s]*\?+\s*$"),
     ),
+    named(
+        rule(
+            "rfi-script-url-parameter",
+            "Remote file inclusion: URL of a script or text file in an include parameter",
+            Critical,
+            1,
+            ARG_VALUES,
+            TEXT,
+            Test::Regex(
+                &["://"],
+                r"^\s*(?:https?|ftps?)://[^\s?#]+\.(?:php\d?|phtml|inc|txt|sh|pl|py|cgi|asp|aspx|jsp|dat|log|gif|jpe?g|png)(?:[?#]|\s*$)",
+            ),
+        ),
+        INCLUDE_PARAMETERS,
+    ),
+    named(
+        rule(
+            "rfi-url-in-include-parameter",
+            "Remote file inclusion: any remote URL in a parameter named for code inclusion",
+            Critical,
+            1,
+            ARG_VALUES,
+            TEXT,
+            Test::Regex(&["://"], r"^\s*(?:https?|ftps?)://[^\s/?#]+"),
+        ),
+        &["include", "inc", "require", "require_once", "include_once", "tpl", "template"],
+    ),
+    rule(
+        "rfi-unc-path-to-ip",
+        "Remote file inclusion: UNC path to a numeric host",
+        Critical,
+        1,
+        ARG_VALUES,
+        TEXT,
+        Test::Regex(
+            &["\\\\", "//"],
+            r"^\s*(?:\\\\|//)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}[\\/]\w",
+        ),
+    ),
     rule(
         "rfi-wrapper-scheme",
         "Stream wrapper or non-web scheme in an argument",
@@ -622,6 +673,42 @@ pub const RULES: &[RuleSpec] = &[
                 "downloadstring",
             ],
             r"\bcmd(?:\.exe)?\s*/[ck]\b|\b(?:powershell|pwsh)(?:\.exe)?\s+(?:-|/)\w|\binvoke-(?:expression|webrequest|command|item|restmethod|mimikatz)\b|\biex\s*[(\s]|new-object\s+(?:net\.webclient|system\.net)|\.downloadstring\s*\(|\bstart-process\b|\bwmic\s+\w|\bcertutil(?:\.exe)?\s+-\w|%(?:comspec|systemroot|windir|programfiles|userprofile|temp|appdata|computername|username|path)%|\bnet\s+(?:user|localgroup|view|share|use)\b|-enc(?:odedcommand)?\s+[a-z0-9+/=]{16,}|\b(?:get|set)-(?:content|childitem|itemproperty|process|service|wmiobject|executionpolicy)\b",
+        ),
+    ),
+    rule(
+        "cmdi-variable-command",
+        "Command injection: shell variable set and then expanded inside a command word",
+        Critical,
+        1,
+        FIELDS,
+        SHELL,
+        Test::Regex(
+            &["$"],
+            r"(?:^|[;&|\s])[a-z_]\w*=[^\s;&|]*\s*(?:;|&&|\|\||\n)\s*[a-z./]*\$\{?[a-z_]\w*\}?[a-z./$]",
+        ),
+    ),
+    rule(
+        "cmdi-separator-command-line",
+        "Command injection: a value that starts with a shell separator and a command with arguments, or a CLI dot command",
+        Critical,
+        1,
+        FIELDS,
+        SHELL,
+        Test::Regex(
+            &[";", "|", "&&", "\n"],
+            r"^\s*(?:;|\|\|?|&&|\n)\s*(?:[a-z][\w.-]*\s+(?:-{1,2}[a-z]|[~/$]|\d{1,3}\.\d{1,3}\.|\d{1,2}:\d{2}\b)|\.[a-z]{3,})",
+        ),
+    ),
+    rule(
+        "cmdi-chained-cd-or-here-string",
+        "Command injection: a directory change chained to another command, or a here-string fed to a command",
+        Critical,
+        1,
+        FIELDS,
+        SHELL,
+        Test::Regex(
+            &["cd ", "<<<"],
+            r"(?:^|[;&|]\s*)cd\s+[~./][\w./-]*\s*(?:;|&&|\|)\s*[a-z]|[a-z0-9]\s*<<<\s*[\w'$]",
         ),
     ),
     rule(
@@ -739,8 +826,8 @@ pub const RULES: &[RuleSpec] = &[
         TargetKind::FileName.bit() | HEADERS,
         LOWER,
         Test::Regex(
-            &[".ph", ".inc", ".pht", ". ph"],
-            r"\.\s*(?:php\d*|phtml|phar|pht|phps|inc|shtml)\s*(?:$|\.|;|\s|%00)",
+            &[".ph", ".inc", ".pht", ". ph", "sess_"],
+            r"\.\s*(?:php\d*|phtml|phar|pht|phps|inc|shtml)\s*(?:$|\.|;|\s|%00)|(?:^|/)sess_[a-z0-9,-]{16,}$",
         ),
     ),
     // Java, Spring, OGNL, deserialization.
@@ -786,7 +873,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["runtime", "processbuilder", "classloader"],
-            r"\b\w+\.(?:\w+\.)*(?:runtime|processbuilder|classloader)\b|\b(?:runtime|processbuilder)\.\w+",
+            r"\b\w+\.(?:\w+\.)*(?:runtime|processbuilder|classloader)\b|\b(?:runtime|processbuilder)\.\w+|\bjava\.lang\.(?:process|system|thread)\b",
         ),
     ),
     rule(
@@ -1137,7 +1224,7 @@ pub const RULES: &[RuleSpec] = &[
             &[
                 "'", "\"", "`", "or", "and", "||", "&&", "\u{2019}", "\u{b4}",
             ],
-            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*['"`’´]?[\w.-]*['"`’´]?\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|['"`’´]\s*\)*\s*(?:--|#|/\*|;)|\b(?:or|and)\s+(?:\d+|'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:\d+|'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:exists|isnull|ifnull|ascii|substr\w*|char|length|sleep|benchmark|if)\s*\("#,
+            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*['"`’´]?[\w.-]*['"`’´]?\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|['"`’´]\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:\d+|'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:\d+|'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:exists|isnull|ifnull|ascii|substr\w*|char|length|sleep|benchmark|if)\s*\("#,
         ),
     ),
     rule(
@@ -1173,7 +1260,7 @@ pub const RULES: &[RuleSpec] = &[
                 "describe",
                 "desc ",
             ],
-            r"\bselect\s+(?:\*|@@\w+|\w+\s*\(|null\b|count\s*\(|top\s+\d|distinct\b|concat|group_concat|char\s*\(|version\s*\(|user\s*\(|database\s*\(|\d+\s*,\s*\d+|if\s*\(|case\b|substring|sleep|benchmark|extractvalue|updatexml|load_file)|\binsert\s+(?:ignore\s+)?into\b|\bupdate\s+[\w`.\x22\[\]]+\s+set\b|\bdelete\s+from\b|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\b|\bexec(?:ute)?\s*(?:\(|\s+(?:master|xp_|sp_|immediate|@))|\bdeclare\s+@\w+|\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\breplace\s+into\b|\bmerge\s+into\b|\bshutdown\s+with\s+nowait|\bgrant\s+(?:all|select|insert|update|delete)\b|\bhandler\s+\w+\s+open\b|\bshow\s+(?:tables|databases|columns|grants|variables|processlist|create)\b|\b(?:describe|desc)\s+[\w`.]+\s*(?:$|;|--|#)|\bcall\s+\w+\s*\(",
+            r"\bselect\s+(?:\*|@@\w+|\w+\s*\(|null\b|count\s*\(|top\s+\d|distinct\b|concat|group_concat|char\s*\(|version\s*\(|user\s*\(|database\s*\(|\d+\s*,\s*\d+|if\s*\(|case\b|substring|sleep|benchmark|extractvalue|updatexml|load_file)|\binsert\s+(?:ignore\s+)?into\b|\bupdate\s+[\w`.\x22\[\]]+\s+set\b|\bdelete\s+from\s+[\w`\x22.\[\]]+\s*(?:where\b|;|--|#|$)|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\b|\bexec(?:ute)?\s*(?:\(|\s+(?:master|xp_|sp_|immediate|@))|\bdeclare\s+@\w+|\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\breplace\s+into\b|\bmerge\s+into\b|\bshutdown\s+with\s+nowait|\bgrant\s+(?:all|select|insert|update|delete)\b|\bhandler\s+\w+\s+open\b|\bshow\s+(?:tables|databases|columns|grants|variables|processlist|create)\b|\b(?:describe|desc)\s+[\w`.]+\s*(?:$|;|--|#)|\bcall\s+\w+\s*\(",
         ),
     ),
     rule(
@@ -1213,7 +1300,7 @@ pub const RULES: &[RuleSpec] = &[
                 "waitfor",
                 "sqlite_",
             ],
-            r"\b(?:sleep|pg_sleep|benchmark|extractvalue|updatexml|load_file|group_concat|concat_ws|make_set|elt|exp|geometrycollection|multipoint|polygon|linestring|multilinestring|multipolygon|name_const|json_keys|gtid_subset|st_latfromgeohash|randomblob|sqlite_version|pg_read_file|pg_ls_dir|lo_import|lo_export|dblink|utl_http\.request|utl_inaddr\.\w+|dbms_pipe\.receive_message|dbms_\w+\.\w+|ctxsys\.\w+|xmltype|openrowset|opendatasource|openquery|xp_cmdshell|xp_dirtree|xp_regread|sp_executesql|sp_oacreate|sp_password|sp_makewebtask|sys_eval|sys_exec|master\.\.\w+|char\s*\(\s*\d+\s*(?:,\s*\d+\s*)+\)|chr\s*\(\s*\d+\s*\)\s*\|\||unhex|from_base64|to_base64|hex\s*\(\s*(?:version|user|database)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\s*\(|session_user\s*\(|system_user\s*\(|schema\s*\(\s*\)|user\s*\(\s*\)|last_insert_id\s*\(|row_count\s*\(|found_rows\s*\(|connection_id\s*\(|uuid\s*\(\s*\)|iif\s*\(|ifnull\s*\(|nullif\s*\(|isnull\s*\(|coalesce\s*\(|cast\s*\(.{0,60}?\bas\s+\w+|convert\s*\(.{0,60}?\busing\b|substr(?:ing)?\s*\(\s*(?:@@|\(?select|version|user|database|current_user|password|table_name|column_name)|ascii\s*\(\s*(?:substr|mid|\(?select)|mid\s*\(\s*(?:@@|\(?select|version|user|database)|length\s*\(\s*(?:@@|\(?select|database|user|version))\s*\(?|@@(?:version|datadir|hostname|basedir|tmpdir|servername|global|session|identity|spid|language|microsoftversion|rowcount)\b|\binformation_schema\b|\b(?:mysql\.(?:user|db|host)|sys\.(?:objects|tables|columns|databases|sysobjects|user_summary|schema_\w+|x\$\w+)|sysobjects|syscolumns|sysdatabases|pg_(?:catalog|class|tables|user|shadow|database|namespace|proc|stat_activity)|all_tables|all_tab_columns|user_tables|user_tab_columns|dba_users|dba_tables|v\$version|msdb\.\w+|sqlite_master|sqlite_schema|sqlite_temp_master)\b|\bfrom\s+dual\b|\bwaitfor\s+(?:delay|time)\s+'",
+            r"\b(?:sleep|pg_sleep|benchmark|extractvalue|updatexml|load_file|group_concat|concat_ws|make_set|elt|exp|geometrycollection|multipoint|polygon|linestring|multilinestring|multipolygon|name_const|json_keys|gtid_subset|st_latfromgeohash|randomblob|sqlite_version|pg_read_file|pg_ls_dir|lo_import|lo_export|dblink|utl_http\.request|utl_inaddr\.\w+|dbms_pipe\.receive_message|dbms_\w+\.\w+|ctxsys\.\w+|xmltype|openrowset|opendatasource|openquery|xp_cmdshell|xp_dirtree|xp_regread|sp_executesql|sp_oacreate|sp_password|sp_makewebtask|sys_eval|sys_exec|master\.\.\w+|char\s*\(\s*\d+\s*(?:,\s*\d+\s*)+\)|chr\s*\(\s*\d+\s*\)\s*\|\||unhex|from_base64|to_base64|hex\s*\(\s*(?:version|user|database)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\s*\(|session_user\s*\(|system_user\s*\(|schema\s*\(\s*\)|user\s*\(\s*\)|last_insert_id\s*\(|row_count\s*\(|found_rows\s*\(|connection_id\s*\(|uuid\s*\(\s*\)|iif\s*\(|ifnull\s*\(|nullif\s*\(|isnull\s*\(|coalesce\s*\(|cast\s*\(.{0,60}?\bas\s+\w+|convert\s*\(.{0,60}?\busing\b|substr(?:ing)?\s*\(\s*(?:@@|\(?select|version|user|database|current_user|password|table_name|column_name)|ascii\s*\(\s*(?:substr|mid|\(?select)|mid\s*\(\s*(?:@@|\(?select|version|user|database)|length\s*\(\s*(?:@@|\(?select|database|user|version))\s*\(?|@@(?:version|datadir|hostname|basedir|tmpdir|servername|global|session|identity|spid|language|microsoftversion|rowcount)\b|\binformation_schema\b|\b(?:mysql\.(?:user|db|host)|sys\.(?:objects|tables|columns|databases|sysobjects|user_summary|schema_\w+|x\$\w+)|sysobjects|syscolumns|sysdatabases|pg_(?:catalog|class|tables|user|shadow|database|namespace|proc|stat_activity)|all_tables|all_tab_columns|user_tables|user_tab_columns|dba_users|dba_tables|v\$version|msdb\.\w+|sqlite_master|sqlite_schema|sqlite_temp_master)\b|\bfrom\s+dual\b|\bwaitfor[\s+]+(?:delay|time)[\s+]+'",
         ),
     ),
     rule(
@@ -1225,7 +1312,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &[";"],
-            r#"(?:^\s*|['")\d]\s*);\s*(?:select|insert|update|delete|drop|create|alter|truncate|exec|execute|declare|shutdown|waitfor|set\s+@|grant|revoke|begin|commit|rollback|use|call|load|copy|handler)\b"#,
+            r#"(?:^\s*|['")\d=]\s*);\s*(?:select|insert|update|delete|drop|create|alter|truncate|exec|execute|declare|shutdown|waitfor|set\s+@|grant|revoke|begin|commit|rollback|use|call|load|copy|handler)\b"#,
         ),
     ),
     rule(
@@ -1347,7 +1434,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::WordRegex(
             &["or", "and", "xor", "||", "&&"],
-            r#"(?:^|['"`)])\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?(?:\d+|'[^']*'|"[^"]*"|[a-z_]\w*)\s*(?:[<>]=?|!=|<>|<=>|==?|\blike\b|\bregexp\b|\brlike\b|\bis\b|\bin\b)|^\s*(?:\d+|'[^']*')\s*(?:=|!=|<>|<=>)\s*(?:\d+|'[^']*')\s*$|^\s*\\['"]\s*\w*\s*(?:or|and|xor|union|select|having|\|\||&&)\b"#,
+            r#"(?:^|['"`)=])\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?(?:\d+|'[^']*'|"[^"]*"|[a-z_]\w*)\s*(?:[<>]=?|!=|<>|<=>|==?|\blike\b|\bregexp\b|\brlike\b|\bis\b|\bin\b)|^\s*(?:\d+|'[^']*')\s*(?:=|!=|<>|<=>)\s*(?:\d+|'[^']*')\s*$|^\s*\\['"]\s*\w*\s*(?:or|and|xor|union|select|having|\|\||&&)\b"#,
         ),
     ),
     rule(
@@ -1439,7 +1526,7 @@ pub const RULES: &[RuleSpec] = &[
         MARKUP,
         Test::Regex(
             &["[]", "`", "j", "reflect", "<"],
-            r"!!\[\]|\(\s*!\[\]\s*\+\s*\[\]\s*\)|\[\s*\+\s*!\s*\+\s*\[\]\s*\]|\+\s*!\s*\+\s*\[\]|\b(?:call|apply|bind)\s*`|\[\]\s*\.\s*\w+\s*\.\s*(?:call|apply)\b|\breflect\s*\.\s*(?:apply|construct)\b|\$\{\s*(?:alert|eval|prompt|confirm)\s*\}|j\s+a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|j\s*a\s+v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|java\s+script\s*:|<\s*[a-z](?:\s[a-z]){2,}\b|(?:<[a-z]\w*[^>]*?\s|['\x22`]\s*)on[a-z]{3,}\s*=(?:[^=]|$)|<\s*(?:noscript|plaintext|xmp|noembed|noframes|title|textarea|keygen)\b",
+            r"!!\[\]|\(\s*!\[\][\s+]*\[\]\s*\)|\[[\s+]*![\s+]*\[\]\s*\]|\+\s*!\s*\+\s*\[\]|\b(?:call|apply|bind)\s*`|\[\]\s*\.\s*\w+\s*\.\s*(?:call|apply)\b|\breflect\s*\.\s*(?:apply|construct)\b|\$\{\s*(?:alert|eval|prompt|confirm)\s*\}|j\s+a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|j\s*a\s+v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|java\s+script\s*:|<\s*[a-z](?:\s[a-z]){2,}\b|(?:<[a-z]\w*[^>]*?\s|['\x22`]\s*)on[a-z]{3,}\s*=(?:[^=]|$)|<\s*(?:noscript|plaintext|xmp|noembed|noframes|title|textarea|keygen)\b",
         ),
     ),
     // Generic injection: template engines, serializers and ORMs.
@@ -1473,7 +1560,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["localhost", ".internal", "metadata", ":", "@"],
-            r"^\s*(?:[a-z][a-z0-9+.-]*://)?(?:localhost[46]?(?:\.localdomain[46]?)?|[\w-]+(?:\.[\w-]+)*\.internal|metadata\.[\w-]+(?:\.[\w-]+)*)(?:[:/?#]|$)|^\s*(?:https?|ftps?|gopher|dict|ldap|tftp):[^/\s]|^\s*[a-z]+://[^/]*@[^/]*@|://[a-z0-9.-]+\.[a-z]{2,}(?::\d+)?[/\\]@|\b[a-z][a-z0-9+.-]*://(?:[^/?#\s@]*@)?(?:\d{8,10}|0x[0-9a-f]{8}|\d{1,3}\.\d{5,8}|\d{1,3}\.\d{1,3}\.\d{4,5}|(?:0x[0-9a-f]{1,2}\.){1,3}0x[0-9a-f]{1,2}|(?:0\d{1,3}\.){3}0\d{1,3})(?:[:/?#]|$)",
+            r"^\s*(?:[a-z][a-z0-9+.-]*://)?(?:localhost[46]?(?:\.localdomain[46]?)?|[\w-]+(?:\.[\w-]+)*\.internal|metadata\.[\w-]+(?:\.[\w-]+)*)(?:[:/?#]|$)|^\s*(?:https?|ftps?|gopher|dict|ldap|tftp):(?:\d{1,3}\.\d|\d{8,10}(?:[:/?#]|$)|0x[0-9a-f]{8}\b|\[|localhost)|^\s*[a-z]+://[^/]*@[^/]*@|://[a-z0-9.-]+\.[a-z]{2,}(?::\d+)?[/\\]@|\b[a-z][a-z0-9+.-]*://(?:[^/?#\s@]*@)?(?:\d{8,10}|0x[0-9a-f]{8}|\d{1,3}\.\d{5,8}|\d{1,3}\.\d{1,3}\.\d{4,5}|(?:0x[0-9a-f]{1,2}\.){1,3}0x[0-9a-f]{1,2}|(?:0\d{1,3}\.){3}0\d{1,3})(?:[:/?#]|$)",
         ),
     ),
     // Path and file access.
@@ -1500,6 +1587,79 @@ pub const RULES: &[RuleSpec] = &[
             &["/."],
             r"/\.(?:[a-vx-z0-9_-]|w(?:[a-df-z0-9_-]|e[a-km-z0-9_-]))",
         ),
+    ),
+    rule(
+        "cmdi-obfuscated-system-file",
+        "Command injection: system file path written with shell quoting or escapes",
+        Critical,
+        1,
+        FIELDS,
+        SHELL,
+        Test::Regex(
+            &["/etc/", "/proc/"],
+            r"/etc/(?:passwd|shadow|group|hosts|issue|sudoers|crontab)\b|/proc/(?:self|\d+)/(?:environ|cmdline|maps|fd|mem|status)\b",
+        ),
+    ),
+    rule(
+        "sqli-literal-comparison",
+        "SQL injection: a value that is only a comparison of literals, a quote probe or a CASE fragment",
+        Critical,
+        1,
+        FIELDS,
+        SQL,
+        Test::Regex(
+            &["=", "like", "regexp", "'", "\"", "when", "e-"],
+            r#"^\s*(?:\d+|'[^']*')\s*(?:=|<>|<=>|\s(?:not\s+)?(?:like|regexp|rlike)\s)\s*(?:\d+|'[^']*')\s*$|^\s*(?:"'|'")\s*$|\)\s*when\s+\S+\s+then\b|\)\s*(?:not\s+)?(?:like|rlike|regexp)\s*\(|\b2\.22507385850720[01]\d*e-0*308\b"#,
+        ),
+    ),
+    rule(
+        "sqli-subquery-or-evasion",
+        "SQL injection: subquery after an operator, numeric IF probe, exponent evasion, dangling LIKE quote or JSON path comparison",
+        Critical,
+        1,
+        FIELDS,
+        SQL,
+        Test::Regex(
+            &[
+                "select", "if(", "if (", ".e(", ".e (", "0e(", "1e(", "2e(", "3e(", "4e(", "5e(",
+                "6e(", "7e(", "8e(", "9e(", "like'", "like '", "like\"", "like \"", "regexp'",
+                "regexp '", "regexp\"", "regexp \"", "'$", "\"$",
+            ],
+            r#"(?:[=<>(]|\b(?:in|exists|any|all|some|not))\s*\(\s*select\b|\bif\s*\(\s*\d+\s*(?:=|<|>)|\b\d+\.?e\s*\(|\b(?:like|regexp|rlike)\s*['"]\s*$|['"]\s*(?:->>?|[<>=])\s*['"]\$[.\[]"#,
+        ),
+    ),
+    rule(
+        "sqli-function-name",
+        "SQL injection: call of a database-only function",
+        Critical,
+        1,
+        FIELDS,
+        SQL,
+        Test::WordRegex(
+            &[
+                "database",
+                "db_name",
+                "schema_name",
+                "current_user",
+                "session_user",
+                "system_user",
+                "suser_sname",
+                "is_srvrolemember",
+                "char",
+                "nchar",
+                "unhex",
+            ],
+            r"(?:^|[^\w.])(?:database|db_name|schema_name|current_user|session_user|system_user|suser_sname|is_srvrolemember|n?char|unhex)\s*\(",
+        ),
+    ),
+    rule(
+        "xss-event-handler-name",
+        "Cross-site scripting: event handler assignment inside an argument name",
+        Critical,
+        1,
+        TargetKind::ArgName.bit(),
+        MARKUP,
+        Test::Regex(&["on"], r"(?:^|[\s'\x22/])on[a-z]{3,}\s*="),
     ),
     // CRLF, response splitting and header injection.
     rule(
@@ -1544,7 +1704,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &[")", "(&", "(|", "*)", "~="],
-            r"\)\s*[|&]?\s*\(\s*(?:[&|!]|[\w-]+\s*[~<>]?=)|\)\s*\(\s*[\w-]+\s*[~<>]?=|\)\s*!\s*\(|\(\s*[&|!]\s*\(\s*[\w-]+\s*[~<>]?=|\*\s*\)\s*\(|\(\s*\w+\s*~=",
+            r"\)\s*[|&]\s*\(\s*(?:[&|!]|[\w-]+\s*[~<>]?=)|\)\s*\(\s*[&|!]\s*\)|\)\s*\(\s*[\w-]+\s*[~<>]?=|\)\s*!\s*\(|\(\s*[&|!]\s*\(\s*[\w-]+\s*[~<>]?=|\*\s*\)\s*\(|\(\s*\w+\s*~=",
         ),
     ),
     rule(

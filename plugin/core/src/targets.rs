@@ -13,9 +13,13 @@ use crate::rules::TargetKind;
 /// target label.
 pub const MAX_TARGET_NAME_CHARS: usize = 64;
 
-/// Maximum nesting depth of a JSON body that is walked; deeper values are
-/// inspected as part of the raw body instead.
+/// Nesting depth of a JSON body past which the body scores as an anomaly
+/// (rule `limit-json-depth`). Values at any depth are inspected regardless.
 pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Maximum number of bytes of a JSON key path in a target label. Segments past
+/// it are left out of the label, but their values are still inspected.
+const MAX_JSON_LABEL_BYTES: usize = 256;
 
 /// Name fragments that mark a header, cookie or parameter as holding a
 /// credential, so its value never appears in an excerpt.
@@ -237,26 +241,23 @@ pub fn body_format(content_type: Option<&[u8]>) -> BodyFormat {
 
 /// Returns the targets of a complete body, parsed by `content_type`.
 ///
-/// A JSON or XML body that fails to parse, and a body of any other type, is
-/// one raw [`TargetKind::Body`] target. A JSON body of another content type
-/// that starts with `{` or `[` is parsed too, since attackers send JSON as
+/// A body of a type that is not parsed is one raw [`TargetKind::Body`]
+/// target. A JSON body that is not strict JSON adds the raw body target to its
+/// scanned keys and values. A body of another content type that starts with
+/// `{` or `[` is scanned as JSON too, since attackers send JSON as
 /// `text/plain` to skip the parser.
 pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) -> Vec<Target> {
     let mut targets = Vec::new();
     match body_format(content_type) {
         BodyFormat::Form => push_pairs(&mut targets, body, "form"),
-        BodyFormat::Json => {
-            if !push_json(&mut targets, body) {
-                targets.push(raw_body(body));
-            }
-        }
+        BodyFormat::Json => push_json(&mut targets, body),
         BodyFormat::Multipart => push_parts(&mut targets, parts),
         BodyFormat::Xml => push_xml(&mut targets, body),
         BodyFormat::Raw => {
             targets.push(raw_body(body));
-            let start = body.trim_ascii_start().first();
+            let start = strip_bom(body).trim_ascii_start().first();
             if matches!(start, Some(b'{' | b'[')) {
-                push_json(&mut targets, body);
+                scan_json(&mut targets, strip_bom(body));
             }
         }
     }
@@ -267,50 +268,214 @@ fn raw_body(body: &[u8]) -> Target {
     Target::new(TargetKind::Body, b"", "body".to_string(), body.to_vec())
 }
 
-fn push_json(targets: &mut Vec<Target>, body: &[u8]) -> bool {
-    let Ok(document) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    walk_json(targets, &document, "json", b"", 0);
-    true
+/// Appends every key and string value of a JSON body, and the raw body as
+/// well when `serde_json` rejects the body.
+///
+/// The scan is lexical and iterative, so it reads values at any depth, keeps
+/// every member of an object with duplicate names, and accepts what common
+/// application parsers accept but `serde_json` rejects: a leading UTF-8 byte
+/// order mark and lone surrogate escapes (decoded as U+FFFD).
+fn push_json(targets: &mut Vec<Target>, body: &[u8]) {
+    let body = strip_bom(body);
+    scan_json(targets, body);
+    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+        targets.push(raw_body(body));
+    }
 }
 
-fn walk_json(
-    targets: &mut Vec<Target>,
-    value: &serde_json::Value,
-    path: &str,
-    key: &[u8],
-    depth: usize,
-) {
-    if depth > MAX_JSON_DEPTH {
-        return;
+fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body)
+}
+
+/// One open JSON object or array during [`scan_json`].
+struct JsonFrame {
+    /// Length of the key path of the container itself.
+    base: usize,
+    /// The nearest enclosing member name, which values inside arrays share.
+    key: Vec<u8>,
+    /// Whether the container is an array.
+    array: bool,
+    /// Index of the current element of an array.
+    index: usize,
+    /// Whether the next string of an object is a member name.
+    expect_key: bool,
+}
+
+/// Returns the maximum nesting depth of objects and arrays in a JSON text,
+/// counting brackets outside strings only.
+pub fn json_depth(body: &[u8]) -> usize {
+    let mut depth = 0usize;
+    let mut deepest = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
-    match value {
-        serde_json::Value::Object(map) => {
-            for (name, child) in map {
-                targets.push(Target::new(
-                    TargetKind::ArgName,
-                    b"",
-                    "json_name".to_string(),
-                    name.as_bytes().to_vec(),
-                ));
-                let child_path = format!("{path}.{}", label_name(name.as_bytes()));
-                walk_json(targets, child, &child_path, name.as_bytes(), depth + 1);
+    deepest
+}
+
+/// Appends a target for every member name and string value of a JSON text,
+/// labelled with its key path such as `json.user.tags[1]`.
+fn scan_json(targets: &mut Vec<Target>, body: &[u8]) {
+    let mut frames: Vec<JsonFrame> = Vec::new();
+    let mut path = String::from("json");
+    let mut index = 0;
+    while index < body.len() {
+        let byte = body[index];
+        match byte {
+            b'{' | b'[' => {
+                let key = enter_value(&frames, &mut path);
+                frames.push(JsonFrame {
+                    base: path.len(),
+                    key,
+                    array: byte == b'[',
+                    index: 0,
+                    expect_key: byte == b'{',
+                });
+                index += 1;
+            }
+            b'}' | b']' => {
+                frames.pop();
+                index += 1;
+            }
+            b',' => {
+                if let Some(frame) = frames.last_mut() {
+                    if frame.array {
+                        frame.index += 1;
+                    } else {
+                        frame.expect_key = true;
+                    }
+                }
+                index += 1;
+            }
+            b'"' => {
+                let (text, next) = json_string(body, index + 1);
+                index = next;
+                match frames.last_mut() {
+                    Some(frame) if !frame.array && frame.expect_key => {
+                        frame.expect_key = false;
+                        frame.key = text.clone();
+                        targets.push(Target::new(
+                            TargetKind::ArgName,
+                            b"",
+                            "json_name".to_string(),
+                            text,
+                        ));
+                    }
+                    _ => {
+                        let key = enter_value(&frames, &mut path);
+                        targets.push(Target::new(TargetKind::ArgValue, &key, path.clone(), text));
+                    }
+                }
+            }
+            _ => index += 1,
+        }
+    }
+}
+
+/// Sets `path` to the key path of the value that starts at the current
+/// position and returns the name of its nearest enclosing member.
+fn enter_value(frames: &[JsonFrame], path: &mut String) -> Vec<u8> {
+    let Some(frame) = frames.last() else {
+        path.truncate("json".len());
+        return Vec::new();
+    };
+    path.truncate(frame.base);
+    if frame.base < MAX_JSON_LABEL_BYTES {
+        if frame.array {
+            path.push_str(&format!("[{}]", frame.index));
+        } else {
+            path.push('.');
+            path.push_str(&label_name(&frame.key));
+        }
+    }
+    frame.key.clone()
+}
+
+/// Decodes the JSON string whose content starts at `start`, returning its
+/// bytes and the index after the closing quote. Invalid escapes are kept as
+/// written, lone surrogates become U+FFFD, and an unterminated string runs to
+/// the end of the body.
+fn json_string(body: &[u8], start: usize) -> (Vec<u8>, usize) {
+    let mut output = Vec::new();
+    let mut index = start;
+    while index < body.len() {
+        let byte = body[index];
+        if byte == b'"' {
+            return (output, index + 1);
+        }
+        if byte != b'\\' {
+            output.push(byte);
+            index += 1;
+            continue;
+        }
+        let Some(&escape) = body.get(index + 1) else {
+            output.push(byte);
+            break;
+        };
+        index += 2;
+        let simple = match escape {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(decoded) = simple {
+            output.push(decoded);
+            continue;
+        }
+        if escape != b'u' {
+            output.extend_from_slice(&[b'\\', escape]);
+            continue;
+        }
+        let Some(unit) = hex_unit(body, index) else {
+            output.extend_from_slice(b"\\u");
+            continue;
+        };
+        index += 4;
+        let mut code = u32::from(unit);
+        if (0xd800..0xdc00).contains(&unit) && body.get(index..index + 2) == Some(b"\\u") {
+            if let Some(low) =
+                hex_unit(body, index + 2).filter(|low| (0xdc00..0xe000).contains(low))
+            {
+                code = 0x10000 + ((code - 0xd800) << 10) + (u32::from(low) - 0xdc00);
+                index += 6;
             }
         }
-        serde_json::Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                walk_json(targets, child, &format!("{path}[{index}]"), key, depth + 1);
-            }
-        }
-        serde_json::Value::String(text) => targets.push(Target::new(
-            TargetKind::ArgValue,
-            key,
-            path.to_string(),
-            text.as_bytes().to_vec(),
-        )),
-        serde_json::Value::Number(_) | serde_json::Value::Bool(_) | serde_json::Value::Null => {}
+        let character = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+        let mut buffer = [0; 4];
+        output.extend_from_slice(character.encode_utf8(&mut buffer).as_bytes());
     }
+    (output, body.len())
+}
+
+fn hex_unit(body: &[u8], start: usize) -> Option<u16> {
+    let digits = body.get(start..start + 4)?;
+    let text = std::str::from_utf8(digits).ok()?;
+    u16::from_str_radix(text, 16).ok()
 }
 
 fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
@@ -481,12 +646,35 @@ fn disposition_parameter(value: &[u8], wanted: &[u8]) -> Option<Vec<u8>> {
 
 /// Appends attribute values and text nodes of an XML body as arguments. The
 /// scan is lexical: it needs no well-formed document.
+///
+/// An element's text is collected up to its next tag, with the contents of
+/// CDATA sections added as text and comments and processing instructions
+/// removed, because an XML parser hands the application that joined text.
 fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
     let mut index = 0;
     let mut element: Vec<u8> = Vec::new();
+    let mut text: Vec<u8> = Vec::new();
     while index < body.len() {
-        if body[index] == b'<' {
-            let end = body[index..]
+        let rest = &body[index..];
+        if rest.starts_with(b"<!--") {
+            index += 4 + find_or_end(&rest[4..], b"-->").saturating_add(3);
+            continue;
+        }
+        if rest.starts_with(b"<![CDATA[") {
+            let content = &rest[9..];
+            let length = find_or_end(content, b"]]>");
+            text.extend_from_slice(&content[..length]);
+            index += 9 + length.saturating_add(3);
+            continue;
+        }
+        if rest.starts_with(b"<?") {
+            index += 2 + find_or_end(&rest[2..], b"?>").saturating_add(2);
+            continue;
+        }
+        if rest[0] == b'<' {
+            push_xml_text(targets, &element, &text);
+            text.clear();
+            let end = rest
                 .iter()
                 .position(|&b| b == b'>')
                 .map_or(body.len(), |offset| index + offset);
@@ -500,20 +688,34 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
             index = end + 1;
             continue;
         }
-        let end = body[index..]
+        let end = rest
             .iter()
             .position(|&b| b == b'<')
             .map_or(body.len(), |offset| index + offset);
-        let text = body[index..end].trim_ascii();
-        if !text.is_empty() {
-            targets.push(Target::new(
-                TargetKind::ArgValue,
-                &element,
-                format!("xml.{}", label_name(&element)),
-                text.to_vec(),
-            ));
-        }
+        text.extend_from_slice(&body[index..end]);
         index = end;
+    }
+    push_xml_text(targets, &element, &text);
+}
+
+/// Returns the offset of `needle` in `haystack`, or the length of
+/// `haystack` when it does not occur.
+fn find_or_end(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .unwrap_or(haystack.len())
+}
+
+fn push_xml_text(targets: &mut Vec<Target>, element: &[u8], text: &[u8]) {
+    let text = text.trim_ascii();
+    if !text.is_empty() {
+        targets.push(Target::new(
+            TargetKind::ArgValue,
+            element,
+            format!("xml.{}", label_name(element)),
+            text.to_vec(),
+        ));
     }
 }
 

