@@ -514,8 +514,8 @@ impl SecurityEvent {
 }
 
 #[derive(Serialize)]
-struct UserObject<'a> {
-    name: &'a str,
+pub(crate) struct UserObject<'a> {
+    pub(crate) name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -557,31 +557,31 @@ struct RuleObject {
 }
 
 #[derive(Serialize)]
-struct UrlObject<'a> {
-    path: &'a str,
+pub(crate) struct UrlObject<'a> {
+    pub(crate) path: &'a str,
 }
 
 #[derive(Serialize)]
-struct HttpObject<'a> {
+pub(crate) struct HttpObject<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    request: Option<HttpRequestObject<'a>>,
+    pub(crate) request: Option<HttpRequestObject<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<HttpResponseObject>,
+    pub(crate) response: Option<HttpResponseObject>,
 }
 
 #[derive(Serialize)]
-struct HttpRequestObject<'a> {
-    method: &'a str,
+pub(crate) struct HttpRequestObject<'a> {
+    pub(crate) method: &'a str,
 }
 
 #[derive(Serialize)]
-struct HttpResponseObject {
-    status_code: u32,
+pub(crate) struct HttpResponseObject {
+    pub(crate) status_code: u32,
 }
 
 #[derive(Serialize)]
-struct ObserverObject<'a> {
-    name: &'a str,
+pub(crate) struct ObserverObject<'a> {
+    pub(crate) name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -599,8 +599,8 @@ struct PortcullisObject<'a> {
 }
 
 #[derive(Serialize)]
-struct ErrorObject<'a> {
-    message: &'a str,
+pub(crate) struct ErrorObject<'a> {
+    pub(crate) message: &'a str,
 }
 
 /// Formats a time as RFC 3339 in UTC with millisecond precision, such as

@@ -2,7 +2,10 @@
 //! ECS shape as [`crate::event::SecurityEvent`].
 
 use super::key::KeyHash;
-use crate::event::{format_rfc3339, EventLevel, SourceAddress};
+use crate::event::{
+    format_rfc3339, ErrorObject, EventLevel, HttpObject, HttpRequestObject, HttpResponseObject,
+    ObserverObject, SourceAddress, UrlObject, UserObject,
+};
 use crate::http::{truncate_chars, RequestInfo};
 use serde::Serialize;
 use std::time::SystemTime;
@@ -244,11 +247,6 @@ impl LimitEvent {
 }
 
 #[derive(Serialize)]
-struct UserObject<'a> {
-    name: &'a str,
-}
-
-#[derive(Serialize)]
 struct Document<'a> {
     #[serde(rename = "@timestamp")]
     timestamp: String,
@@ -278,34 +276,6 @@ struct EventObject {
 }
 
 #[derive(Serialize)]
-struct UrlObject<'a> {
-    path: &'a str,
-}
-
-#[derive(Serialize)]
-struct HttpObject<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request: Option<HttpRequestObject<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<HttpResponseObject>,
-}
-
-#[derive(Serialize)]
-struct HttpRequestObject<'a> {
-    method: &'a str,
-}
-
-#[derive(Serialize)]
-struct HttpResponseObject {
-    status_code: u32,
-}
-
-#[derive(Serialize)]
-struct ObserverObject<'a> {
-    name: &'a str,
-}
-
-#[derive(Serialize)]
 struct PortcullisObject<'a> {
     policy: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -317,9 +287,4 @@ struct PortcullisObject<'a> {
     lockout_level: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_seconds: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct ErrorObject<'a> {
-    message: &'a str,
 }
