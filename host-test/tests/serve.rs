@@ -4,7 +4,7 @@
 // Test helpers outside #[test] functions fail the test on any error, so panicking is right.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,28 +35,47 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts `host-test serve` on a free loopback port and waits for its
+/// "listening on" line. Tests run in parallel, so another test's server can
+/// take the port between `free_port` and the bind; the bind then fails and a
+/// new port is tried, instead of sending requests to the other server.
 fn start_serve(args: &[&str]) -> Server {
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_host-test"))
-        .current_dir(repo_root())
-        .arg("serve")
-        .arg("--listen")
-        .arg(addr.to_string())
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start host-test serve");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "host-test serve did not listen on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    for _ in 0..5 {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_host-test"))
+            .current_dir(repo_root())
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start host-test serve");
+        let stderr = child.stderr.take().unwrap();
+        let (listening, started) = std::sync::mpsc::channel();
+        // Reads the whole log, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut reported = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !reported && line.contains("listening on") {
+                    let _ = listening.send(true);
+                    reported = true;
+                }
+            }
+            if !reported {
+                let _ = listening.send(false);
+            }
+        });
+        if started.recv_timeout(Duration::from_secs(30)) == Ok(true) {
+            return Server { child, addr };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    Server { child, addr }
+    panic!("host-test serve did not start after five ports");
 }
 
 /// Sends one HTTP/1.1 request and returns the status line, the headers (lower-cased names)
