@@ -112,8 +112,8 @@ pub fn send_local_response(
 ) -> Result<(), HostStatus> {
     let serialized = serialize_pairs(headers);
     // SAFETY: the body and the serialized headers outlive the call, which
-    // only reads them; an empty details string is passed as a null pointer
-    // with size 0, as the ABI allows.
+    // only reads them. The empty details string is a null pointer with size
+    // 0, which the ABI allows.
     result(unsafe {
         proxy_send_local_response(
             status,

@@ -8,7 +8,7 @@ use crate::stream::Shared;
 use portcullis_core::event::{suppressed_json, EventLevel};
 use portcullis_core::export::{Admission, ExportPolicy, ExportQueue, LogLimiter};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MapType, MetricType};
+use proxy_wasm::types::MapType;
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -63,7 +63,7 @@ impl EventsRuntime {
     pub fn new() -> Self {
         let metric_ids = EventMetric::ALL
             .iter()
-            .map(|metric| hostcalls::define_metric(MetricType::Counter, metric.name()).ok())
+            .map(|metric| host::define_counter(metric.name()))
             .collect();
         EventsRuntime {
             limiter: RefCell::new(LogLimiter::default()),

@@ -4,7 +4,7 @@
 use crate::abi;
 use portcullis_core::event::SourceAddress;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, Status};
+use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Reads every pair of a header map, values as raw bytes.
@@ -119,6 +119,27 @@ pub fn send_http_response(context_id: u32, status: u32, headers: Vec<(&str, &str
         );
         if let Err(error) = hostcalls::reset_http_request() {
             log::error!("portcullis: context {context_id}: resetting the request failed with status {error:?}");
+        }
+    }
+}
+
+/// CAS used to create a shared-data key that must not exist yet. Envoy
+/// writes a missing key whatever the CAS is, but rejects a CAS that differs
+/// from an existing key's, so a writer that lost the race to create the key
+/// gets CAS_MISMATCH instead of overwriting the winner. Envoy's CAS counter
+/// would need about four billion writes to reach this value.
+pub const CAS_CREATE: u32 = u32::MAX;
+
+/// Defines a counter; `None` when the host fails, which is logged once here
+/// because the counter will then never be reported.
+pub fn define_counter(name: &str) -> Option<u32> {
+    match hostcalls::define_metric(MetricType::Counter, name) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log::error!(
+                "portcullis: defining metric {name} failed with status {status:?}, it will not be reported"
+            );
+            None
         }
     }
 }

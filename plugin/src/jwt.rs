@@ -16,7 +16,7 @@ use portcullis_core::jwt::policy::{JwtPolicy, KeySource, RemoteJwks};
 use portcullis_core::jwt::remote::{lease_key, record_key, Lease, Record};
 use portcullis_core::jwt::response::Rejection;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{Action, BufferType, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -27,12 +27,6 @@ use std::time::{Duration, UNIX_EPOCH};
 const TICK_PERIOD: Duration = Duration::from_millis(500);
 /// Extra time a paused request waits past the fetch timeout for keys.
 const WAIT_MARGIN_MS: u64 = 1_000;
-/// CAS used to create a shared-data key that must not exist yet. Envoy
-/// writes a missing key whatever the CAS is, but refuses a CAS that differs
-/// from an existing key's, so a writer that lost the race to create the key
-/// gets CAS_MISMATCH instead of overwriting the winner. Envoy's CAS counter
-/// would need about four billion writes to reach this value.
-const CAS_CREATE: u32 = u32::MAX;
 
 /// Counters of token validation.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +115,7 @@ impl JwtRuntime {
         let metric_ids = if policy.enabled() {
             JwtMetric::ALL
                 .iter()
-                .map(|metric| hostcalls::define_metric(MetricType::Counter, metric.name()).ok())
+                .map(|metric| host::define_counter(metric.name()))
                 .collect()
         } else {
             Vec::new()
@@ -203,7 +197,7 @@ pub fn on_tick(shared: &Shared) {
             continue;
         }
         let failures = parsed.map_or(0, |lease| lease.failures);
-        let cas = lease.map_or(CAS_CREATE, |(_, cas)| cas);
+        let cas = lease.map_or(host::CAS_CREATE, |(_, cas)| cas);
         let claim = Lease::start(runtime.owner, failures, remote, now);
         if hostcalls::set_shared_data(&lease_key(name), Some(&claim.encode()), Some(cas)).is_err() {
             // Another worker took the lease first and fetches for everyone.

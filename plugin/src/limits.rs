@@ -15,7 +15,7 @@ use portcullis_core::limits::key::KeyInputs;
 use portcullis_core::limits::store::{Anchor, HostError, SetOutcome, SharedStore};
 use portcullis_core::limits::{Context, LimitVerdict, Limits, Report, RequestLimits};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MetricType, Status};
+use proxy_wasm::types::Status;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,11 +31,6 @@ const SALT_BYTES: usize = 32;
 
 /// Shortest salt accepted from shared data.
 const MIN_SALT_BYTES: usize = 16;
-
-/// CAS of the first write of the salt: a token that no write of the salt key
-/// can have yet, so the write creates a missing key and fails when another
-/// worker created it first.
-const CAS_CREATE: u32 = u32::MAX;
 
 /// Buckets of each policy swept per tick.
 const RECLAIM_BATCH: u32 = 64;
@@ -111,7 +106,7 @@ impl LimitsRuntime {
             .map(|policy| {
                 let ids = POLICY_OUTCOMES.map(|(_, outcome)| {
                     let name = format!("portcullis.limits.policy.{}.{outcome}", policy.name);
-                    hostcalls::define_metric(MetricType::Counter, &name).ok()
+                    host::define_counter(&name)
                 });
                 (policy.name.clone(), ids)
             })
@@ -166,7 +161,7 @@ fn load_salt() -> Vec<u8> {
         let fresh = random_bytes(SALT_BYTES);
         // Whether this write or another worker's won, the next read returns
         // the salt that every worker then uses.
-        let _ = hostcalls::set_shared_data(SALT_KEY, Some(&fresh), Some(CAS_CREATE));
+        let _ = hostcalls::set_shared_data(SALT_KEY, Some(&fresh), Some(host::CAS_CREATE));
     }
     log::error!(
         "portcullis: the limits salt could not be stored in shared data, keys are hashed without it"
@@ -195,18 +190,7 @@ fn random_bytes(count: usize) -> Vec<u8> {
 fn define_metrics() -> Vec<Option<u32>> {
     LimitMetric::ALL
         .iter()
-        .map(
-            |metric| match hostcalls::define_metric(MetricType::Counter, metric.name()) {
-                Ok(id) => Some(id),
-                Err(status) => {
-                    log::error!(
-                        "portcullis: defining metric {} failed with status {status:?}, it will not be reported",
-                        metric.name()
-                    );
-                    None
-                }
-            },
-        )
+        .map(|metric| host::define_counter(metric.name()))
         .collect()
 }
 

@@ -2,7 +2,6 @@
 //! context.
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -56,18 +55,7 @@ pub struct Metrics {
 impl Metrics {
     /// Defines every counter with the host.
     pub fn define() -> Self {
-        let ids = Metric::ALL.map(|metric| {
-            match hostcalls::define_metric(MetricType::Counter, metric.name()) {
-                Ok(id) => Some(id),
-                Err(status) => {
-                    log::error!(
-                        "portcullis: defining metric {} failed with status {status:?}, it will not be reported",
-                        metric.name()
-                    );
-                    None
-                }
-            }
-        });
+        let ids = Metric::ALL.map(|metric| crate::host::define_counter(metric.name()));
         Metrics {
             ids,
             rule_ids: RefCell::new(HashMap::new()),
@@ -79,14 +67,7 @@ impl Metrics {
     /// took part in a block or monitor decision, defining it on first use.
     pub fn increment_rule(&self, rule: &'static str) {
         let id = *self.rule_ids.borrow_mut().entry(rule).or_insert_with(|| {
-            let name = format!("portcullis.filter.rule.{rule}");
-            match hostcalls::define_metric(MetricType::Counter, &name) {
-                Ok(id) => Some(id),
-                Err(status) => {
-                    log::error!("portcullis: defining metric {name} failed with status {status:?}, it will not be reported");
-                    None
-                }
-            }
+            crate::host::define_counter(&format!("portcullis.filter.rule.{rule}"))
         });
         if let Some(id) = id {
             if hostcalls::increment_metric(id, 1).is_err() {

@@ -43,7 +43,7 @@ pub struct Stream {
     request_headers: Vec<(String, Vec<u8>)>,
     /// Rule matches of the request so far.
     assessment: Assessment,
-    /// What the request side learned, for the response.
+    /// Request-side facts that the response hardening needs.
     exchange: Exchange,
     /// Whether a local response ended the request.
     replied: bool,
@@ -203,10 +203,11 @@ impl Stream {
     /// Counts a failure status for the limits and adds their `RateLimit`
     /// headers to the response.
     fn add_rate_limit_headers(&self) {
-        let status = host::header_pairs(self.context_id, MapType::HttpResponseHeaders)
-            .iter()
-            .find(|(name, _)| name == ":status")
-            .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
+        let status =
+            proxy_wasm::hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|value| std::str::from_utf8(&value).ok()?.parse().ok());
         let shared = self.shared.clone();
         for (name, value) in crate::limits::on_response_headers(self.context_id, &shared, status) {
             host::replace_header(self.context_id, MapType::HttpResponseHeaders, &name, &value);

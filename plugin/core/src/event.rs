@@ -483,20 +483,7 @@ impl SecurityEvent {
     }
 
     fn http_object(&self) -> Option<HttpObject<'_>> {
-        let method = self
-            .request
-            .as_ref()
-            .map(|request| request.method.as_str())
-            .filter(|method| !method.is_empty());
-        if method.is_none() && self.status_code.is_none() {
-            return None;
-        }
-        Some(HttpObject {
-            request: method.map(|method| HttpRequestObject { method }),
-            response: self
-                .status_code
-                .map(|status_code| HttpResponseObject { status_code }),
-        })
+        HttpObject::from_parts(self.request.as_ref(), self.status_code)
     }
 
     fn portcullis_object(&self) -> Option<PortcullisObject<'_>> {
@@ -559,6 +546,26 @@ struct RuleObject {
 #[derive(Serialize)]
 pub(crate) struct UrlObject<'a> {
     pub(crate) path: &'a str,
+}
+
+impl<'a> HttpObject<'a> {
+    /// Builds the `http` object from the request's method and the status of
+    /// the local response; `None` when there is neither.
+    pub(crate) fn from_parts(
+        request: Option<&'a RequestInfo>,
+        status_code: Option<u32>,
+    ) -> Option<Self> {
+        let method = request
+            .map(|request| request.method.as_str())
+            .filter(|method| !method.is_empty());
+        if method.is_none() && status_code.is_none() {
+            return None;
+        }
+        Some(HttpObject {
+            request: method.map(|method| HttpRequestObject { method }),
+            response: status_code.map(|status_code| HttpResponseObject { status_code }),
+        })
+    }
 }
 
 #[derive(Serialize)]

@@ -3,8 +3,8 @@
 
 use super::key::KeyHash;
 use crate::event::{
-    format_rfc3339, ErrorObject, EventLevel, HttpObject, HttpRequestObject, HttpResponseObject,
-    ObserverObject, SourceAddress, UrlObject, UserObject,
+    format_rfc3339, ErrorObject, EventLevel, HttpObject, ObserverObject, SourceAddress, UrlObject,
+    UserObject,
 };
 use crate::http::{truncate_chars, RequestInfo};
 use serde::Serialize;
@@ -181,17 +181,7 @@ impl LimitEvent {
 
     /// Renders the event as one line of JSON.
     pub fn to_json(&self) -> String {
-        let method = self
-            .request
-            .as_ref()
-            .map(|request| request.method.as_str())
-            .filter(|method| !method.is_empty());
-        let http = (method.is_some() || self.status_code.is_some()).then(|| HttpObject {
-            request: method.map(|method| HttpRequestObject { method }),
-            response: self
-                .status_code
-                .map(|status_code| HttpResponseObject { status_code }),
-        });
+        let http = HttpObject::from_parts(self.request.as_ref(), self.status_code);
         let key = self.key.map(|key| key.to_string());
         let document = Document {
             timestamp: format_rfc3339(self.timestamp),
