@@ -6,6 +6,7 @@
 //! - [`shared::HostShared`] is what the VMs of one host share: shared data, queues, metrics
 //!   and the clock.
 //! - [`scenario`] runs scenario files; [`serve`] is a loopback reverse proxy.
+//! - [`startup`] measures compile, instantiate and configure time and memory per VM.
 //! - [`oci`] packs the module as OCI images for Istio and Envoy Gateway.
 
 pub mod abi;
@@ -17,6 +18,7 @@ mod props;
 pub mod scenario;
 pub mod serve;
 pub mod shared;
+pub mod startup;
 pub mod state;
 pub mod stream;
 pub mod vm;

@@ -50,6 +50,8 @@ enum Command {
     Fuzz(host_test::fuzz::FuzzArgs),
     /// Pack the module as OCI image layouts (compat and oci formats).
     Oci(host_test::oci::OciArgs),
+    /// Time compiling, instantiating and configuring the module, and read its memory.
+    Startup(host_test::startup::StartupArgs),
 }
 
 fn default_plugin(plugin: Option<PathBuf>) -> PathBuf {
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Command::Load(args) => host_test::serve::load(args).map(|()| ExitCode::SUCCESS),
         Command::Fuzz(args) => host_test::fuzz::run(args).map(|()| ExitCode::SUCCESS),
         Command::Oci(args) => host_test::oci::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Startup(args) => host_test::startup::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::{Instance, Linker, Store, TypedFunc};
 
@@ -135,6 +135,17 @@ pub struct Vm {
     /// Stream callbacks that ran after the stream's local response, which a host must
     /// never do.
     late_callbacks: Vec<String>,
+    /// How long [`Vm::start`] took in each of its parts.
+    pub start_times: StartTimes,
+}
+
+/// Wall-clock durations of a VM's start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartTimes {
+    /// Linking the host functions and instantiating the compiled module.
+    pub instantiate: Duration,
+    /// `_initialize`, the root context, `proxy_on_vm_start` and `proxy_on_configure`.
+    pub configure: Duration,
 }
 
 impl Vm {
@@ -146,6 +157,7 @@ impl Vm {
         shared: HostShared,
         vm_index: usize,
     ) -> Result<Vm, StartError> {
+        let started = Instant::now();
         let mut linker = Linker::new(&plugin.engine);
         hostcalls::add_to_linker(&mut linker)
             .map_err(|e| StartError::Instantiate(format!("{e:#}")))?;
@@ -178,8 +190,14 @@ impl Vm {
             tick_period_ms: 0,
             outgoing: Vec::new(),
             late_callbacks: Vec::new(),
+            start_times: StartTimes::default(),
         };
+        let instantiated = Instant::now();
         vm.run_start(&instance)?;
+        vm.start_times = StartTimes {
+            instantiate: instantiated - started,
+            configure: instantiated.elapsed(),
+        };
         Ok(vm)
     }
 
