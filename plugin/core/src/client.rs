@@ -23,10 +23,21 @@ pub const MAX_TRUSTED_HOPS: u8 = 16;
 
 /// The `headers.client_address` section of the configuration, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct ClientAddressSection {
+    /// Number of proxies in front of this one whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are trusted, 0 to 16. Default 0: the
+    /// connection's peer is the client. With N, the N-th `X-Forwarded-For`
+    /// entry from the right is the client.
+    #[cfg_attr(feature = "schema", schemars(range(max = 16)))]
     trusted_hops: u8,
+    /// Request header that carries the client address upstream, an HTTP
+    /// token other than `host` and `content-length`. Default
+    /// `x-portcullis-client-ip`.
     header: String,
+    /// Whether the client address is sent upstream in `header`, after the
+    /// client's own copies of that header are removed. Default true.
     forward: bool,
 }
 

@@ -36,15 +36,32 @@ use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::marker::PhantomData;
 
-/// The whole configuration document, as written.
+/// Portcullis plugin configuration: a JSON object whose sections are all
+/// optional. `{}` turns on header hardening and request filtering in
+/// blocking mode.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(title = "Portcullis plugin configuration")
+)]
 #[serde(deny_unknown_fields, default)]
 struct ConfigDocument {
+    /// Response header hardening and the request-side header controls: host
+    /// allowlist, stripped request headers, client address, cookies.
     headers: Object<HeadersSection>,
+    /// Request filter: built-in and custom rules with anomaly scoring, and
+    /// protocol limits.
     filter: Object<FilterSection>,
+    /// Cross-origin resource sharing; off by default.
     cors: CorsObject,
+    /// Token validation: the JSON form of Envoy's `jwt_authn`
+    /// `JwtAuthentication` message. Without rules no request is checked.
     jwt: Object<JwtSection>,
+    /// Per-key attempt counting: rate limits and lockouts. Without policies
+    /// nothing is counted.
     limits: Object<LimitsSection>,
+    /// Security event log rate limit and export to an HTTP collector.
     events: Object<EventsSection>,
 }
 
@@ -74,6 +91,78 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
         deserializer
             .deserialize_map(ObjectVisitor(PhantomData))
             .map(Object)
+    }
+}
+
+/// Deserializes a `T` from a JSON object only, for a field declared as `T`
+/// with `#[serde(deserialize_with = "crate::config::object")]`.
+pub(crate) fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Object::<T>::deserialize(deserializer).map(|object| object.0)
+}
+
+/// Deserializes a list whose items are JSON objects only, for a field
+/// declared as `Vec<T>` with
+/// `#[serde(deserialize_with = "crate::config::objects")]`.
+pub(crate) fn objects<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let items = Vec::<Object<T>>::deserialize(deserializer)?;
+    Ok(items.into_iter().map(|object| object.0).collect())
+}
+
+/// The schema of `T`, whose derived schema already requires a JSON object.
+#[cfg(feature = "schema")]
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Object<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// Generates the JSON Schema (draft 2020-12) of the configuration document
+/// that [`Config::from_json`] reads.
+///
+/// The schema checks types, enumerations, required fields, unknown fields,
+/// numeric ranges and the syntax of ids, names and path prefixes. Rules that
+/// involve several fields, such as "exactly one of", and values that need
+/// parsing, such as regexes, CIDR blocks and durations, are checked by the
+/// parser alone.
+#[cfg(feature = "schema")]
+pub fn json_schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .with_transform(schemars::transform::RecursiveTransform(unwrap_description))
+        .into_generator()
+        .into_root_schema_for::<ConfigDocument>()
+}
+
+/// Joins the lines of each paragraph of a description taken from a doc
+/// comment, so that a viewer that does not read Markdown shows no line
+/// breaks at the comment's wrapping width.
+#[cfg(feature = "schema")]
+fn unwrap_description(schema: &mut schemars::Schema) {
+    if let Some(serde_json::Value::String(text)) = schema.get_mut("description") {
+        *text = text
+            .split("\n\n")
+            .map(|paragraph| paragraph.split('\n').collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n\n");
     }
 }
 
@@ -252,6 +341,18 @@ mod tests {
             (
                 r#"{"headers": {"response": {"x-a": ["set", "1"]}}}"#,
                 "headers.response.x-a: invalid type: sequence",
+            ),
+            (
+                r#"{"filter": {"limits": [["GET"]]}}"#,
+                "filter.limits: invalid type: sequence, expected a JSON object",
+            ),
+            (
+                r#"{"filter": {"exclusions": [[["sqli-*"]]]}}"#,
+                "filter.exclusions[0]: invalid type: sequence, expected a JSON object",
+            ),
+            (
+                r#"{"filter": {"rules": [["a", null, "low", 1, ["path"], [], [], "x", []]]}}"#,
+                "filter.rules[0]: invalid type: sequence, expected a JSON object",
             ),
             ("null", ".: invalid type: null"),
             ("[]", ".: invalid type: sequence"),

@@ -31,14 +31,33 @@ pub const CORS_RESPONSE_HEADERS: &[&str] = &[
 
 /// The `cors` section of the configuration, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct CorsSection {
+    /// Whether the module responds to preflights itself and sets the CORS
+    /// response headers. Default false: the application's CORS headers pass
+    /// unchanged.
     enabled: bool,
+    /// Origins allowed to read responses: a serialized origin such as
+    /// `https://app.example.com:8443`, `.example.com` for every `https`
+    /// subdomain on the default port, or `*` for every origin (not with
+    /// `allow_credentials`). Default empty: no origin is allowed.
     allowed_origins: Vec<String>,
+    /// Methods allowed in preflights, HTTP tokens compared
+    /// case-sensitively. Default `["GET", "HEAD", "POST"]`.
     allowed_methods: Vec<String>,
+    /// Request header names allowed in preflights, case-insensitive.
+    /// Default empty.
     allowed_headers: Vec<String>,
+    /// Response header names sent in `Access-Control-Expose-Headers`.
+    /// Default empty.
     expose_headers: Vec<String>,
+    /// Whether `Access-Control-Allow-Credentials: true` is sent. Default
+    /// false.
     allow_credentials: bool,
+    /// `Access-Control-Max-Age` of preflight responses, in seconds, at most
+    /// 86400. Default 600.
+    #[cfg_attr(feature = "schema", schemars(range(max = 86400)))]
     max_age: u32,
 }
 

@@ -39,10 +39,17 @@ pub const RETRY_MAX_MS: u64 = 60_000;
 
 /// The `events` section, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct EventsSection {
+    /// Events of one `event.action` written to the log per window on each
+    /// worker; 0 turns the limit off. Default 100.
     log_max_per_kind: u32,
+    /// Length of a log window in seconds, 1 to 86400. Default 10.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86400)))]
     log_window_seconds: u64,
+    /// Export of every event, logged or not, to an HTTP collector. Default:
+    /// none.
     export: Option<Object<ExportSection>>,
 }
 
@@ -56,23 +63,42 @@ impl Default for EventsSection {
     }
 }
 
+/// The `events.export` section, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct ExportSection {
+    /// Proxy cluster that the http calls go to; must not be blank.
     cluster: String,
+    /// `:authority` of the calls, a host name without spaces or control
+    /// characters. Default: the cluster name.
     #[serde(default)]
     authority: Option<String>,
+    /// `:path` of the calls, starting with `/`. Default `/`.
     #[serde(default = "default_path")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^/[^\x00-\x1f\x7f]*$")))]
     path: String,
+    /// Body encoding: `ndjson` (default, one event a line) or `json_array`.
     #[serde(default)]
     format: Format,
+    /// Events per call at most, 1 to 10000; a full batch is sent at the
+    /// next one-second tick. Default 100.
     #[serde(default = "default_batch_size")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 10000)))]
     batch_size: u32,
+    /// Maximum time in seconds, 1 to 3600, that an event waits before a
+    /// partial batch is sent. Default 5.
     #[serde(default = "default_flush_interval")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 3600)))]
     flush_interval_seconds: u64,
+    /// Events held per worker at most, from `batch_size` to 100000; past it
+    /// the oldest are dropped and counted. Default 1000.
     #[serde(default = "default_max_queue")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100000)))]
     max_queue: u32,
+    /// Timeout of each call in milliseconds, 1 to 60000. Default 5000.
     #[serde(default = "default_timeout")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 60000)))]
     timeout_ms: u64,
 }
 
@@ -98,6 +124,7 @@ fn default_timeout() -> u64 {
 
 /// How a batch is encoded in the request body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// One JSON object a line (`application/x-ndjson`).

@@ -164,6 +164,7 @@ const PROTECTED_HEADERS: &[&str] = &["content-length", "transfer-encoding", "set
 
 /// The treatment of the upstream's copies of a header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum HeaderMode {
     /// Replace all copies with one copy of the configured value.
@@ -176,17 +177,46 @@ pub enum HeaderMode {
 
 /// The `headers` section of the configuration, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct HeadersSection {
+    /// Whether header hardening is on: response rules, `remove_response`,
+    /// `strip_request`, cookie hardening, the host allowlist and the
+    /// forwarded client address. Default true.
     enabled: bool,
+    /// Response header rules by header name (case-insensitive, each name
+    /// once), merged over the built-in security headers. A rule for a
+    /// built-in header replaces it.
     response: ResponseHeaderSpecs,
+    /// Response headers removed before the client sees them: names, or a
+    /// prefix followed by one `*`. A configured list replaces the built-in
+    /// list (the OWASP Secure Headers Project's removal list and
+    /// `x-envoy-*`).
     remove_response: Vec<String>,
+    /// Response headers removed in addition to `remove_response`, in the
+    /// same syntax. Default empty.
     remove_response_extra: Vec<String>,
+    /// Request headers removed before the request is forwarded, matched
+    /// also when spelled with `_` for `-`, in the syntax of
+    /// `remove_response`.
+    /// Default `["x-portcullis-*"]`. The client address header is always
+    /// removed when it is forwarded.
     strip_request: Vec<String>,
+    /// Response rules for paths under a prefix, merged over `response`; the
+    /// route with the longest matching prefix applies alone. Default empty.
     routes: Vec<Object<RouteSection>>,
+    /// `Set-Cookie` hardening.
     cookies: Object<CookiesSection>,
+    /// Sources of the client address and scheme, and forwarding of the
+    /// address upstream.
     client_address: Object<ClientAddressSection>,
+    /// Hosts that requests may name in `:authority`, compared without port
+    /// and case-insensitively: `example.com`, or `.example.com` for its
+    /// subdomains. Default empty, which allows every host.
     allowed_hosts: Vec<String>,
+    /// Status of the response to a request for a host outside
+    /// `allowed_hosts`: 421 (Misdirected Request, the default) or 400.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = [400, 421])))]
     host_mismatch_status: u16,
 }
 
@@ -215,18 +245,32 @@ impl Default for HeadersSection {
 
 /// One entry of `headers.routes`, as written.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct RouteSection {
+    /// Path prefix starting with `/`, compared byte for byte with the
+    /// request path after doubled slashes and dot segments are resolved.
+    /// Each prefix may appear once.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^/[^\x00-\x1f\x7f]*$")))]
     prefix: String,
+    /// Response header rules for the route, merged over
+    /// `headers.response`. Default empty.
     #[serde(default)]
     response: ResponseHeaderSpecs,
 }
 
-/// One entry of `headers.response`, as written.
+/// One response header rule, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct ResponseHeaderSpec {
+    /// `set` replaces the application's copies with one copy of `value`,
+    /// `default` adds `value` only when the response has no copy, and
+    /// `remove` removes all copies.
     mode: HeaderMode,
+    /// Header value. Must be absent with `remove`. Without it, `set` and
+    /// `default` use the built-in value of the header, and a header
+    /// without one is rejected.
     #[serde(default)]
     value: Option<String>,
 }
@@ -259,6 +303,26 @@ impl<'de> Deserialize<'de> for ResponseHeaderSpecs {
         }
 
         deserializer.deserialize_map(SpecsVisitor)
+    }
+}
+
+/// A JSON object from header name to rule; the parser also rejects a name
+/// given twice, which a schema cannot express.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for ResponseHeaderSpecs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResponseHeaderSpecs".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Response header rules by header name, an HTTP token compared \
+                case-insensitively. Each name may appear once, and `content-length`, \
+                `transfer-encoding` and `set-cookie` cannot be configured.",
+            "type": "object",
+            "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+            "additionalProperties": generator.subschema_for::<ResponseHeaderSpec>(),
+        })
     }
 }
 

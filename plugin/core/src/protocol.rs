@@ -30,11 +30,14 @@ pub struct Hit {
 
 /// The `filter.limits` section of the configuration.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Methods that pass, upper-case.
+    /// Methods that pass, upper-case and compared case-sensitively.
+    /// Default `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` and
+    /// `OPTIONS`.
     pub allowed_methods: Vec<String>,
-    /// Maximum length of `:path` in bytes.
+    /// Maximum length of `:path` in bytes, query included. Default 4096.
     pub max_uri_bytes: usize,
     /// Maximum number of request headers; 0, the default, leaves the limit
     /// to the proxy (Envoy allows 100).
@@ -42,16 +45,19 @@ pub struct Limits {
     /// Maximum size of one header value in bytes; 0, the default, leaves the
     /// limit to the proxy (Envoy allows 60 KiB of headers in all).
     pub max_header_bytes: usize,
-    /// Maximum number of arguments, query and body together.
+    /// Maximum number of arguments, query and body together. Default 255.
     pub max_args: usize,
-    /// Maximum length of an argument name in bytes.
+    /// Maximum length of an argument name in bytes. Default 100.
     pub max_arg_name_bytes: usize,
-    /// Maximum length of an argument value in bytes.
+    /// Maximum length of an argument value in bytes. Default 16384.
     pub max_arg_value_bytes: usize,
     /// Media types that a request body may have; a trailing `*` matches a
     /// prefix and `+json`/`+xml` suffixes are accepted as their base type.
+    /// Default: form, multipart, JSON, XML, SOAP, GraphQL, octet-stream,
+    /// plain text, Markdown and CSV types.
     pub allowed_content_types: Vec<String>,
-    /// Charsets that a `content-type` may name, lower-case.
+    /// Charsets that a `content-type` may name, lower-case. Default
+    /// `utf-8`, `iso-8859-1`, `iso-8859-15`, `windows-1252` and `us-ascii`.
     pub allowed_charsets: Vec<String>,
 }
 

@@ -28,10 +28,19 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 /// The `limits` section, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct LimitsSection {
+    /// Counting policies, at most 64, each with a distinct name. Default
+    /// empty: nothing is counted.
+    #[cfg_attr(feature = "schema", schemars(length(max = 64)))]
     pub(crate) policies: Vec<Object<PolicySection>>,
+    /// Client addresses that no policy counts or rejects: IP addresses or
+    /// CIDR blocks such as `10.0.0.0/8` or `2001:db8::/32`. Default empty.
     pub(crate) allowlist: Vec<String>,
+    /// Largest request body, in bytes, buffered to read `body_field` key
+    /// parts, at most 1048576. Default 16384.
+    #[cfg_attr(feature = "schema", schemars(range(max = 1048576)))]
     pub(crate) max_body_bytes: u64,
 }
 
@@ -47,34 +56,74 @@ impl Default for LimitsSection {
 
 /// One entry of `limits.policies`, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PolicySection {
+    /// Policy name in events, metrics and the `RateLimit-Policy` header: 1
+    /// to 64 characters of `a-z`, `A-Z`, `0-9`, `-` and `_`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$"))
+    )]
     name: String,
+    /// Requests the policy counts. Default: every request.
     #[serde(rename = "match", default)]
     matcher: Object<MatchSection>,
+    /// Parts of the counting key, at least one, hashed together.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     key: Vec<Object<KeyPartSection>>,
+    /// Events counted: `requests` (default), or `failures`, the responses
+    /// with a status in `failure_statuses`.
     #[serde(default)]
     count: CountSection,
+    /// Response statuses, 100 to 599, that count as failures when `count`
+    /// is `failures`; then at least one is required. Default `[401, 403]`.
     #[serde(default = "default_failure_statuses")]
     failure_statuses: Vec<u16>,
+    /// `sliding_window` (default: the previous window weighs by its
+    /// overlap) or `token_bucket` (bursts of `limit`, refilled over the
+    /// window).
     #[serde(default)]
     algorithm: AlgorithmSection,
+    /// Requests or failures allowed per window, 1 to 1000000.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1000000)))]
     limit: u32,
+    /// Window length in seconds, 1 to 31622400 (366 days).
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 31622400)))]
     window_seconds: u64,
+    /// How long a key over the limit stays rejected, in seconds, 0 to
+    /// 31622400. Default 0: no lockout, only the window's limit.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(max = 31622400)))]
     lockout_seconds: u64,
+    /// Longer lockouts for repeat offenders; needs a non-zero
+    /// `lockout_seconds`. Default: none.
     escalation: Option<Object<EscalationSection>>,
+    /// `block` (default) rejects keys over the limit; `monitor` only logs.
     #[serde(default)]
     mode: ModeSection,
+    /// Status of the rejection, 400 to 599. Default 429.
     #[serde(default = "default_status")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 400, max = 599)))]
     status: u16,
+    /// Body of the rejection. Default
+    /// `{"error":"rate_limited","policy":NAME}`.
     body: Option<String>,
+    /// `reject` (default) or `allow` a request when shared data fails or a
+    /// new key finds no free entry.
     #[serde(default)]
     on_store_failure: StoreFailureSection,
+    /// Keys tracked at most, 1 to 1048576, spread over `max_keys / 4`
+    /// shared-data buckets of four entries. Default 8192.
     #[serde(default = "default_max_keys")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1048576)))]
     max_keys: u32,
+    /// Requests without a key part: `count` (default: they share one key)
+    /// or `skip` (not counted).
     #[serde(default)]
     on_missing_key: MissingKeySection,
+    /// Whether forwarded responses carry `RateLimit-Policy` and
+    /// `RateLimit`. Default true.
     #[serde(default = "yes")]
     response_headers: bool,
 }
@@ -95,37 +144,69 @@ fn yes() -> bool {
     true
 }
 
+/// The requests that a policy counts, as written.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 struct MatchSection {
+    /// Route path condition, compared after percent-decoding, with doubled
+    /// slashes, dot segments and `;` parameters resolved. Default: every
+    /// path.
     path: Option<Object<PathSection>>,
+    /// Methods, HTTP tokens that are upper-cased before comparison.
+    /// Default empty: every method.
     methods: Vec<String>,
 }
 
+/// A route path condition, as written.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct PathSection {
+    /// Exact path, matching with or without one trailing slash. Exactly one
+    /// of `exact`, `prefix` and `regex` is required.
     exact: Option<String>,
+    /// Path prefix.
     prefix: Option<String>,
+    /// Regex (regex-lite syntax) that matches anywhere in the path; anchor
+    /// it with `^` and `$` to match the whole path.
     regex: Option<String>,
 }
 
+/// One part of a counting key, as written: exactly one of `address`,
+/// `header`, `cookie`, `claim` and `body_field`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct KeyPartSection {
+    /// The client address of `headers.client_address`, cut to a prefix.
     address: Option<Object<AddressSection>>,
+    /// A request header's value; the name is an HTTP token.
     header: Option<String>,
+    /// A cookie's value; the name must not be empty.
     cookie: Option<String>,
+    /// A claim of the validated token, by name; must not be empty.
     claim: Option<String>,
+    /// A form or JSON body field, or a JSON pointer such as `/user/name`;
+    /// must not be empty.
     body_field: Option<String>,
+    /// Whether the value is folded before hashing (header, cookie, claim and
+    /// body field parts): surrounding whitespace removed, fullwidth forms
+    /// read as ASCII, letters lower-cased. Default false.
     #[serde(default)]
     lowercase: bool,
 }
 
+/// The prefix lengths of an `address` key part, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 struct AddressSection {
+    /// Prefix length that IPv4 addresses are cut to, 1 to 32. Default 32.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 32)))]
     ipv4_prefix: u8,
+    /// Prefix length that IPv6 addresses are cut to, 1 to 128. Default 64.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 128)))]
     ipv6_prefix: u8,
 }
 
@@ -138,7 +219,9 @@ impl Default for AddressSection {
     }
 }
 
+/// The events that a policy counts.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum CountSection {
     #[default]
@@ -146,7 +229,9 @@ enum CountSection {
     Failures,
 }
 
+/// The counting algorithm of a policy.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum AlgorithmSection {
     #[default]
@@ -154,7 +239,9 @@ enum AlgorithmSection {
     TokenBucket,
 }
 
+/// The action of a policy on a key over its limit.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum ModeSection {
     #[default]
@@ -162,7 +249,9 @@ enum ModeSection {
     Monitor,
 }
 
+/// The outcome of a request whose key cannot be tracked.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum StoreFailureSection {
     #[default]
@@ -170,7 +259,9 @@ enum StoreFailureSection {
     Allow,
 }
 
+/// The handling of a request without a key part.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum MissingKeySection {
     #[default]
@@ -178,11 +269,23 @@ enum MissingKeySection {
     Skip,
 }
 
+/// Lockout escalation, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 struct EscalationSection {
+    /// Each new lockout of a key lasts this many times the previous one, 1
+    /// to 100. Default 2.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100)))]
     factor: u32,
+    /// Maximum lockout in seconds, at least `lockout_seconds` and at most
+    /// 31622400. Default 86400.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 31622400)))]
     max_seconds: u64,
+    /// Time after the end of a key's last lockout, in seconds (1 to
+    /// 31622400), after which its next lockout starts again from
+    /// `lockout_seconds`. Default 86400.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 31622400)))]
     forget_after_seconds: u64,
 }
 
