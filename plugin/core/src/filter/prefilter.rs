@@ -1,0 +1,258 @@
+//! The literal gate in front of every rule: one Aho-Corasick pass over a
+//! transformed value finds the literals of all rules, and a rule's test runs
+//! only when its condition on those literals holds.
+//!
+//! A regex rule's condition is its prefilter literals (any one of them, as a
+//! word for a word rule) and the literals that every match of its
+//! regex contains, from [`crate::rules::literals`]. A phrase rule's condition
+//! is one of its phrases. Each is necessary for a match, so the gate never
+//! hides one. The libinjection checks run on every value.
+
+use crate::error::Error;
+use crate::rules::literals::Need;
+use crate::rules::{is_word_start, Rule};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use std::collections::HashMap;
+
+/// A condition on the literals found in a value. Its leaves are groups of
+/// literals that hold when any literal of the group occurs, so that the long
+/// OR lists of command or function names cost one bit test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Condition {
+    Always,
+    Group(usize),
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+}
+
+impl Condition {
+    fn holds(&self, found: &[u64]) -> bool {
+        match self {
+            Condition::Always => true,
+            Condition::Group(index) => found
+                .get(index / 64)
+                .is_some_and(|word| word & (1 << (index % 64)) != 0),
+            Condition::All(parts) => parts.iter().all(|part| part.holds(found)),
+            Condition::Any(parts) => parts.iter().any(|part| part.holds(found)),
+        }
+    }
+}
+
+/// The literals of every rule in one automaton, and each rule's condition.
+#[derive(Debug, Clone)]
+pub(super) struct Prefilter {
+    matcher: Option<AhoCorasick>,
+    /// For each literal, whether it counts only where it starts a word, as
+    /// [`is_word_start`] decides.
+    word: Vec<bool>,
+    /// For each literal, the groups that it makes hold.
+    groups: Vec<Vec<usize>>,
+    group_count: usize,
+    /// For each rule, in the filter's order, the condition under which its
+    /// test runs.
+    conditions: Vec<Condition>,
+}
+
+impl Prefilter {
+    pub(super) fn build(rules: &[Rule]) -> Result<Self, Error> {
+        let mut builder = Builder::default();
+        let conditions = rules
+            .iter()
+            .map(|rule| {
+                let mut parts = Vec::new();
+                if let Some((literals, word)) = rule.prefilter_literals() {
+                    let keys = literals.iter().map(|literal| (literal.to_string(), word));
+                    parts.push(builder.group(keys.collect()));
+                }
+                if let Some(need) = rule.requirement() {
+                    parts.push(builder.condition(need));
+                }
+                builder.all(parts)
+            })
+            .collect();
+        let matcher = if builder.literals.is_empty() {
+            None
+        } else {
+            let built = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(&builder.literals)
+                .map_err(|error| Error::invalid("filter.rules", error.to_string()))?;
+            Some(built)
+        };
+        Ok(Prefilter {
+            matcher,
+            word: builder.word,
+            groups: builder.literal_groups,
+            group_count: builder.groups.len(),
+            conditions,
+        })
+    }
+
+    /// Returns the number of `u64` words of a found-group set.
+    pub(super) fn set_words(&self) -> usize {
+        self.group_count.div_ceil(64)
+    }
+
+    /// Sets the bit of every group with a literal that occurs in `text`.
+    pub(super) fn scan(&self, text: &str, found: &mut [u64]) {
+        let Some(matcher) = &self.matcher else {
+            return;
+        };
+        let bytes = text.as_bytes();
+        for occurrence in matcher.find_overlapping_iter(text) {
+            let index = occurrence.pattern().as_usize();
+            let word = self.word.get(index).copied().unwrap_or(false);
+            if word && !is_word_start(bytes, occurrence.start(), occurrence.end()) {
+                continue;
+            }
+            for &group in self.groups.get(index).map_or(&[][..], Vec::as_slice) {
+                if let Some(slot) = found.get_mut(group / 64) {
+                    *slot |= 1 << (group % 64);
+                }
+            }
+        }
+    }
+
+    /// Tells whether rule `rule` can match a value whose literals set the
+    /// groups in `found`.
+    pub(super) fn allows(&self, rule: usize, found: &[u64]) -> bool {
+        self.conditions
+            .get(rule)
+            .is_none_or(|condition| condition.holds(found))
+    }
+}
+
+/// The literal and group tables while conditions are built, each literal
+/// and each group entered once.
+#[derive(Default)]
+struct Builder {
+    literals: Vec<String>,
+    word: Vec<bool>,
+    literal_groups: Vec<Vec<usize>>,
+    literal_index: HashMap<(String, bool), usize>,
+    groups: HashMap<Vec<(String, bool)>, usize>,
+    /// The literals of each group, by group index.
+    group_keys: Vec<Vec<(String, bool)>>,
+}
+
+impl Builder {
+    /// Returns the condition that one of `keys` (literal and word flag)
+    /// occurs.
+    fn group(&mut self, mut keys: Vec<(String, bool)>) -> Condition {
+        keys.sort();
+        keys.dedup();
+        let next = self.groups.len();
+        let group = *self.groups.entry(keys.clone()).or_insert(next);
+        if group < next {
+            return Condition::Group(group);
+        }
+        self.group_keys.push(keys.clone());
+        for key in keys {
+            let next = self.literals.len();
+            let index = *self.literal_index.entry(key.clone()).or_insert(next);
+            if index == next {
+                self.literals.push(key.0);
+                self.word.push(key.1);
+                self.literal_groups.push(Vec::new());
+            }
+            if let Some(groups) = self.literal_groups.get_mut(index) {
+                groups.push(group);
+            }
+        }
+        Condition::Group(group)
+    }
+
+    fn condition(&mut self, need: Need) -> Condition {
+        match need {
+            Need::Always => Condition::Always,
+            Need::Literal(text) => self.group(vec![(text, false)]),
+            Need::All(parts) => {
+                let parts = parts.into_iter().map(|part| self.condition(part)).collect();
+                self.all(parts)
+            }
+            Need::Any(parts) => {
+                if parts.iter().all(|part| matches!(part, Need::Literal(_))) {
+                    let keys = parts
+                        .into_iter()
+                        .filter_map(|part| match part {
+                            Need::Literal(text) => Some((text, false)),
+                            _ => None,
+                        })
+                        .collect();
+                    return self.group(keys);
+                }
+                let parts: Vec<Condition> =
+                    parts.into_iter().map(|part| self.condition(part)).collect();
+                self.with_summary(parts)
+            }
+        }
+    }
+
+    /// Builds the AND of `parts`, flattened, with the part least likely to
+    /// hold first so that evaluation stops early.
+    fn all(&self, parts: Vec<Condition>) -> Condition {
+        let mut flat = Vec::new();
+        for part in parts {
+            match part {
+                Condition::Always => {}
+                Condition::All(inner) => flat.extend(inner),
+                other => flat.push(other),
+            }
+        }
+        flat.sort_by_key(|part| std::cmp::Reverse(self.strength(part)));
+        match flat.len() {
+            0 => Condition::Always,
+            1 => flat.pop().unwrap_or(Condition::Always),
+            _ => Condition::All(flat),
+        }
+    }
+
+    /// Ranks how rarely a condition holds on ordinary text: the length of
+    /// the shortest literal of a group, since short literals such as `(`
+    /// occur in most values.
+    fn strength(&self, condition: &Condition) -> usize {
+        match condition {
+            Condition::Group(group) => self
+                .group_keys
+                .get(*group)
+                .and_then(|keys| keys.iter().map(|(text, _)| text.len()).min())
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Builds the OR of `parts`, preceded by a test of one group that holds
+    /// whenever any part holds, so that a value without any of the parts'
+    /// literals fails with one bit test instead of a walk over every part.
+    fn with_summary(&mut self, parts: Vec<Condition>) -> Condition {
+        let mut keys = Vec::new();
+        for part in &parts {
+            match self.necessary_keys(part) {
+                Some(part_keys) => keys.extend(part_keys),
+                None => return Condition::Any(parts),
+            }
+        }
+        let summary = self.group(keys);
+        Condition::All(vec![summary, Condition::Any(parts)])
+    }
+
+    /// Returns literals of which one occurs whenever `condition` holds.
+    fn necessary_keys(&self, condition: &Condition) -> Option<Vec<(String, bool)>> {
+        match condition {
+            Condition::Always => None,
+            Condition::Group(group) => self.group_keys.get(*group).cloned(),
+            Condition::All(parts) => parts
+                .iter()
+                .filter_map(|part| self.necessary_keys(part))
+                .max_by_key(|keys| keys.iter().map(|(text, _)| text.len()).min().unwrap_or(0)),
+            Condition::Any(parts) => {
+                let mut keys = Vec::new();
+                for part in parts {
+                    keys.extend(self.necessary_keys(part)?);
+                }
+                Some(keys)
+            }
+        }
+    }
+}
