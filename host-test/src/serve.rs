@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -668,6 +668,11 @@ pub struct BenchArgs {
     /// Plugin configuration file for `--plugin`.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// File of bearer tokens, one a line, for `--plugin`: request i carries token i (modulo
+    /// their number) in `authorization`, so as many distinct tokens as requests defeat the
+    /// module's verified-token cache, and a single token hits it every time.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
 }
 
 /// Per-request timing of one module over a fixed request profile.
@@ -680,12 +685,14 @@ pub struct Timing {
     pub p99_ns: u64,
 }
 
-/// Times `count` GET requests with a few headers and a small upstream answer.
+/// Times `count` GET requests with a few headers and a small upstream response. With `tokens`,
+/// request i also carries `authorization: Bearer` and token i modulo their number.
 pub fn time_requests(
     plugin: &Plugin,
     configuration: Vec<u8>,
     label: &str,
     count: usize,
+    tokens: &[String],
 ) -> anyhow::Result<Timing> {
     let shared = HostShared::new(Clock::system());
     let options = Arc::new(VmOptions {
@@ -726,8 +733,15 @@ pub fn time_requests(
     };
     let mut samples = Vec::with_capacity(count);
     for i in 0..count + count / 10 {
+        let mut request = request.clone();
+        if !tokens.is_empty() {
+            let bearer = format!("Bearer {}", tokens[i % tokens.len()]);
+            request
+                .headers
+                .push((b"authorization".to_vec(), bearer.into_bytes()));
+        }
         let started = Instant::now();
-        let id = vm.start_stream(request.clone());
+        let id = vm.start_stream(request);
         loop {
             match vm.poll_stream(id) {
                 StreamPoll::NeedUpstream(_) => vm.set_upstream_response(id, upstream.clone()),
@@ -770,6 +784,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Vec::new(),
         "continue-only module (harness cost)",
         args.requests,
+        &[],
     )?];
     if let Some(path) = &args.plugin {
         let plugin = Plugin::load(&engine, path)?;
@@ -779,11 +794,16 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
             }
             None => Vec::new(),
         };
+        let tokens = match &args.tokens {
+            Some(file) => read_tokens(file)?,
+            None => Vec::new(),
+        };
         timings.push(time_requests(
             &plugin,
             config,
             &path.display().to_string(),
             args.requests,
+            &tokens,
         )?);
     }
     println!("| module | requests | mean µs | median µs | p99 µs |");
@@ -800,6 +820,22 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads the non-empty lines of a token file.
+fn read_tokens(file: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("failed to read {}", file.display()))?;
+    let tokens: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect();
+    if tokens.is_empty() {
+        bail!("{} contains no token", file.display());
+    }
+    Ok(tokens)
 }
 
 /// Arguments of `host-test load`.

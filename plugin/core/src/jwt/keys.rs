@@ -7,7 +7,6 @@
 
 use super::token::{Algorithm, BASE64URL};
 use base64::Engine as _;
-use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -68,14 +67,22 @@ impl KeyFamily {
     }
 }
 
-/// Parsed key material.
+/// Parsed key material, in the form its verifier uses, so that a
+/// verification repeats no key decoding or precomputation.
 #[derive(Clone)]
 pub enum Material {
-    /// A key that `jsonwebtoken` verifies with.
+    /// An HMAC secret, which `jsonwebtoken` verifies with.
     Standard(DecodingKey),
-    /// A P-521 key, verified with the `p521` crate because `jsonwebtoken`
-    /// has no ES512.
+    /// An RSA public key with its Montgomery parameters.
+    Rsa(Box<rsa::PublicKey>),
+    /// A P-256 public key.
+    P256(p256::ecdsa::VerifyingKey),
+    /// A P-384 public key.
+    P384(p384::ecdsa::VerifyingKey),
+    /// A P-521 public key.
     P521(p521::ecdsa::VerifyingKey),
+    /// An Ed25519 public key, decompressed.
+    Ed25519(ed25519_dalek::VerifyingKey),
 }
 
 /// One usable verification key.
@@ -465,9 +472,15 @@ fn rsa_material(n: &[u8], e: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), K
             "RSA exponent must be odd, 3 or more, and at most 64 bits",
         ));
     }
-    let key = DecodingKey::from_rsa_raw_components(n, e);
+    let key = rsa::PublicKey::new(
+        rsa::BoxedUint::from_be_slice_vartime(n),
+        rsa::BoxedUint::from_be_slice_vartime(e),
+    )
+    .map_err(|_| {
+        KeyError::InvalidKey("RSA exponent must be at most 2^33 - 1, the limit of the rsa crate")
+    })?;
     let print = fingerprint(KeyFamily::Rsa, &[n, e]);
-    Ok((KeyFamily::Rsa, Material::Standard(key), print))
+    Ok((KeyFamily::Rsa, Material::Rsa(Box::new(key)), print))
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -533,20 +546,18 @@ fn ec_material(
 ) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
     let print = fingerprint(family, &[point]);
     let material = match family {
+        KeyFamily::P256 => Material::P256(
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|_| KeyError::InvalidKey("EC point is not on P-256"))?,
+        ),
+        KeyFamily::P384 => Material::P384(
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|_| KeyError::InvalidKey("EC point is not on P-384"))?,
+        ),
         KeyFamily::P521 => Material::P521(
             p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
                 .map_err(|_| KeyError::InvalidKey("EC point is not on P-521"))?,
         ),
-        KeyFamily::P256 | KeyFamily::P384 => {
-            let key = DecodingKey::from_ec_der(point);
-            let alg = if family == KeyFamily::P256 {
-                jsonwebtoken::Algorithm::ES256
-            } else {
-                jsonwebtoken::Algorithm::ES384
-            };
-            check_standard_key(alg, &key, "EC point is not on the curve")?;
-            Material::Standard(key)
-        }
         _ => return Err(KeyError::UnsupportedCurve),
     };
     Ok((family, material, print))
@@ -567,32 +578,13 @@ fn okp_jwk(jwk: &Map<String, Value>) -> Result<(KeyFamily, Material, [u8; 32]), 
 }
 
 fn ed25519_material(x: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
-    if x.len() != 32 {
-        return Err(KeyError::InvalidKey("Ed25519 public key must be 32 bytes"));
-    }
-    let key = DecodingKey::from_ed_der(x);
-    check_standard_key(
-        jsonwebtoken::Algorithm::EdDSA,
-        &key,
-        "Ed25519 point is invalid",
-    )?;
+    let bytes: &[u8; 32] = x
+        .try_into()
+        .map_err(|_| KeyError::InvalidKey("Ed25519 public key must be 32 bytes"))?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
+        .map_err(|_| KeyError::InvalidKey("Ed25519 point is invalid"))?;
     let print = fingerprint(KeyFamily::Ed25519, &[x]);
-    Ok((KeyFamily::Ed25519, Material::Standard(key), print))
-}
-
-/// Builds a verifier once, so that a malformed key fails while the keys are
-/// loaded rather than on a request.
-fn check_standard_key(
-    alg: jsonwebtoken::Algorithm,
-    key: &DecodingKey,
-    reason: &'static str,
-) -> Result<(), KeyError> {
-    let provider = CryptoProvider::try_get_default().ok_or(KeyError::InvalidKey(
-        "no jsonwebtoken crypto provider is built in",
-    ))?;
-    (provider.verifier_factory)(&alg, key)
-        .map(drop)
-        .map_err(|_| KeyError::InvalidKey(reason))
+    Ok((KeyFamily::Ed25519, Material::Ed25519(key), print))
 }
 
 /// Parses one or more PEM `PUBLIC KEY` blocks (SubjectPublicKeyInfo) of RSA,
@@ -843,6 +835,22 @@ mod tests {
             Err(KeyError::NoUsableKeys(_))
         ));
         assert_eq!(parse_jwks(r#"{"k":""}"#).unwrap_err(), KeyError::NoKeys);
+    }
+
+    /// The modulus of the RSA 2048 key in `tests/fixtures/jwt/jwks.json`.
+    const RSA_N: &str = "3Oqua-M76k2R4g-b-OiIhMyz18-VSYsNLbtG1uEGX3vTsEMGtl1ycMf8HxGW7Phg8jP2AM1iynchRQV3zoqqIviQslfIfxS9E7uIyjH5BdFPcTz3uZykiNXz3mxdZ3gnCCtnFNCN9OqZB0uPwWFRYYk7qnOF6z2uxdj-36X2hKGVjRkH5gby44WL_CEp9ilnSO79pokTJZkez7sDpbM6qaP5IvL2aHhpo5uLLk6vX0q1bedOn1DGDUJ5G92WCJrvoKLa7RTRvYbCtbB0lAojdgaoBPLr8ncsT15KUdo6zsms5E_Gf_v9vvdS0CToqHSatm4O-J3wsUAlGVF-cuBiQQ";
+
+    #[test]
+    fn rsa_exponent_limit_checked_at_load() {
+        let jwk = |e: &str| {
+            let text = format!(r#"{{"kty":"RSA","n":"{RSA_N}","e":"{e}"}}"#);
+            parse_jwk(&super::super::token::parse_object(text.as_bytes()).unwrap())
+        };
+        let key = jwk("AQAB").unwrap();
+        assert_eq!(key.family, KeyFamily::Rsa);
+        assert!(matches!(key.material, Material::Rsa(_)));
+        // 2^33 + 1 fits in 64 bits but is above the `rsa` crate's limit.
+        assert!(matches!(jwk("AgAAAAE"), Err(KeyError::InvalidKey(_))));
     }
 
     #[test]

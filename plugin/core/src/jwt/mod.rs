@@ -3,9 +3,9 @@
 //! - [`config`] is the JSON form of Envoy's `JwtAuthentication` message and
 //!   [`policy`] compiles it.
 //! - [`token`] parses compact JWS strictly, [`keys`] parses JWKS and PEM
-//!   keys, [`verify`] checks signatures with `jsonwebtoken` (and `p521` for
-//!   ES512), [`claims`] checks the time window, issuer, audiences and rule
-//!   claim requirements.
+//!   keys, [`verify`] checks HMAC tags with `jsonwebtoken` and signatures
+//!   with `rsa`, `p256`, `p384`, `p521` and `ed25519-dalek`, [`claims`]
+//!   checks the time window, issuer, audiences and rule claim requirements.
 //! - [`check::evaluate`] runs a request through the rules and returns a
 //!   [`check::Decision`]; [`response`] builds the 401 and 403 answers.
 //! - [`cache`] keeps verified tokens per VM and in shared-data slots, and

@@ -1,9 +1,12 @@
 //! Signature verification of a parsed token against a provider's keys.
 //!
-//! `jsonwebtoken` verifies every algorithm but ES512, which the `p521` crate
-//! verifies. `jsonwebtoken` leaves key selection to its caller; it happens
-//! here: the key family must accept the token's `alg`, a key's own `alg` must
-//! equal it, and a `kid` in the token selects among keys with a `kid`.
+//! `jsonwebtoken` verifies HMAC tags. Signatures are verified by the
+//! RustCrypto crates it builds on (`rsa`, `p256`, `p384`, `ed25519-dalek`) and
+//! by `p521`, with keys decoded once, when the keys are loaded.
+//!
+//! Key selection happens here: the key family must accept the token's `alg`,
+//! a key's own `alg` must equal it, and a `kid` in the token selects among
+//! keys with a `kid`.
 
 use super::error::JwtError;
 use super::keys::{Key, Material};
@@ -57,26 +60,33 @@ pub fn verify_signature<'k>(
 /// Checks one signature over `message` with one key. The caller has checked
 /// that the key's family accepts `alg`.
 pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) -> bool {
+    if !signature_length_fits(alg, signature.len()) {
+        return false;
+    }
     match &key.material {
-        Material::P521(verifying_key) => {
-            // JWS carries ECDSA signatures as raw r || s of 66 bytes each
-            // (RFC 7518, section 3.4); `from_slice` rejects any other length
-            // (so DER), and zero or out-of-range scalars.
-            if alg != Algorithm::ES512 || signature.len() != 132 {
-                return false;
-            }
-            let Ok(parsed) = p521::ecdsa::Signature::from_slice(signature) else {
-                return false;
-            };
-            verifying_key.verify(message, &parsed).is_ok()
+        // JWS carries ECDSA signatures as raw r || s (RFC 7518, section
+        // 3.4); `from_slice` rejects zero or out-of-range scalars.
+        Material::P256(verifying_key) if alg == Algorithm::ES256 => {
+            p256::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
         }
+        Material::P384(verifying_key) if alg == Algorithm::ES384 => {
+            p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
+        }
+        Material::P521(verifying_key) if alg == Algorithm::ES512 => {
+            p521::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
+        }
+        Material::Ed25519(verifying_key) if alg == Algorithm::EdDSA => {
+            ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
+        }
+        Material::Rsa(public_key) => verify_rsa(alg, public_key, message, signature),
         Material::Standard(decoding_key) => {
-            let Some(standard) = standard_algorithm(alg) else {
+            let Some(standard) = hmac_algorithm(alg) else {
                 return false;
             };
-            if !signature_length_fits(alg, signature.len()) {
-                return false;
-            }
             let Some(provider) = CryptoProvider::try_get_default() else {
                 return false;
             };
@@ -85,7 +95,38 @@ pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) 
             };
             verifier.verify(message, &signature.to_vec()).is_ok()
         }
+        _ => false,
     }
+}
+
+/// Checks an RSASSA-PKCS1-v1_5 (`RS*`) or RSASSA-PSS (`PS*`) signature. PSS
+/// takes a salt as long as the hash output and MGF1 with the same hash, as
+/// RFC 7518, section 3.5 requires.
+fn verify_rsa(alg: Algorithm, key: &rsa::PublicKey, message: &[u8], signature: &[u8]) -> bool {
+    use rsa::sha2::{Digest as _, Sha256, Sha384, Sha512};
+    use rsa::{Pkcs1v15Sign, Pss};
+    let outcome = match alg {
+        Algorithm::RS256 => key.verify(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message),
+            signature,
+        ),
+        Algorithm::RS384 => key.verify(
+            Pkcs1v15Sign::new::<Sha384>(),
+            &Sha384::digest(message),
+            signature,
+        ),
+        Algorithm::RS512 => key.verify(
+            Pkcs1v15Sign::new::<Sha512>(),
+            &Sha512::digest(message),
+            signature,
+        ),
+        Algorithm::PS256 => key.verify(Pss::<Sha256>::new(), &Sha256::digest(message), signature),
+        Algorithm::PS384 => key.verify(Pss::<Sha384>::new(), &Sha384::digest(message), signature),
+        Algorithm::PS512 => key.verify(Pss::<Sha512>::new(), &Sha512::digest(message), signature),
+        _ => return false,
+    };
+    outcome.is_ok()
 }
 
 /// Rejects signature lengths that no valid signature has, before any
@@ -110,21 +151,11 @@ fn signature_length_fits(alg: Algorithm, length: usize) -> bool {
     }
 }
 
-fn standard_algorithm(alg: Algorithm) -> Option<jsonwebtoken::Algorithm> {
-    use jsonwebtoken::Algorithm as J;
-    Some(match alg {
-        Algorithm::HS256 => J::HS256,
-        Algorithm::HS384 => J::HS384,
-        Algorithm::HS512 => J::HS512,
-        Algorithm::RS256 => J::RS256,
-        Algorithm::RS384 => J::RS384,
-        Algorithm::RS512 => J::RS512,
-        Algorithm::PS256 => J::PS256,
-        Algorithm::PS384 => J::PS384,
-        Algorithm::PS512 => J::PS512,
-        Algorithm::ES256 => J::ES256,
-        Algorithm::ES384 => J::ES384,
-        Algorithm::EdDSA => J::EdDSA,
-        Algorithm::ES512 => return None,
-    })
+fn hmac_algorithm(alg: Algorithm) -> Option<jsonwebtoken::Algorithm> {
+    match alg {
+        Algorithm::HS256 => Some(jsonwebtoken::Algorithm::HS256),
+        Algorithm::HS384 => Some(jsonwebtoken::Algorithm::HS384),
+        Algorithm::HS512 => Some(jsonwebtoken::Algorithm::HS512),
+        _ => None,
+    }
 }
