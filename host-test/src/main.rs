@@ -6,11 +6,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use host_test::module;
+use host_test::scenario::component::{run_component_file, ComponentHost, ComponentOutcome};
 use host_test::scenario::{self, ScenarioOutcome};
 use host_test::state::HostProfile;
 
 /// Default module path, the output of `make build`.
 const DEFAULT_PLUGIN: &str = "dist/portcullis.wasm";
+
+/// Default component path, the output of `make component`.
+const DEFAULT_COMPONENT: &str = "dist/portcullis-component.wasm";
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +40,19 @@ enum Command {
         /// Host to reproduce for scenarios that name none.
         #[arg(long, value_enum, default_value = "envoy")]
         host: HostProfile,
+        /// Scenario files (YAML or JSON).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Run scenario files through the Portcullis component instead of the module; steps the
+    /// component world cannot express are reported as skipped.
+    Component {
+        /// The component (default: dist/portcullis-component.wasm, the output of `make component`).
+        #[arg(long, default_value = DEFAULT_COMPONENT)]
+        component: PathBuf,
+        /// Print each step's full result as JSON instead of a line per step.
+        #[arg(long)]
+        json: bool,
         /// Scenario files (YAML or JSON).
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
@@ -117,6 +134,76 @@ fn run(
     })
 }
 
+/// Prints one line per step of a component run; returns the passed, failed and skipped
+/// counts.
+fn print_component_outcome(outcome: &ComponentOutcome) -> (usize, usize, usize) {
+    if let Some(error) = &outcome.error {
+        println!("FAIL {}: {error}", outcome.file);
+        return (0, 1, 0);
+    }
+    if let Some(reason) = &outcome.skipped {
+        println!("SKIP {}: every step: {reason}", outcome.file);
+        return (0, 0, outcome.steps.len().max(1));
+    }
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for step in &outcome.steps {
+        let name = &step.result.name;
+        if let Some(reason) = &step.skipped {
+            skipped += 1;
+            println!("SKIP {}: {name}: {reason}", outcome.file);
+        } else if step.result.passed() {
+            passed += 1;
+            if step.unchecked.is_empty() {
+                println!("PASS {}: {name}", outcome.file);
+            } else {
+                println!(
+                    "PASS {}: {name} (not checked: {})",
+                    outcome.file,
+                    step.unchecked.join(", ")
+                );
+            }
+        } else {
+            failed += 1;
+            println!(
+                "FAIL {}: {name}: {}",
+                outcome.file,
+                step.result.failures.join("; ")
+            );
+            for line in &step.result.logs {
+                println!("    log [{:?}] {}", line.level, line.message);
+            }
+        }
+    }
+    (passed, failed, skipped)
+}
+
+fn run_component(component: PathBuf, json: bool, files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let engine = module::engine()?;
+    let host = ComponentHost::load(&engine, &component)?;
+    let outcomes: Vec<ComponentOutcome> = files
+        .iter()
+        .map(|file| run_component_file(&host, file))
+        .collect();
+    let all_passed = outcomes.iter().all(ComponentOutcome::passed);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    } else {
+        let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+        for outcome in &outcomes {
+            let (p, f, s) = print_component_outcome(outcome);
+            passed += p;
+            failed += f;
+            skipped += s;
+        }
+        println!("{passed} passed, {failed} failed, {skipped} skipped");
+    }
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -126,6 +213,11 @@ fn main() -> ExitCode {
             host,
             scenarios,
         } => run(plugin, json, host, scenarios),
+        Command::Component {
+            component,
+            json,
+            scenarios,
+        } => run_component(component, json, scenarios),
         Command::Serve(args) => host_test::serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => host_test::serve::bench(args).map(|()| ExitCode::SUCCESS),
         Command::Load(args) => host_test::serve::load(args).map(|()| ExitCode::SUCCESS),

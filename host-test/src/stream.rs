@@ -136,7 +136,7 @@ pub(crate) struct StreamDriver {
 /// The request headers Envoy's HTTP/1 codec and connection manager hand the filter chain:
 /// pseudo-headers first, names lower-cased, `host` folded into `:authority`, then
 /// `x-forwarded-proto` and `x-request-id` added when absent.
-fn request_header_map(request: &ClientRequest, request_id: u64) -> Pairs {
+pub(crate) fn request_header_map(request: &ClientRequest, request_id: u64) -> Pairs {
     let mut authority = request.authority.clone();
     let mut regular: Pairs = Vec::new();
     for (name, value) in &request.headers {
@@ -245,6 +245,24 @@ fn headers_too_large(request: &ClientRequest, limits: &crate::state::Limits) -> 
     size > limits.max_request_headers_kb * 1024
 }
 
+/// Returns the response Envoy's codec sends before any filter runs: 400 for a request it
+/// cannot parse, 431 for one over the header count or size limit.
+pub(crate) fn codec_rejection(
+    request: &ClientRequest,
+    limits: &crate::state::Limits,
+) -> Option<ClientResponse> {
+    if let Some(reason) = codec_error(request) {
+        return Some(host_response(400, reason, ""));
+    }
+    if request.headers.len() > limits.max_headers_count {
+        return Some(host_response(431, "too_many_headers", ""));
+    }
+    if headers_too_large(request, limits) {
+        return Some(host_response(431, "headers_too_large", ""));
+    }
+    None
+}
+
 fn host_response(status: u16, details: &str, body: &str) -> ClientResponse {
     let mut headers: Pairs = Vec::new();
     if !body.is_empty() {
@@ -293,7 +311,7 @@ fn ngx_local_response(mut local: LocalResponse, driver: Option<&StreamDriver>) -
     }
 }
 
-fn local_client_response(local: LocalResponse) -> ClientResponse {
+pub(crate) fn local_client_response(local: LocalResponse) -> ClientResponse {
     let mut headers = local.headers;
     headers.retain(|(k, _)| k != b":status" && k != b"content-length");
     if !local.body.is_empty() && first_header(&headers, "content-type").is_none() {
@@ -541,24 +559,10 @@ impl Vm {
         let driver = self.streams.get(&id)?;
         let limits = self.options().limits;
         let client = &driver.client;
-        if let Some(reason) = codec_error(client) {
+        if let Some(response) = codec_rejection(client, &limits) {
             self.streams.remove(&id);
             self.store.data_mut().streams.remove(&id);
-            return Some(StreamPoll::Done(host_response(400, reason, "")));
-        }
-        if client.headers.len() > limits.max_headers_count {
-            self.streams.remove(&id);
-            self.store.data_mut().streams.remove(&id);
-            return Some(StreamPoll::Done(host_response(431, "too_many_headers", "")));
-        }
-        if headers_too_large(client, &limits) {
-            self.streams.remove(&id);
-            self.store.data_mut().streams.remove(&id);
-            return Some(StreamPoll::Done(host_response(
-                431,
-                "headers_too_large",
-                "",
-            )));
+            return Some(StreamPoll::Done(response));
         }
         let map = if self.options().ngx() {
             ngx_request_header_map(client, "localhost")

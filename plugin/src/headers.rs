@@ -5,6 +5,7 @@ use crate::host;
 use portcullis_core::config::Config;
 use portcullis_core::headers::{plan_request, Exchange, HeaderEdit, Reply, RequestPlan};
 use portcullis_core::http::{HeaderPairs, LocalResponse};
+use portcullis_core::pipeline::local_response_headers;
 use proxy_wasm::types::MapType;
 use std::net::IpAddr;
 
@@ -73,13 +74,11 @@ pub fn send_response(
     headers: &[(&str, &str)],
     body: &[u8],
 ) {
-    let extra = config.headers.local_reply_headers(exchange, headers);
-    let mut all: Vec<(&str, &str)> = headers.to_vec();
-    all.extend(
-        extra
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str())),
-    );
+    let all = local_response_headers(config, exchange, headers);
+    let all: Vec<(&str, &str)> = all
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
     host::send_http_response(context_id, status, all, body);
 }
 

@@ -89,16 +89,7 @@ pub fn source_address() -> Option<SourceAddress> {
 /// that the header policy found (the trusted `X-Forwarded-For` hop) when it
 /// differs from the connection's peer, else the peer with its port.
 pub fn event_source(client: Option<std::net::IpAddr>) -> Option<SourceAddress> {
-    let peer = source_address();
-    match client {
-        Some(ip) if peer.as_ref().is_none_or(|peer| peer.ip != ip.to_string()) => {
-            Some(SourceAddress {
-                ip: ip.to_string(),
-                port: None,
-            })
-        }
-        _ => peer,
-    }
+    portcullis_core::pipeline::event_source(client, source_address())
 }
 
 /// Returns the host's clock.

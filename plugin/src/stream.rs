@@ -8,6 +8,7 @@ use portcullis_core::event::SecurityEvent;
 use portcullis_core::filter::{Assessment, BodyTooLarge, Verdict};
 use portcullis_core::headers::Exchange;
 use portcullis_core::http::{first_value, RequestInfo};
+use portcullis_core::pipeline::{take_verdict, NewVerdict};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 use std::rc::Rc;
@@ -73,16 +74,16 @@ impl Stream {
     /// was sent and the request must stop. In monitor mode a later phase
     /// logs again only when it found new matches.
     fn handle_assessment(&mut self) -> bool {
-        let Some(verdict) = self.shared.config.filter.verdict(&self.assessment) else {
+        let Some(NewVerdict {
+            verdict,
+            new_detections,
+        }) = take_verdict(&self.shared.config, &mut self.assessment)
+        else {
             return false;
         };
-        if self.assessment.reported == self.assessment.detections.len() {
-            return false;
-        }
-        for detection in &self.assessment.detections[self.assessment.reported..] {
+        for detection in new_detections {
             self.shared.metrics.increment_rule(detection.rule.id);
         }
-        self.assessment.reported = self.assessment.detections.len();
         match verdict {
             Verdict::Block(response) => {
                 self.shared.metrics.increment(Metric::FilterBlocked);

@@ -21,6 +21,9 @@
 //!   collector.
 //! - [`limits::Limits`] counts attempts per key in shared data and
 //!   rejects keys over their limit.
+//! - [`pipeline`] contains the steps between those controls that every
+//!   adapter takes the same way: verdicts, local response headers and token
+//!   events.
 
 pub mod body;
 pub mod client;
@@ -37,6 +40,7 @@ pub mod hosts;
 pub mod http;
 pub mod jwt;
 pub mod limits;
+pub mod pipeline;
 pub mod protocol;
 pub mod rules;
 pub mod ruleset;
