@@ -14,6 +14,7 @@ use portcullis_core::limits::event::{LimitAction, LimitEvent, LimitMetric};
 use portcullis_core::limits::key::KeyInputs;
 use portcullis_core::limits::store::{Anchor, HostError, SetOutcome, SharedStore};
 use portcullis_core::limits::{Context, LimitVerdict, Limits, Report, RequestLimits};
+use portcullis_core::pipeline::SALT_BYTES;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
 use serde_json::{Map, Value};
@@ -22,15 +23,6 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::time::UNIX_EPOCH;
-
-/// Shared-data key of the salt mixed into every key hash.
-const SALT_KEY: &str = "portcullis.limits.salt";
-
-/// Length of a salt this module creates.
-const SALT_BYTES: usize = 32;
-
-/// Shortest salt accepted from shared data.
-const MIN_SALT_BYTES: usize = 16;
 
 /// Buckets of each policy swept per tick.
 const RECLAIM_BATCH: u32 = 64;
@@ -149,24 +141,13 @@ impl LimitsRuntime {
 }
 
 /// Reads the salt that every worker shares, creating it when it is missing.
-/// The salt keeps key hashes, and so bucket positions, unpredictable to
-/// clients, who could otherwise choose keys that crowd one bucket.
 fn load_salt() -> Vec<u8> {
-    for _ in 0..4 {
-        if let Ok((Some(salt), Some(_))) = hostcalls::get_shared_data(SALT_KEY) {
-            if salt.len() >= MIN_SALT_BYTES {
-                return salt;
-            }
-        }
-        let fresh = random_bytes(SALT_BYTES);
-        // Whether this write or another worker's won, the next read returns
-        // the salt that every worker then uses.
-        let _ = hostcalls::set_shared_data(SALT_KEY, Some(&fresh), Some(host::CAS_CREATE));
-    }
-    log::error!(
-        "portcullis: the limits salt could not be stored in shared data, keys are hashed without it"
-    );
-    Vec::new()
+    portcullis_core::pipeline::load_salt(&HostStore, || random_bytes(SALT_BYTES)).unwrap_or_else(|| {
+        log::error!(
+            "portcullis: the limits salt could not be stored in shared data, keys are hashed without it"
+        );
+        Vec::new()
+    })
 }
 
 /// Returns bytes from the standard library's randomly keyed hasher, which
@@ -257,11 +238,7 @@ pub fn on_request_headers(
         .client
         .or_else(|| host::source_address().and_then(|source| source.ip.parse().ok()));
     let mut state = RequestState {
-        limits: limits.start_request(
-            &request.method,
-            &portcullis_core::http::route_path(raw_path),
-            client,
-        ),
+        limits: limits.start_request(&request.method, raw_path, client),
         headers: headers.to_vec(),
         client,
         claims,
@@ -423,8 +400,8 @@ pub fn on_response_headers(
     headers
 }
 
-/// Counts a stream that ended without response headers, then removes the
-/// request's state.
+/// Counts a stream that ended without response headers and lowers its
+/// in-flight counts, then removes the request's state.
 pub fn on_log(context_id: u32, shared: &Shared) {
     let runtime = &shared.limits;
     let Some(mut state) = runtime.requests.borrow_mut().remove(&context_id) else {
@@ -443,9 +420,18 @@ pub fn on_log(context_id: u32, shared: &Shared) {
     publish(shared, report, Some(&state));
 }
 
-/// Forgets a request, for streams that end without `on_log`.
+/// Forgets a request, for streams that end without `on_log`, and lowers the
+/// in-flight counts it still holds.
 pub fn forget(shared: &Shared, context_id: u32) {
-    shared.limits.requests.borrow_mut().remove(&context_id);
+    let runtime = &shared.limits;
+    let Some(mut state) = runtime.requests.borrow_mut().remove(&context_id) else {
+        return;
+    };
+    let mut report = Report::default();
+    state
+        .limits
+        .release(&shared.config.limits, &runtime.context(), &mut report);
+    publish(shared, report, Some(&state));
 }
 
 /// Sweeps a batch of buckets: drops expired entries and reports lockouts

@@ -218,6 +218,11 @@ pub struct UpstreamSpec {
     pub body: Option<Bytes>,
     pub body_chunks: Option<Vec<Bytes>>,
     pub trailers: Option<Headers>,
+    /// Real time the upstream takes to respond: the worker's thread sleeps
+    /// between forwarding the request and delivering the response, so that in
+    /// a `concurrent` step the requests of other workers overlap it. The
+    /// harness clock does not move.
+    pub delay: Option<HumanDuration>,
 }
 
 fn ok_status() -> u16 {
@@ -233,6 +238,7 @@ impl Default for UpstreamSpec {
             body: None,
             body_chunks: None,
             trailers: None,
+            delay: None,
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::stream::{
 use crate::vm::{StartError, Vm};
 
 /// Default start of the harness clock.
-const DEFAULT_TIME: &str = "2026-01-01T00:00:00Z";
+pub(super) const DEFAULT_TIME: &str = "2026-01-01T00:00:00Z";
 /// Default client address of requests.
 const DEFAULT_SOURCE: &str = "203.0.113.10:40000";
 const DESTINATION: &str = "127.0.0.1:10000";
@@ -97,14 +97,14 @@ pub fn run_file(
     }
 }
 
-fn json_text(value: &serde_json::Value) -> Vec<u8> {
+pub(super) fn json_text(value: &serde_json::Value) -> Vec<u8> {
     match value {
         serde_json::Value::String(text) => text.as_bytes().to_vec(),
         other => other.to_string().into_bytes(),
     }
 }
 
-fn parse_time(text: &str) -> anyhow::Result<SystemTime> {
+pub(super) fn parse_time(text: &str) -> anyhow::Result<SystemTime> {
     let parsed = chrono::DateTime::parse_from_rfc3339(text)
         .with_context(|| format!("invalid RFC 3339 time {text:?}"))?;
     let nanos = parsed.timestamp_nanos_opt().context("time out of range")?;
@@ -255,7 +255,7 @@ fn start_failed(
     outcome
 }
 
-fn check_logs_contain(result: &mut StepResult, expected: &[String]) {
+pub(super) fn check_logs_contain(result: &mut StepResult, expected: &[String]) {
     for needle in expected {
         if !result
             .logs
@@ -357,7 +357,14 @@ fn answer_call(answers: &[CallAnswer], call: &OutgoingCall) -> (Duration, Option
     )
 }
 
-fn upstream_response(spec: &UpstreamSpec) -> UpstreamResponse {
+/// Sleeps for the upstream's `delay`, in real time.
+fn wait_for_upstream(spec: &UpstreamSpec) {
+    if let Some(delay) = spec.delay {
+        std::thread::sleep(delay.0);
+    }
+}
+
+pub(super) fn upstream_response(spec: &UpstreamSpec) -> UpstreamResponse {
     let body_chunks = match (&spec.body_chunks, &spec.body) {
         (Some(chunks), _) => chunks.iter().map(|c| c.0.clone()).collect(),
         (None, Some(body)) if !body.0.is_empty() => vec![body.0.clone()],
@@ -378,7 +385,10 @@ fn upstream_response(spec: &UpstreamSpec) -> UpstreamResponse {
     }
 }
 
-fn client_request(spec: &RequestSpec, connection_id: u64) -> Result<ClientRequest, String> {
+pub(super) fn client_request(
+    spec: &RequestSpec,
+    connection_id: u64,
+) -> Result<ClientRequest, String> {
     let source: SocketAddr = spec
         .source
         .as_deref()
@@ -547,6 +557,7 @@ impl Run {
             match poll {
                 StreamPoll::NeedUpstream(request) => {
                     forwarded = Some(request);
+                    wait_for_upstream(upstream);
                     self.vms[worker].set_upstream_response(id, upstream_response(upstream));
                 }
                 StreamPoll::Done(response) => {
@@ -796,6 +807,7 @@ fn isolated_exchange(
         match poll {
             StreamPoll::NeedUpstream(request) => {
                 forwarded = Some(request);
+                wait_for_upstream(upstream);
                 vm.set_upstream_response(id, upstream_response(upstream));
             }
             StreamPoll::Done(response) => break response,
@@ -882,7 +894,7 @@ fn check_headers(
 }
 
 /// Checks what a request produced, except the metrics (shared, so racy in concurrent steps).
-fn check_request(expect: &Expect, result: &mut StepResult) {
+pub(super) fn check_request(expect: &Expect, result: &mut StepResult) {
     if let Some(status) = expect.status {
         if result.status != Some(status) {
             let got = result

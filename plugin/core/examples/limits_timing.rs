@@ -1,7 +1,9 @@
 //! Times the per-key limits natively: one request check against an
 //! in-memory store with Envoy's shared-data semantics, for one key hit again
-//! and again, and for a new key on every request. Then fills a policy with
-//! distinct keys and prints the shared-data bytes per tracked key.
+//! and again, and for a new key on every request. Then times a login
+//! round trip through a failure-counting policy: the request check and a
+//! response that is no failure. Last, fills a policy with distinct keys and
+//! prints the shared-data bytes per tracked key.
 //!
 //! Usage: cargo run --release -p portcullis-core --example limits_timing -- [ITERATIONS]
 
@@ -18,6 +20,12 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 /// request and lets it through.
 const CONFIG: &str = r#"{"limits": {"policies": [
     {"name": "per-address", "key": [{"address": {}}], "limit": 1000000, "window_seconds": 1}
+]}}"#;
+
+/// A per-address login policy that counts 401 responses.
+const LOGIN_CONFIG: &str = r#"{"limits": {"policies": [
+    {"name": "login", "key": [{"address": {}}], "count": "failures",
+     "failure_statuses": [401], "limit": 5, "window_seconds": 300}
 ]}}"#;
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
@@ -46,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let check = |client: IpAddr| {
-        let mut request = limits.start_request("GET", "/api/items", Some(client));
+        let mut request = limits.start_request("GET", b"/api/items", Some(client));
         let inputs = KeyInputs {
             headers: &headers,
             client_ip: Some(client),
@@ -86,6 +94,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "| native check, a new key each time | {iterations} | {:.2} | n/a | n/a |",
         new_keys / 1000.0
     );
+    let login_round_trip = time_login_round_trip(iterations)?;
+    println!(
+        "| native login round trip (check and 200 response), one key | {iterations} | {:.2} | n/a | n/a |",
+        login_round_trip / 1000.0
+    );
     let (values, bytes) = store.usage();
     let tracked = limits
         .policies()
@@ -100,4 +113,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / tracked.max(1) as f64
     );
     Ok(())
+}
+
+/// Returns the mean ns of a request check and a 200 response for one key of
+/// a failure-counting policy.
+fn time_login_round_trip(iterations: u32) -> Result<f64, Box<dyn std::error::Error>> {
+    let config = Config::from_json(LOGIN_CONFIG.as_bytes())?;
+    let limits = &config.limits;
+    let headers = pairs(&[(":method", "POST"), (":path", "/login")]);
+    let store = MemoryStore::default();
+    let anchor = Anchor::default();
+    let salt = [7u8; 32];
+    let context = Context {
+        store: &store,
+        anchor: &anchor,
+        salt: &salt,
+        now: UNIX_EPOCH + Duration::from_secs(1_900_000_000),
+    };
+
+    let client = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 8));
+    let inputs = KeyInputs {
+        headers: &headers,
+        client_ip: Some(client),
+        claims: None,
+        body: None,
+    };
+
+    let mut rejected = 0u32;
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let mut request = limits.start_request("POST", b"/login", Some(client));
+        let mut report = Report::default();
+        let verdict = request.on_request_headers(limits, &inputs, &context, &mut report);
+        if black_box(verdict) != LimitVerdict::Continue {
+            rejected += 1;
+        }
+        black_box(request.on_response_headers(limits, Some(200), &context, &mut report));
+    }
+    let mean = started.elapsed().as_nanos() as f64 / f64::from(iterations.max(1));
+
+    if rejected > 0 {
+        eprintln!("login round trip: {rejected} rejected");
+    }
+    Ok(mean)
 }

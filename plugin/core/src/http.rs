@@ -51,6 +51,52 @@ pub fn route_path(raw_path: &[u8]) -> String {
     crate::headers::normalize_path(&cleaned)
 }
 
+/// Returns every route path that a request path can mean to the upstream:
+/// [`route_path`], and a second one when the path contains an encoded slash or
+/// backslash (`%2F`, `%5C`, `%u002F`, `%u005C`) and keeping it inside its
+/// segment gives another route. Envoy and most routers keep `%2F` inside a
+/// segment while some servers decode it to `/`, so a rule must hold for both
+/// readings: `/api/x%2F..%2F..%2Fpublic` is under `/api` for the first kind
+/// and `/public` for the second.
+pub fn route_paths(raw_path: &[u8]) -> Vec<String> {
+    let separated = route_path(raw_path);
+    let (path, _) = split_path(raw_path);
+    let mut unsplit = Vec::with_capacity(path.len() + 8);
+    let mut index = 0;
+    let mut changed = false;
+    while index < path.len() {
+        let rest = &path[index..];
+        let escaped = [&b"%2f"[..], b"%5c", b"%u002f", b"%u005c"]
+            .into_iter()
+            .find(|encoded| {
+                rest.len() >= encoded.len() && rest[..encoded.len()].eq_ignore_ascii_case(encoded)
+            });
+        match escaped {
+            // `%25` decodes to `%`, so the separator reaches the route path
+            // still encoded.
+            Some(encoded) => {
+                unsplit.extend_from_slice(b"%25");
+                unsplit.extend_from_slice(&rest[1..encoded.len()]);
+                index += encoded.len();
+                changed = true;
+            }
+            None => {
+                unsplit.push(path[index]);
+                index += 1;
+            }
+        }
+    }
+    if !changed {
+        return vec![separated];
+    }
+    let inside = route_path(&unsplit);
+    if inside == separated {
+        vec![separated]
+    } else {
+        vec![separated, inside]
+    }
+}
+
 /// Returns whether a request path equals a configured exact path, ignoring
 /// one trailing slash on either, as most application routers do.
 pub fn exact_path_matches(path: &str, exact: &str) -> bool {
@@ -189,6 +235,21 @@ mod tests {
         assert_eq!(parse_property_integer(b"12345678"), Some(12_345_678));
         assert_eq!(parse_property_integer(b""), None);
         assert_eq!(parse_property_integer(b"4x9"), None);
+    }
+
+    #[test]
+    fn route_paths_read_encoded_slashes_both_ways() {
+        assert_eq!(route_paths(b"/api/items?q=%2F"), vec!["/api/items"]);
+        assert_eq!(route_paths(b"/a%2Fb"), vec!["/a/b", "/a%2Fb"]);
+        assert_eq!(
+            route_paths(b"/api/x%2F..%2F..%2Fpublic"),
+            vec!["/public", "/api/x%2F..%2F..%2Fpublic"]
+        );
+        assert_eq!(
+            route_paths(b"/public/x%5c..%5C..%5capi"),
+            vec!["/api", "/public/x%5c..%5C..%5capi"]
+        );
+        assert_eq!(route_paths(b"/a%u002Fb"), vec!["/a/b", "/a%u002Fb"]);
     }
 
     #[test]

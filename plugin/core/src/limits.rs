@@ -20,6 +20,16 @@
 //! lockouts reported by [`Limits::reclaim`], which the adapter runs on each
 //! tick.
 //!
+//! A failure-counting policy learns of a failure only from the response, so
+//! it also counts the requests of a key still in flight. A request is let
+//! through while failures in the window plus requests in flight stay under
+//! the limit, and the same compare-and-swap update raises the in-flight
+//! count. Settling the request (its response, [`RequestLimits::on_log`],
+//! [`RequestLimits::release`], or a rejection by a later policy) lowers it.
+//! Counts last raised [`policy::IN_FLIGHT_MAX_AGE_MS`] or more ago read as
+//! 0, so a worker that stopped mid-request holds a key for that long at
+//! most.
+//!
 //! ```json
 //! {"limits": {
 //!   "allowlist": ["10.0.0.0/8"],
@@ -51,7 +61,7 @@ use crate::error::Error;
 use entry::Bucket;
 use event::{LimitAction, LimitEvent, LimitMetric};
 use key::{Cidr, KeyHash, KeyInputs};
-use policy::{Decision, Mode, Policy, Quota, StoreFailure, Transition};
+use policy::{Decision, Mode, Policy, Quota, StoreFailure, Transition, IN_FLIGHT_MAX_AGE_MS};
 use section::{compile_allowlist, LimitsSection, MAX_BODY_BYTES_LIMIT, MAX_POLICIES};
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -180,18 +190,25 @@ impl Limits {
         ip.is_some_and(|ip| self.allowlist.iter().any(|cidr| cidr.contains(ip)))
     }
 
-    /// Starts the limits of one request.
+    /// Starts the limits of one request. `raw_path` is the `:path` as sent.
+    /// A policy applies when it matches any route the path can mean (see
+    /// [`crate::http::route_paths`]).
     pub fn start_request(
         &self,
         method: &str,
-        path: &str,
+        raw_path: &[u8],
         client_ip: Option<IpAddr>,
     ) -> RequestLimits {
         let matched = if self.is_allowlisted(client_ip) {
             Vec::new()
         } else {
+            let routes = crate::http::route_paths(raw_path);
             (0..self.policies.len())
-                .filter(|&index| self.policies[index].matches(method, path))
+                .filter(|&index| {
+                    routes
+                        .iter()
+                        .any(|route| self.policies[index].matches(method, route))
+                })
                 .collect()
         };
         RequestLimits {
@@ -263,6 +280,9 @@ impl Limits {
 struct Tracked {
     policy: usize,
     key: KeyHash,
+    /// Whether the check raised the key's in-flight count, which settling
+    /// the request lowers again.
+    in_flight: bool,
 }
 
 /// A `RateLimit` item for the forwarded response.
@@ -367,7 +387,7 @@ impl RequestLimits {
                     let reject =
                         store_failure(policy, key, &error, context.now, Phase::Request, report);
                     if reject {
-                        self.settled = true;
+                        self.reject(limits, context, report);
                         return LimitVerdict::Reject(fail_closed_response(policy));
                     }
                     continue;
@@ -378,10 +398,15 @@ impl RequestLimits {
                 Decision::Allow {
                     remaining,
                     reset_seconds,
+                    in_flight,
                 } => {
                     report.metrics.push(LimitMetric::Allowed);
                     if policy.counts_failures() {
-                        self.tracked.push(Tracked { policy: index, key });
+                        self.tracked.push(Tracked {
+                            policy: index,
+                            key,
+                            in_flight,
+                        });
                     }
                     if policy.response_headers && policy.mode == Mode::Block {
                         self.quotas.push(QuotaItem {
@@ -396,6 +421,10 @@ impl RequestLimits {
                 Decision::Reject {
                     retry_after_seconds,
                     ..
+                }
+                | Decision::Busy {
+                    retry_after_seconds,
+                    ..
                 } => {
                     let mut event = LimitEvent::new(
                         context.now,
@@ -404,20 +433,29 @@ impl RequestLimits {
                         Some(key),
                     );
                     event.retry_after_seconds = Some(retry_after_seconds);
+                    if let Decision::Busy { in_flight, .. } = decision {
+                        event.in_flight = Some(in_flight);
+                    }
                     if policy.mode == Mode::Monitor {
                         event.monitor = true;
                         event.success = true;
                         report.events.push(event);
                         report.metrics.push(LimitMetric::Flagged);
                         if policy.counts_failures() {
-                            self.tracked.push(Tracked { policy: index, key });
+                            // Let through without raising the in-flight count,
+                            // as block mode would have rejected it.
+                            self.tracked.push(Tracked {
+                                policy: index,
+                                key,
+                                in_flight: false,
+                            });
                         }
                         continue;
                     }
                     event.status_code = Some(policy.status);
                     report.events.push(event);
                     report.metrics.push(LimitMetric::Rejected);
-                    self.settled = true;
+                    self.reject(limits, context, report);
                     return LimitVerdict::Reject(reject_response(policy, retry_after_seconds));
                 }
             }
@@ -425,9 +463,37 @@ impl RequestLimits {
         LimitVerdict::Continue
     }
 
-    /// Counts a failure status for every failure-counting policy that let
-    /// the request through, and returns the `RateLimit` headers to add to
-    /// the response.
+    /// Settles a request that a policy rejects: the in-flight counts that
+    /// earlier policies raised for it are lowered, and nothing is counted.
+    fn reject<S: SharedStore + ?Sized>(
+        &mut self,
+        limits: &Limits,
+        context: &Context<'_, S>,
+        report: &mut Report,
+    ) {
+        self.settled = true;
+        self.settle_tracked(limits, &[], context, report);
+    }
+
+    /// Lowers the in-flight counts of a request that ends with neither
+    /// response headers nor [`RequestLimits::on_log`], and counts nothing.
+    /// Does nothing once the request is settled.
+    pub fn release<S: SharedStore + ?Sized>(
+        &mut self,
+        limits: &Limits,
+        context: &Context<'_, S>,
+        report: &mut Report,
+    ) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        self.settle_tracked(limits, &[], context, report);
+    }
+
+    /// Lowers the in-flight counts that the request raised, counts a failure
+    /// status for every failure-counting policy that let the request
+    /// through, and returns the `RateLimit` headers to add to the response.
     pub fn on_response_headers<S: SharedStore + ?Sized>(
         &mut self,
         limits: &Limits,
@@ -448,13 +514,14 @@ impl RequestLimits {
                 .collect(),
             None => Vec::new(),
         };
-        let counted = self.record_failures(limits, &failed, context, report);
+        let counted = self.settle_tracked(limits, &failed, context, report);
         rate_limit_headers(limits, &self.quotas, &counted)
     }
 
-    /// Counts the stream as a failure when it ended without response headers,
-    /// or with a failure status that no response callback saw. Does nothing
-    /// after [`RequestLimits::on_response_headers`] or a rejection.
+    /// Lowers the in-flight counts that the request raised, and counts the
+    /// stream as a failure when it ended without response headers or with a
+    /// failure status that no response callback saw. Does nothing after
+    /// [`RequestLimits::on_response_headers`] or a rejection.
     pub fn on_log<S: SharedStore + ?Sized>(
         &mut self,
         limits: &Limits,
@@ -475,12 +542,13 @@ impl RequestLimits {
             })
             .map(|tracked| tracked.policy)
             .collect();
-        self.record_failures(limits, &failed, context, report);
+        self.settle_tracked(limits, &failed, context, report);
     }
 
-    /// Counts a failure for each policy in `failed` and returns the quota
-    /// left after it, for the policies whose count was stored.
-    fn record_failures<S: SharedStore + ?Sized>(
+    /// Lowers each in-flight count the request raised and counts a failure
+    /// for each policy in `failed`, one compare-and-swap update per policy.
+    /// Returns the quota left after each failure whose count was stored.
+    fn settle_tracked<S: SharedStore + ?Sized>(
         &self,
         limits: &Limits,
         failed: &[usize],
@@ -489,9 +557,13 @@ impl RequestLimits {
     ) -> Vec<QuotaItem> {
         let mut counted = Vec::new();
         let now_ms = context.now_ms();
-        for tracked in self.tracked.iter().filter(|t| failed.contains(&t.policy)) {
+        for tracked in &self.tracked {
             let policy = &limits.policies[tracked.policy];
             let key = tracked.key;
+            let is_failure = failed.contains(&tracked.policy);
+            if !is_failure && !tracked.in_flight {
+                continue;
+            }
             let result = store::update(
                 context.store,
                 context.anchor,
@@ -499,7 +571,7 @@ impl RequestLimits {
                 |raw| {
                     let bucket = raw.map(Bucket::decode).unwrap_or_default();
                     let step = policy
-                        .record_failure(&bucket, &key, now_ms)
+                        .settle(&bucket, &key, now_ms, tracked.in_flight, is_failure)
                         .map_err(|_| StoreError::BucketFull)?;
                     Ok(Update {
                         value: step.bucket.map(|bucket| bucket.encode()),
@@ -509,15 +581,22 @@ impl RequestLimits {
             );
             match result {
                 Ok((quota, transitions)) => {
-                    report.metrics.push(LimitMetric::Failures);
+                    if let Some(quota) = quota {
+                        report.metrics.push(LimitMetric::Failures);
+                        counted.push(QuotaItem {
+                            policy: tracked.policy,
+                            quota,
+                        });
+                    }
                     report_transitions(policy, &transitions, context.now, report);
-                    counted.push(QuotaItem {
-                        policy: tracked.policy,
-                        quota,
-                    });
                 }
                 Err(error) => {
-                    store_failure(policy, key, &error, context.now, Phase::Response, report);
+                    let phase = if is_failure {
+                        Phase::Response
+                    } else {
+                        Phase::Release
+                    };
+                    store_failure(policy, key, &error, context.now, phase, report);
                 }
             }
         }
@@ -564,6 +643,8 @@ enum Phase {
     Request,
     /// While counting a response that has already gone to the client.
     Response,
+    /// While lowering the in-flight count of a request that is no failure.
+    Release,
 }
 
 fn store_failure(
@@ -577,10 +658,21 @@ fn store_failure(
     let mut event = LimitEvent::new(now, LimitAction::LimitStoreFailed, &policy.name, Some(key));
     event.monitor = policy.mode == Mode::Monitor;
     report.metrics.push(LimitMetric::StoreFailed);
-    if phase == Phase::Response {
-        event.error_message = Some(format!("{error}; the failure was not counted"));
-        report.events.push(event);
-        return false;
+    match phase {
+        Phase::Request => {}
+        Phase::Response => {
+            event.error_message = Some(format!("{error}; the failure was not counted"));
+            report.events.push(event);
+            return false;
+        }
+        Phase::Release => {
+            event.error_message = Some(format!(
+                "{error}; the in-flight count was not lowered and lapses after {} s",
+                IN_FLIGHT_MAX_AGE_MS / 1000
+            ));
+            report.events.push(event);
+            return false;
+        }
     }
     let reject = policy.mode == Mode::Block && policy.on_store_failure == StoreFailure::Reject;
     event.success = !reject;

@@ -121,18 +121,64 @@ pub fn evaluate(
         };
     }
     let raw_path = header(headers, ":path").unwrap_or_default();
-    let route = crate::http::route_path(raw_path);
-    let Some(rule) = policy
-        .rules
-        .iter()
-        .find(|rule| rule_matches(rule, &route, headers))
-    else {
-        return Decision::Allow {
-            edits,
-            accepted: Vec::new(),
-            checked: false,
-        };
-    };
+    // Each reading of the path selects its first matching rule, and the
+    // request must pass every rule selected, so that an encoded slash cannot
+    // move it from a protected route to an open one.
+    let mut selected: Vec<&Rule> = Vec::new();
+    for route in crate::http::route_paths(raw_path) {
+        let found = policy
+            .rules
+            .iter()
+            .find(|rule| rule_matches(rule, &route, headers));
+        if let Some(rule) = found {
+            if !selected.iter().any(|seen| std::ptr::eq(*seen, rule)) {
+                selected.push(rule);
+            }
+        }
+    }
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut checked = false;
+    for rule in selected {
+        match evaluate_rule(policy, rule, request, keys, store, edits.clone(), raw_path) {
+            Decision::Allow {
+                edits: rule_edits,
+                accepted: rule_accepted,
+                checked: rule_checked,
+            } => {
+                for edit in rule_edits {
+                    if !edits.contains(&edit) {
+                        edits.push(edit);
+                    }
+                }
+                for token in rule_accepted {
+                    if !accepted.iter().any(|seen| seen.provider == token.provider) {
+                        accepted.push(token);
+                    }
+                }
+                checked |= rule_checked;
+            }
+            other => return other,
+        }
+    }
+    Decision::Allow {
+        edits,
+        accepted,
+        checked,
+    }
+}
+
+/// Evaluates the request against one rule. `edits` holds the edits made so
+/// far, to which the token's forwarding edits are added.
+fn evaluate_rule(
+    policy: &JwtPolicy,
+    rule: &Rule,
+    request: &Request<'_>,
+    keys: &dyn KeyLookup,
+    store: &mut dyn VerifiedStore,
+    mut edits: Vec<RequestEdit>,
+    raw_path: &[u8],
+) -> Decision {
+    let headers = request.headers;
     let Some(requirement) = &rule.requires else {
         return Decision::Allow {
             edits,

@@ -3,7 +3,7 @@
 //! A bucket is one shared-data value holding up to [`WAYS`] entries:
 //!
 //! ```text
-//! byte 0      format version (1)
+//! byte 0      format version (2)
 //! byte 1      number of entries, at most WAYS
 //! then        ENTRY_BYTES per entry, all integers little-endian:
 //!   [0..16)   key hash (SHA-256, truncated)
@@ -18,18 +18,28 @@
 //!   [40..48)  end of the last lockout, ms (0 when never locked out)
 //!   [48..50)  number of lockouts remembered for escalation
 //!   [50]      flags: bit 0 set while a lockout has not been released
+//!   [51..55)  requests let through whose response has not come (in flight)
+//!   [55..63)  time the in-flight count was last raised, ms
 //! ```
+//!
+//! Version 1 had 51-byte entries without the last two fields. A version-1
+//! bucket decodes as entries with nothing in flight and is written back as
+//! version 2.
 
 use super::key::{KeyHash, KEY_HASH_BYTES};
 
 /// Entries per bucket: the probe window of a key.
 pub const WAYS: usize = 4;
 /// Encoded size of one entry.
-pub const ENTRY_BYTES: usize = 51;
+pub const ENTRY_BYTES: usize = 63;
+/// Encoded size of one entry in a version-1 bucket.
+pub const V1_ENTRY_BYTES: usize = 51;
 /// Encoded size of the bucket header.
 pub const HEADER_BYTES: usize = 2;
 /// Bucket format version.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The format before in-flight counts, still decoded.
+const VERSION_1: u8 = 1;
 const FLAG_LOCK_ACTIVE: u8 = 1;
 
 /// Counter state of one key.
@@ -52,6 +62,11 @@ pub struct Entry {
     pub lockouts: u16,
     /// Whether a lockout is in force or ended without its release reported.
     pub lock_active: bool,
+    /// Requests of a failure-counting policy let through whose response has
+    /// not come. The policy reads an old count as 0.
+    pub in_flight: u32,
+    /// Time the in-flight count was last raised, in ms.
+    pub in_flight_since_ms: u64,
 }
 
 impl Entry {
@@ -66,6 +81,8 @@ impl Entry {
             locked_until_ms: 0,
             lockouts: 0,
             lock_active: false,
+            in_flight: 0,
+            in_flight_since_ms: 0,
         }
     }
 
@@ -99,10 +116,14 @@ impl Entry {
         } else {
             0
         });
+        out.extend_from_slice(&self.in_flight.to_le_bytes());
+        out.extend_from_slice(&self.in_flight_since_ms.to_le_bytes());
     }
 
+    /// Decodes an entry of either format. A version-1 entry has nothing in
+    /// flight.
     fn decode(raw: &[u8]) -> Option<Entry> {
-        if raw.len() != ENTRY_BYTES {
+        if raw.len() != ENTRY_BYTES && raw.len() != V1_ENTRY_BYTES {
             return None;
         }
         let u64_at = |at: usize| -> Option<u64> {
@@ -122,6 +143,16 @@ impl Entry {
             locked_until_ms: u64_at(40)?,
             lockouts: u16::from_le_bytes(raw.get(48..50)?.try_into().ok()?),
             lock_active: raw[50] & FLAG_LOCK_ACTIVE != 0,
+            in_flight: if raw.len() == ENTRY_BYTES {
+                u32_at(51)?
+            } else {
+                0
+            },
+            in_flight_since_ms: if raw.len() == ENTRY_BYTES {
+                u64_at(55)?
+            } else {
+                0
+            },
         })
     }
 }
@@ -134,19 +165,24 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// Decodes a stored bucket. A value in another format or cut short
-    /// (from an older module, or the SDK's empty "removed" value) reads as an
+    /// Decodes a stored bucket of version 2 or 1. A value in another format
+    /// or cut short (such as the SDK's empty "removed" value) reads as an
     /// empty bucket, which the next write replaces.
     pub fn decode(raw: &[u8]) -> Bucket {
-        let (Some(&VERSION), Some(&count)) = (raw.first(), raw.get(1)) else {
+        let (Some(&version), Some(&count)) = (raw.first(), raw.get(1)) else {
             return Bucket::default();
         };
+        let entry_bytes = match version {
+            VERSION => ENTRY_BYTES,
+            VERSION_1 => V1_ENTRY_BYTES,
+            _ => return Bucket::default(),
+        };
         let count = usize::from(count);
-        if count > WAYS || raw.len() != HEADER_BYTES + count * ENTRY_BYTES {
+        if count > WAYS || raw.len() != HEADER_BYTES + count * entry_bytes {
             return Bucket::default();
         }
         let entries = raw[HEADER_BYTES..]
-            .chunks_exact(ENTRY_BYTES)
+            .chunks_exact(entry_bytes)
             .filter_map(Entry::decode)
             .collect();
         Bucket { entries }

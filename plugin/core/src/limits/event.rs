@@ -104,6 +104,9 @@ pub struct LimitEvent {
     pub lockout_level: Option<u16>,
     /// `Retry-After` of a rejection, in seconds.
     pub retry_after_seconds: Option<u64>,
+    /// Requests of the key in flight, for a rejection because failures and
+    /// requests in flight reach the limit.
+    pub in_flight: Option<u32>,
     /// Status of the local response sent.
     pub status_code: Option<u32>,
     /// Whether the policy is in monitor mode.
@@ -143,6 +146,7 @@ impl LimitEvent {
             lockout_seconds: None,
             lockout_level: None,
             retry_after_seconds: None,
+            in_flight: None,
             status_code: None,
             monitor: false,
             error_message: None,
@@ -207,7 +211,7 @@ impl LimitEvent {
             },
             source: self.source.as_ref(),
             url: self.request.as_ref().map(|request| UrlObject {
-                path: &request.path,
+                path: crate::event::redact_excerpt(&request.path),
             }),
             http,
             observer: self
@@ -222,6 +226,7 @@ impl LimitEvent {
                 lockout_seconds: self.lockout_seconds,
                 lockout_level: self.lockout_level,
                 retry_after_seconds: self.retry_after_seconds,
+                in_flight: self.in_flight,
             },
             error: self
                 .error_message
@@ -244,7 +249,7 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'a SourceAddress>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<UrlObject<'a>>,
+    url: Option<UrlObject>,
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<HttpObject<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -277,4 +282,6 @@ struct PortcullisObject<'a> {
     lockout_level: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_flight: Option<u32>,
 }

@@ -155,11 +155,27 @@ impl KeySpec {
     }
 }
 
+/// Folds a value to the identifier that applications usually store when
+/// `lowercase` is set: surrounding whitespace removed, fullwidth forms read as
+/// ASCII (`ａｌｉｃｅ` as `alice`), and letters lower-cased. A value that is
+/// not UTF-8 is trimmed and lower-cased as ASCII.
 fn lowered(value: Vec<u8>, lowercase: bool) -> Vec<u8> {
-    if lowercase {
-        value.to_ascii_lowercase()
-    } else {
-        value
+    if !lowercase {
+        return value;
+    }
+    match String::from_utf8(value) {
+        Ok(text) => {
+            let narrow: String = text
+                .chars()
+                .map(|c| match c {
+                    '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+                    '\u{3000}' => ' ',
+                    _ => c,
+                })
+                .collect();
+            narrow.trim().to_lowercase().into_bytes()
+        }
+        Err(error) => error.into_bytes().trim_ascii().to_ascii_lowercase(),
     }
 }
 
@@ -347,5 +363,41 @@ impl Cidr {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lowered;
+
+    #[test]
+    fn folding_reads_spellings_of_one_name() {
+        for spelling in [
+            "alice",
+            "Alice",
+            " alice",
+            "alice\t",
+            "\nALICE ",
+            "ａｌｉｃｅ",
+            "ＡＬＩＣＥ",
+            "\u{3000}alice",
+        ] {
+            assert_eq!(
+                lowered(spelling.as_bytes().to_vec(), true),
+                b"alice",
+                "{spelling:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn folding_keeps_other_names_apart() {
+        assert_eq!(lowered(b"al ice".to_vec(), true), b"al ice");
+        assert_eq!(
+            lowered("ÉLODIE".as_bytes().to_vec(), true),
+            "élodie".as_bytes()
+        );
+        assert_eq!(lowered(b" \xffAB ".to_vec(), true), b"\xffab");
+        assert_eq!(lowered(b" Alice".to_vec(), false), b" Alice");
     }
 }

@@ -8,6 +8,16 @@ use super::entry::{Bucket, Entry, WAYS};
 use super::key::{KeyHash, KeySpec};
 use regex_lite::Regex;
 
+/// Age after which a key's in-flight count reads as 0, in ms: requests
+/// last let through this long ago no longer hold the key, so that a worker
+/// that stopped mid-request cannot keep a key at its limit.
+pub const IN_FLIGHT_MAX_AGE_MS: u64 = 60_000;
+
+/// `Retry-After` of a request rejected because the key's failures and
+/// requests in flight reach the limit, in seconds. It estimates how long the
+/// requests in flight take to end, and no lockout starts.
+pub const IN_FLIGHT_RETRY_SECONDS: u64 = 2;
+
 /// How `:path` is matched, without its query string.
 #[derive(Debug, Clone)]
 pub enum PathMatch {
@@ -126,6 +136,17 @@ pub enum Decision {
         remaining: u32,
         /// Seconds until the quota is whole again.
         reset_seconds: u64,
+        /// Whether the check raised the key's in-flight count, which the
+        /// response must lower again.
+        in_flight: bool,
+    },
+    /// Under the failure limit, but failures in the window and requests in
+    /// flight together reach it. No lockout starts.
+    Busy {
+        /// Seconds until a request may pass.
+        retry_after_seconds: u64,
+        /// Requests of the key in flight.
+        in_flight: u32,
     },
     /// Over the limit or locked out.
     Reject {
@@ -225,9 +246,12 @@ impl Policy {
     }
 
     /// Tells whether the policy applies to a request's method and path
-    /// (without the query string).
+    /// (without the query string). A policy for GET also applies to HEAD,
+    /// which servers answer with the GET handler's status.
     pub fn matches(&self, method: &str, path: &str) -> bool {
-        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == method) {
+        let listed = |name: &str| self.methods.iter().any(|m| m == name);
+        let head_as_get = method == "HEAD" && listed("GET");
+        if !self.methods.is_empty() && !listed(method) && !head_as_get {
             return false;
         }
         match &self.path {
@@ -261,25 +285,21 @@ impl Policy {
         format!("portcullis.limits.{}.{index}", self.name)
     }
 
-    /// The request-time check: for failure counting it only reads the
-    /// lockout and the count; for request counting it also counts the
-    /// request when it is let through.
+    /// The request-time check. For failure counting it reads the lockout and
+    /// the count, and raises the in-flight count of a request it lets
+    /// through. For request counting it counts the request it lets through.
     pub fn check(
         &self,
         bucket: &Bucket,
         key: &KeyHash,
         now_ms: u64,
     ) -> Result<Step<Decision>, BucketFull> {
+        if self.counts_failures() {
+            return Ok(self.check_failures(bucket, key, now_ms));
+        }
         let mut bucket = bucket.clone();
         let mut transitions = Vec::new();
         let Some(index) = bucket.position(key) else {
-            if self.counts_failures() {
-                return Ok(Step {
-                    bucket: None,
-                    output: self.fresh_decision(),
-                    transitions,
-                });
-            }
             let index = self.insert(&mut bucket, *key, now_ms, &mut transitions)?;
             let output = self.admit(&mut bucket.entries[index], now_ms, &mut transitions);
             return Ok(Step {
@@ -289,16 +309,121 @@ impl Policy {
             });
         };
         let before = bucket.entries[index];
-        let entry = &mut bucket.entries[index];
-        let output = if self.counts_failures() {
-            self.peek(entry, now_ms, &mut transitions)
-        } else {
-            self.admit(entry, now_ms, &mut transitions)
-        };
+        let output = self.admit(&mut bucket.entries[index], now_ms, &mut transitions);
         let changed = bucket.entries[index] != before;
         Ok(Step {
             bucket: changed.then_some(bucket),
             output,
+            transitions,
+        })
+    }
+
+    /// Checks a request under a failure-counting policy. A request is let
+    /// through while failures in the window plus requests in flight stay
+    /// under the limit, and the same write raises the in-flight count, so
+    /// that concurrent requests of one key on any worker see each other.
+    fn check_failures(&self, bucket: &Bucket, key: &KeyHash, now_ms: u64) -> Step<Decision> {
+        let mut bucket = bucket.clone();
+        let mut transitions = Vec::new();
+        let (index, inserted) = match bucket.position(key) {
+            Some(index) => (index, false),
+            None => match self.insert(&mut bucket, *key, now_ms, &mut transitions) {
+                Ok(index) => (index, true),
+                // NOTE: a key whose bucket is full of active lockouts is let
+                // through untracked, so its requests in flight are not
+                // limited. Its failures are then not counted either, and the
+                // policy's `on_store_failure` choice is not applied.
+                Err(BucketFull) => {
+                    return Step {
+                        bucket: None,
+                        output: self.fresh_decision(),
+                        transitions: Vec::new(),
+                    }
+                }
+            },
+        };
+        let before = bucket.entries[index];
+        let entry = &mut bucket.entries[index];
+        let output = match self.peek(entry, now_ms, &mut transitions) {
+            Decision::Allow {
+                remaining,
+                reset_seconds,
+                ..
+            } => {
+                let now = now_ms.max(entry.last_seen_ms);
+                let in_flight = self.in_flight(entry, now);
+                if in_flight >= remaining {
+                    Decision::Busy {
+                        retry_after_seconds: IN_FLIGHT_RETRY_SECONDS,
+                        in_flight,
+                    }
+                } else {
+                    entry.last_seen_ms = now;
+                    entry.in_flight = in_flight + 1;
+                    entry.in_flight_since_ms = now;
+                    Decision::Allow {
+                        remaining,
+                        reset_seconds,
+                        in_flight: true,
+                    }
+                }
+            }
+            other => other,
+        };
+        let changed = inserted || bucket.entries[index] != before;
+        Step {
+            bucket: changed.then_some(bucket),
+            output,
+            transitions,
+        }
+    }
+
+    /// Requests of a key in flight at `now`. A count last raised
+    /// [`IN_FLIGHT_MAX_AGE_MS`] or more ago reads as 0.
+    pub fn in_flight(&self, entry: &Entry, now: u64) -> u32 {
+        if now.saturating_sub(entry.in_flight_since_ms) >= IN_FLIGHT_MAX_AGE_MS {
+            0
+        } else {
+            entry.in_flight
+        }
+    }
+
+    /// Ends a request that a failure-counting policy let through: lowers
+    /// the key's in-flight count when the check raised it (`raised`), and
+    /// counts a failure when `failed`. Returns the quota left after a
+    /// counted failure. The lockout decision reads failures only.
+    pub fn settle(
+        &self,
+        bucket: &Bucket,
+        key: &KeyHash,
+        now_ms: u64,
+        raised: bool,
+        failed: bool,
+    ) -> Result<Step<Option<Quota>>, BucketFull> {
+        let mut bucket = bucket.clone();
+        let mut transitions = Vec::new();
+        let index = match bucket.position(key) {
+            Some(index) => index,
+            None if failed => self.insert(&mut bucket, *key, now_ms, &mut transitions)?,
+            // The entry was evicted or reclaimed, and its in-flight count
+            // with it.
+            None => {
+                return Ok(Step {
+                    bucket: None,
+                    output: None,
+                    transitions,
+                })
+            }
+        };
+        let entry = &mut bucket.entries[index];
+        let now = self.observe(entry, now_ms, &mut transitions);
+        if raised {
+            entry.in_flight = self.in_flight(entry, now).saturating_sub(1);
+        }
+        let quota = failed.then(|| self.count_failure(entry, now, &mut transitions));
+        Ok(Step {
+            bucket: Some(bucket),
+            output: quota,
             transitions,
         })
     }
@@ -321,14 +446,31 @@ impl Policy {
         };
         let entry = &mut bucket.entries[index];
         let now = self.observe(entry, now_ms, &mut transitions);
+        let quota = self.count_failure(entry, now, &mut transitions);
+        Ok(Step {
+            bucket: Some(bucket),
+            output: quota,
+            transitions,
+        })
+    }
+
+    /// Counts one failure at the clamped time `now` unless the key is locked
+    /// out, locks the key when the failure reaches the limit, and returns
+    /// the quota left.
+    fn count_failure(
+        &self,
+        entry: &mut Entry,
+        now: u64,
+        transitions: &mut Vec<Transition>,
+    ) -> Quota {
         if !entry.is_locked(now) {
             self.advance(entry, now);
             self.consume(entry);
             if self.remaining(entry, now) == 0 {
-                self.lock(entry, now, &mut transitions);
+                self.lock(entry, now, transitions);
             }
         }
-        let quota = if entry.is_locked(now) {
+        if entry.is_locked(now) {
             // The counts restart when a lockout starts, so the quota is whole
             // again when it ends.
             Quota {
@@ -340,12 +482,7 @@ impl Policy {
                 remaining: self.remaining(entry, now),
                 reset_seconds: self.reset_seconds(entry, now),
             }
-        };
-        Ok(Step {
-            bucket: Some(bucket),
-            output: quota,
-            transitions,
-        })
+        }
     }
 
     /// Reports ended lockouts and drops expired entries of a bucket. The
@@ -378,6 +515,7 @@ impl Policy {
         Decision::Allow {
             remaining: self.limit,
             reset_seconds: 0,
+            in_flight: false,
         }
     }
 
@@ -457,6 +595,7 @@ impl Policy {
         Decision::Allow {
             remaining,
             reset_seconds: self.reset_seconds(&view, now),
+            in_flight: false,
         }
     }
 
@@ -486,6 +625,7 @@ impl Policy {
         Decision::Allow {
             remaining: self.remaining(entry, now),
             reset_seconds: self.reset_seconds(entry, now),
+            in_flight: false,
         }
     }
 
@@ -637,10 +777,10 @@ impl Policy {
     }
 
     /// Tells whether an entry holds nothing worth keeping at `now`: no
-    /// lockout in force or unreported, no count left in any window, and no
-    /// lockout remembered for escalation.
+    /// lockout in force or unreported, no request in flight, no count left
+    /// in any window, and no lockout remembered for escalation.
     fn is_expired(&self, entry: &Entry, now: u64) -> bool {
-        if entry.lock_active {
+        if entry.lock_active || self.in_flight(entry, now) > 0 {
             return false;
         }
         let counts_end = match self.algorithm {
