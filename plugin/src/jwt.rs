@@ -15,6 +15,9 @@ use portcullis_core::jwt::keys::{parse_document, Key};
 use portcullis_core::jwt::policy::{JwtPolicy, KeySource, RemoteJwks};
 use portcullis_core::jwt::remote::{lease_key, record_key, Lease, Record};
 use portcullis_core::jwt::response::Rejection;
+use portcullis_core::pipeline::{
+    rejection_kind, token_accepted_event, token_rejected_event, RejectionKind,
+};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::{Map, Value};
@@ -575,24 +578,9 @@ fn apply(
             for edit in &edits {
                 apply_edit(context_id, edit);
             }
-            if checked && !accepted.is_empty() {
+            if let Some(event) = token_accepted_event(host::current_time(), &accepted, checked) {
                 shared.jwt.increment(JwtMetric::Accepted);
-                let providers: Vec<&str> =
-                    accepted.iter().map(|item| item.provider.as_str()).collect();
-                let target = Some(format!("jwt.{}", providers.join(",")));
-                let subject = accepted
-                    .first()
-                    .and_then(|token| token.claims.get("sub"))
-                    .and_then(Value::as_str);
-                let event = request_event(
-                    shared,
-                    headers,
-                    exchange,
-                    EventAction::TokenAccepted,
-                    target,
-                    None,
-                )
-                .with_user(subject);
+                let event = with_request(shared, headers, exchange, event);
                 write_event(shared, &event);
             }
             Ok(accepted.into_iter().next().map(|token| token.claims))
@@ -630,54 +618,39 @@ fn reject(
     exchange: &Exchange,
     rejection: &Rejection,
 ) {
-    use portcullis_core::jwt::error::JwtError;
-    let metric = match rejection.error {
-        JwtError::Missing => JwtMetric::Missing,
-        JwtError::ClaimMismatch => JwtMetric::Forbidden,
-        _ => JwtMetric::Rejected,
+    let metric = match rejection_kind(rejection) {
+        RejectionKind::Missing => JwtMetric::Missing,
+        RejectionKind::Forbidden => JwtMetric::Forbidden,
+        RejectionKind::Invalid => JwtMetric::Rejected,
     };
     shared.jwt.increment(metric);
-    let target = rejection
-        .provider
-        .as_ref()
-        .map(|name| format!("jwt.{name}"));
-    let message = format!(
-        "{}: {}",
-        rejection.error.code(),
-        rejection.error.description()
-    );
-    let mut event = request_event(
-        shared,
-        headers,
-        exchange,
-        EventAction::TokenRejected,
-        target,
-        Some(message),
-    );
-    event.status_code = Some(rejection.status);
+    let event = token_rejected_event(host::current_time(), rejection);
+    let event = with_request(shared, headers, exchange, event);
     write_event(shared, &event);
     let response_headers: Vec<(&str, &str)> = rejection
         .headers
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
-    host::send_http_response(
+    crate::headers::send_response(
         context_id,
+        &shared.config,
+        exchange,
         rejection.status,
-        response_headers,
+        &response_headers,
         &rejection.body,
     );
 }
 
-fn request_event(
+/// Adds the request's method, path, client and the plugin name to a token
+/// event.
+fn with_request(
     shared: &Shared,
     headers: &[(String, Vec<u8>)],
     exchange: &Exchange,
-    action: EventAction,
-    target: Option<String>,
-    message: Option<String>,
+    event: SecurityEvent,
 ) -> SecurityEvent {
-    SecurityEvent::token(host::current_time(), action, target, message)
+    event
         .with_request(&RequestInfo::from_headers(headers))
         .with_source(host::event_source(exchange.client))
         .with_observer(shared.plugin_name.as_deref())

@@ -6,8 +6,11 @@ use crate::http::is_token;
 use serde::Deserialize;
 
 /// Default `headers.cookies.http_only` list: common session cookie names of
-/// web frameworks, compared case-insensitively.
+/// web frameworks, compared case-insensitively. `*session*` covers names such
+/// as `_myapp_session`, `.AspNetCore.Session` and `KEYCLOAK_SESSION`.
 pub const DEFAULT_HTTP_ONLY_COOKIES: &[&str] = &[
+    "*session*",
+    "*sessid",
     "session",
     "sessionid",
     "session_id",
@@ -22,6 +25,7 @@ pub const DEFAULT_HTTP_ONLY_COOKIES: &[&str] = &[
 
 /// The `SameSite` value added to cookies that have none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SameSiteDefault {
     /// `SameSite=Lax`.
@@ -36,12 +40,26 @@ pub enum SameSiteDefault {
 
 /// The `headers.cookies` section of the configuration, as written.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct CookiesSection {
+    /// Whether `Set-Cookie` headers are hardened. Default true. Each cookie
+    /// stays its own header and keeps every byte it had.
     enabled: bool,
+    /// Whether `Secure` is added to cookies of requests that came over
+    /// HTTPS. Default true. Must be true when `same_site` is `none`.
     secure: bool,
+    /// `SameSite` value added to cookies that have none: `lax` (default),
+    /// `strict`, `none` or `off` (add nothing). A `SameSite=None` cookie
+    /// always gets `Secure`.
     same_site: SameSiteDefault,
+    /// Cookie names, compared case-insensitively and without a `__Host-` or
+    /// `__Secure-` prefix, that get `HttpOnly`. A leading or trailing `*`
+    /// matches any start or end. Default: `*session*`, `*sessid` and common
+    /// session cookie names of web frameworks (`sid`, `connect.sid` and others).
     http_only: Vec<String>,
+    /// Whether every cookie gets `HttpOnly`, whatever its name. Default
+    /// false.
     http_only_all: bool,
 }
 
@@ -168,11 +186,31 @@ impl CookiePolicy {
     }
 
     fn wants_http_only(&self, name: &[u8]) -> bool {
+        let lower = name.to_ascii_lowercase();
+        // Browsers give the `__Host-` and `__Secure-` prefixes a meaning of
+        // their own. The name after them is the one applications choose.
+        let bare = lower
+            .strip_prefix(b"__host-")
+            .or_else(|| lower.strip_prefix(b"__secure-"))
+            .unwrap_or(&lower);
         self.http_only_all
-            || self
-                .http_only
-                .iter()
-                .any(|listed| listed.as_bytes().eq_ignore_ascii_case(name))
+            || self.http_only.iter().any(|listed| {
+                name_matches(listed.as_bytes(), &lower) || name_matches(listed.as_bytes(), bare)
+            })
+    }
+}
+
+/// Matches a lower-case cookie name against a lower-case list entry, where a
+/// leading `*` stands for any start and a trailing `*` for any end.
+fn name_matches(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.strip_prefix(b"*"), pattern.strip_suffix(b"*")) {
+        (Some(rest), _) if rest.ends_with(b"*") => {
+            let middle = &rest[..rest.len() - 1];
+            middle.is_empty() || name.windows(middle.len()).any(|window| window == middle)
+        }
+        (Some(suffix), _) => name.ends_with(suffix),
+        (None, Some(prefix)) => name.starts_with(prefix),
+        (None, None) => pattern == name,
     }
 }
 
@@ -223,6 +261,37 @@ mod tests {
             harden(&policy, "theme=dark; Path=/", true).as_deref(),
             Some("theme=dark; Path=/; Secure; SameSite=Lax")
         );
+    }
+
+    #[test]
+    fn session_like_names_get_http_only() {
+        let policy = policy_from("{}");
+        for name in [
+            "_myapp_session",
+            ".AspNetCore.Session",
+            "__Secure-next-auth.session-token",
+            "__Host-sessionid",
+            "KEYCLOAK_SESSION",
+            "PHPSESSID",
+            "connect.sid",
+        ] {
+            let hardened = harden(&policy, &format!("{name}=v"), true).unwrap_or_default();
+            assert!(hardened.contains("HttpOnly"), "{name}: {hardened}");
+        }
+        for name in ["theme", "XSRF-TOKEN", "sidebar", "lang"] {
+            let hardened = harden(&policy, &format!("{name}=v"), true).unwrap_or_default();
+            assert!(!hardened.contains("HttpOnly"), "{name}: {hardened}");
+        }
+    }
+
+    #[test]
+    fn list_entries_match_with_wildcards() {
+        assert!(name_matches(b"*sess*", b"my_session"));
+        assert!(name_matches(b"app_*", b"app_auth"));
+        assert!(name_matches(b"*_auth", b"app_auth"));
+        assert!(!name_matches(b"app_*", b"my_app"));
+        assert!(name_matches(b"**", b"anything"));
+        assert!(!name_matches(b"sid", b"sidebar"));
     }
 
     #[test]

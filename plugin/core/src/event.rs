@@ -460,7 +460,7 @@ impl SecurityEvent {
             }),
             source: self.source.as_ref(),
             url: self.request.as_ref().map(|request| UrlObject {
-                path: &request.path,
+                path: redact_excerpt(&request.path),
             }),
             http: self.http_object(),
             observer: self
@@ -515,7 +515,7 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'a SourceAddress>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<UrlObject<'a>>,
+    url: Option<UrlObject>,
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<HttpObject<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -544,8 +544,10 @@ struct RuleObject {
 }
 
 #[derive(Serialize)]
-pub(crate) struct UrlObject<'a> {
-    pub(crate) path: &'a str,
+pub(crate) struct UrlObject {
+    /// The path without the query, with tokens and credential-like segments
+    /// masked as in excerpts.
+    pub(crate) path: String,
 }
 
 impl<'a> HttpObject<'a> {

@@ -83,13 +83,19 @@ pub struct Part {
     pub content: Vec<u8>,
 }
 
+/// Short names of credentials, matched whole because as fragments they would
+/// match ordinary names (`pin` in `shipping`, `code` in `zipcode`).
+const SENSITIVE_NAMES: &[&str] = &["code", "cvc", "cvv", "pin", "pw", "sid", "sig", "ssn"];
+
 /// Tells whether a header, cookie or parameter name suggests that its value
-/// is a credential, such as `authorization`, `x-api-key` or `password`.
+/// is a credential, such as `authorization`, `x-api-key`, `password`, `pw`
+/// or OAuth's `code`.
 pub fn is_sensitive_name(name: &[u8]) -> bool {
     let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-    SENSITIVE_NAME_FRAGMENTS
-        .iter()
-        .any(|fragment| lower.contains(fragment))
+    SENSITIVE_NAMES.contains(&lower.as_str())
+        || SENSITIVE_NAME_FRAGMENTS
+            .iter()
+            .any(|fragment| lower.contains(fragment))
 }
 
 /// Returns a name as a label part: lossy UTF-8, control characters as `?`,
