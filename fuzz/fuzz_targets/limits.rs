@@ -246,7 +246,7 @@ fuzz_target!(|data: &[u8]| {
             Operation::Request { key } => {
                 keys_used[key] = true;
                 let mut request = InFlight {
-                    state: limits.start_request("POST", "/login", None),
+                    state: limits.start_request("POST", b"/login", None),
                     headers: vec![("x-key".to_string(), KEYS[key].as_bytes().to_vec())],
                     body: format!("username={}", KEYS[key]).into_bytes(),
                 };
