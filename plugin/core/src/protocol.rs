@@ -457,9 +457,12 @@ fn check_host(headers: &HeaderPairs, hit: &mut impl FnMut(RuleInfo, u8, &str, &s
                     bare
                 }
             });
-            if without_port.parse::<std::net::IpAddr>().is_ok()
-                || bare.parse::<std::net::Ipv6Addr>().is_ok()
-            {
+            let address = without_port
+                .parse::<std::net::IpAddr>()
+                .or_else(|_| bare.parse::<std::net::Ipv6Addr>().map(std::net::IpAddr::V6));
+            // A loopback host is a local client or test, not a scanner
+            // sweeping addresses, and naming it cannot lower a score.
+            if address.is_ok_and(|ip| !ip.is_loopback()) {
                 hit(HOST_IP, 1, "header.host", &text);
             }
         }

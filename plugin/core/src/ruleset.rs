@@ -607,10 +607,7 @@ pub const RULES: &[RuleSpec] = &[
         "Command injection: an argument that is a shell command line",
         Critical,
         1,
-        ARG_VALUES
-            | TargetKind::HeaderValue.bit()
-            | TargetKind::CookieValue.bit()
-            | TargetKind::CookieName.bit(),
+        ARG_VALUES | TargetKind::HeaderValue.bit() | TargetKind::CookieValue.bit(),
         SHELL,
         Test::WordRegex(
             COMMAND_WORDS,

@@ -1065,3 +1065,35 @@ fn basic_credentials_and_short_tokens_are_inspected() {
     assert!(!is_compact_jwt(b"eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0."));
     assert!(is_compact_jwt(SIGNED_JWT.as_bytes()));
 }
+
+fn with_authority(authority: &str, path: &str) -> Vec<(String, Vec<u8>)> {
+    let mut headers = request(path);
+    headers[2].1 = authority.as_bytes().to_vec();
+    headers
+}
+
+#[test]
+fn numeric_host_scores_unless_loopback() {
+    let filter = filter();
+    let rules = |authority: &str| -> Vec<&'static str> {
+        assess(&filter, &with_authority(authority, "/"), "")
+            .detections
+            .iter()
+            .map(|detection| detection.rule.id)
+            .collect()
+    };
+    assert_eq!(rules("203.0.113.5"), vec!["protocol-host-is-ip"]);
+    assert_eq!(rules("[2001:db8::1]:8443"), vec!["protocol-host-is-ip"]);
+    assert!(rules("127.0.0.1:8080").is_empty());
+    assert!(rules("[::1]").is_empty());
+    assert!(!blocked(
+        &with_authority("127.0.0.1:8080", "/search?q=select%20from%20the%20menu"),
+        ""
+    ));
+}
+
+#[test]
+fn cookie_named_like_a_command_passes() {
+    let headers = with_header("cookie", "id=5; pwd=x");
+    assert!(!blocked(&headers, ""));
+}
