@@ -478,19 +478,20 @@ impl Filter {
                 let Some(rule) = self.rules.get(index) else {
                     continue;
                 };
-                if !rule.applies_to_classified(target.kind, &target.name, structured)
+                if !rule.applies_to_classified(target.kind, &target.name, structured) {
+                    continue;
+                }
+                // The literal gate comes before the other checks: it turns
+                // away most rules on most values.
+                let slot = self.transform(&mut values, rule.chain, value);
+                if !self
+                    .prefilter
+                    .allows(index, values.found(&self.prefilter, slot))
                     || assessment
                         .detections
                         .iter()
                         .any(|seen| seen.rule.id == rule.info.id)
                     || self.excluded(rule.info.id, &target.label, path)
-                {
-                    continue;
-                }
-                let slot = self.transform(&mut values, rule.chain, value);
-                if !self
-                    .prefilter
-                    .allows(index, values.found(&self.prefilter, slot))
                 {
                     continue;
                 }

@@ -142,10 +142,9 @@ pub enum Operator {
     /// A regex, run only when the value contains one of the prefilter
     /// literals (or always when there are none).
     Regex {
-        /// Literals of which at least one must occur, matched as given.
-        prefilter: Option<AhoCorasick>,
-        /// The literals that `prefilter` matches, which the filter merges
-        /// into one automaton per transform chain.
+        /// Literals of which at least one must occur, matched as given. The
+        /// filter merges them into one automaton for all rules; [`Rule::find`]
+        /// searches for them one by one.
         literals: &'static [&'static str],
         /// Whether a prefilter literal counts only where it starts a word
         /// and no ASCII letter follows it, so `cat` passes `cat5` and
@@ -258,25 +257,15 @@ impl Rule {
     pub fn find(&self, text: &str) -> Option<Range<usize>> {
         match &self.operator {
             Operator::Regex {
-                prefilter,
+                literals,
                 word_start,
                 regex,
-                ..
             } => {
-                let bytes = text.as_bytes();
-                let passes = |prefilter: &AhoCorasick| {
-                    if *word_start {
-                        prefilter
-                            .find_overlapping_iter(text)
-                            .any(|found| is_word_start(bytes, found.start(), found.end()))
-                    } else {
-                        prefilter.is_match(text)
-                    }
-                };
-                if prefilter
-                    .as_ref()
-                    .is_some_and(|prefilter| !passes(prefilter))
-                {
+                let passes = literals.is_empty()
+                    || literals
+                        .iter()
+                        .any(|literal| contains_literal(text, literal, *word_start));
+                if !passes {
                     return None;
                 }
                 regex.find(text).map(|found| found.range())
@@ -300,6 +289,26 @@ impl Rule {
                 .then_some(0..text.len()),
         }
     }
+}
+
+/// Tells whether `literal` occurs in `text`, where it starts a word when
+/// `word_start` is set. Occurrences may overlap.
+fn contains_literal(text: &str, literal: &str, word_start: bool) -> bool {
+    if literal.is_empty() {
+        return true;
+    }
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(offset) = text.get(from..).and_then(|rest| rest.find(literal)) {
+        let start = from + offset;
+        if !word_start || is_word_start(bytes, start, start + literal.len()) {
+            return true;
+        }
+        // The next occurrence starts after the first byte of this one, at a
+        // character boundary since `literal` is a whole string.
+        from = start + literal.chars().next().map_or(1, char::len_utf8);
+    }
+    false
 }
 
 fn is_alphanumeric(text: &str) -> bool {
@@ -431,13 +440,8 @@ pub(crate) fn compile_spec(spec: &RuleSpec) -> Result<Uncompiled, Error> {
         message,
     };
     let operator = match spec.test {
-        Test::Regex(prefilter, pattern) | Test::WordRegex(prefilter, pattern) => Operator::Regex {
-            prefilter: if prefilter.is_empty() {
-                None
-            } else {
-                Some(phrase_matcher(prefilter).map_err(fail)?)
-            },
-            literals: prefilter,
+        Test::Regex(literals, pattern) | Test::WordRegex(literals, pattern) => Operator::Regex {
+            literals,
             word_start: matches!(spec.test, Test::WordRegex(..)),
             regex: Regex::new(pattern).map_err(|error| fail(error.to_string()))?,
         },
@@ -501,7 +505,6 @@ pub(crate) fn compile_custom(section: &CustomRuleSection, path: &str) -> Result<
     }
     let operator = match (&section.regex, section.phrases.is_empty()) {
         (Some(pattern), true) => Operator::Regex {
-            prefilter: None,
             literals: &[],
             word_start: false,
             regex: Regex::new(pattern).map_err(|error| {

@@ -48,15 +48,19 @@ pub(super) struct Prefilter {
     /// For each literal, the groups that it makes hold.
     groups: Vec<Vec<usize>>,
     group_count: usize,
-    /// For each rule, in the filter's order, the condition under which its
-    /// test runs.
+    /// For each rule, in the filter's order, a group that must hold for its
+    /// condition to hold, as a word index and bit mask, tested before the
+    /// condition itself: on ordinary text most rules stop at this one bit.
+    gates: Vec<Option<(usize, u64)>>,
+    /// For each rule, the rest of the condition under which its test runs,
+    /// once its gate holds.
     conditions: Vec<Condition>,
 }
 
 impl Prefilter {
     pub(super) fn build(rules: &[Rule]) -> Result<Self, Error> {
         let mut builder = Builder::default();
-        let conditions = rules
+        let conditions: Vec<Condition> = rules
             .iter()
             .map(|rule| {
                 let mut parts = Vec::new();
@@ -80,11 +84,13 @@ impl Prefilter {
                 .map_err(|error| Error::invalid("filter.rules", error.to_string()))?;
             Some(built)
         };
+        let (gates, conditions) = conditions.into_iter().map(split_gate).unzip();
         Ok(Prefilter {
             matcher,
             word: builder.word,
             groups: builder.literal_groups,
             group_count: builder.groups.len(),
+            gates,
             conditions,
         })
     }
@@ -116,10 +122,39 @@ impl Prefilter {
 
     /// Tells whether rule `rule` can match a value whose literals set the
     /// groups in `found`.
+    #[inline]
     pub(super) fn allows(&self, rule: usize, found: &[u64]) -> bool {
+        if let Some(Some((word, mask))) = self.gates.get(rule) {
+            if found.get(*word).is_none_or(|bits| bits & mask == 0) {
+                return false;
+            }
+        }
         self.conditions
             .get(rule)
             .is_none_or(|condition| condition.holds(found))
+    }
+}
+
+/// Splits a condition into a leading group that it requires, as a word index
+/// and mask, and what else it requires. `All` keeps its strongest part first,
+/// so that part becomes the gate.
+fn split_gate(condition: Condition) -> (Option<(usize, u64)>, Condition) {
+    let gate = |group: usize| Some((group / 64, 1u64 << (group % 64)));
+    match condition {
+        Condition::Group(group) => (gate(group), Condition::Always),
+        Condition::All(mut parts) => match parts.first() {
+            Some(&Condition::Group(group)) => {
+                parts.remove(0);
+                let rest = match parts.len() {
+                    0 => Condition::Always,
+                    1 => parts.pop().unwrap_or(Condition::Always),
+                    _ => Condition::All(parts),
+                };
+                (gate(group), rest)
+            }
+            _ => (None, Condition::All(parts)),
+        },
+        other => (None, other),
     }
 }
 
@@ -142,24 +177,28 @@ impl Builder {
     fn group(&mut self, mut keys: Vec<(String, bool)>) -> Condition {
         keys.sort();
         keys.dedup();
-        let next = self.groups.len();
-        let group = *self.groups.entry(keys.clone()).or_insert(next);
-        if group < next {
+        if let Some(&group) = self.groups.get(&keys) {
             return Condition::Group(group);
         }
-        self.group_keys.push(keys.clone());
-        for key in keys {
-            let next = self.literals.len();
-            let index = *self.literal_index.entry(key.clone()).or_insert(next);
-            if index == next {
-                self.literals.push(key.0);
-                self.word.push(key.1);
-                self.literal_groups.push(Vec::new());
-            }
+        let group = self.groups.len();
+        for key in &keys {
+            let index = match self.literal_index.get(key) {
+                Some(&index) => index,
+                None => {
+                    let index = self.literals.len();
+                    self.literal_index.insert(key.clone(), index);
+                    self.literals.push(key.0.clone());
+                    self.word.push(key.1);
+                    self.literal_groups.push(Vec::new());
+                    index
+                }
+            };
             if let Some(groups) = self.literal_groups.get_mut(index) {
                 groups.push(group);
             }
         }
+        self.groups.insert(keys.clone(), group);
+        self.group_keys.push(keys);
         Condition::Group(group)
     }
 

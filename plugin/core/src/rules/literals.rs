@@ -134,12 +134,31 @@ impl Parser {
 
     fn concatenation(&mut self, depth: usize) -> Result<Info, Unsupported> {
         let mut parts = Vec::new();
+        // Plain characters without a quantifier are gathered into one string
+        // and enter the sequence as one exact part.
+        let mut plain = String::new();
         while let Some(c) = self.peek() {
             if c == '|' || c == ')' {
                 break;
             }
+            if is_plain(c)
+                && !self
+                    .chars
+                    .get(self.position + 1)
+                    .is_some_and(|&next| is_quantifier(next))
+            {
+                plain.push(c);
+                self.position += 1;
+                continue;
+            }
+            if !plain.is_empty() {
+                parts.push(Info::exact([std::mem::take(&mut plain)]));
+            }
             let atom = self.atom(depth)?;
             parts.push(self.repetition(atom)?);
+        }
+        if !plain.is_empty() {
+            parts.push(Info::exact([plain]));
         }
         Ok(join_sequence(parts))
     }
@@ -335,6 +354,18 @@ impl Parser {
     }
 }
 
+/// Tells whether `c` is a literal character outside a class.
+fn is_plain(c: char) -> bool {
+    !matches!(
+        c,
+        '\\' | '(' | ')' | '[' | ']' | '{' | '}' | '.' | '^' | '$' | '|' | '*' | '+' | '?'
+    )
+}
+
+fn is_quantifier(c: char) -> bool {
+    matches!(c, '*' | '+' | '?' | '{')
+}
+
 enum Escape {
     Char(char),
     Class,
@@ -385,8 +416,13 @@ fn join_sequence(parts: Vec<Info>) -> Info {
     let mut run: BTreeSet<String> = BTreeSet::from([String::new()]);
     for part in parts {
         match part.exact {
-            Some(set) => {
-                if run.len() * set.len() <= MAX_CROSS {
+            Some(mut set) => {
+                if run.len() == 1 && set.len() == 1 {
+                    if let (Some(mut head), Some(tail)) = (run.pop_first(), set.pop_first()) {
+                        head.push_str(&tail);
+                        run.insert(head);
+                    }
+                } else if run.len() * set.len() <= MAX_CROSS {
                     run = cross(&run, &set);
                 } else {
                     needs.push(set_need(std::mem::replace(&mut run, set)));
@@ -446,18 +482,11 @@ fn simplify(need: Need) -> Need {
                     other => flat.push(other),
                 }
             }
-            let literals: Vec<String> = flat
-                .iter()
-                .filter_map(|part| match part {
-                    Need::Literal(text) => Some(text.clone()),
-                    _ => None,
-                })
-                .collect();
-            flat.retain(|part| match part {
-                Need::Literal(text) => !literals
-                    .iter()
-                    .any(|other| other != text && text.contains(other.as_str())),
-                _ => true,
+            let redundant = contains_shorter(&flat);
+            let mut index = 0;
+            flat.retain(|_| {
+                index += 1;
+                !redundant.get(index - 1).copied().unwrap_or(false)
             });
             flat.dedup();
             match flat.len() {
@@ -468,6 +497,51 @@ fn simplify(need: Need) -> Need {
         }
         other => other,
     }
+}
+
+/// For each part, whether it is a literal that contains another, different
+/// literal among `parts`. Long lists are checked by looking up every
+/// substring of each literal in a set, which costs the square of a literal's
+/// length instead of the square of the list's length.
+fn contains_shorter(parts: &[Need]) -> Vec<bool> {
+    let literals: Vec<Option<&str>> = parts
+        .iter()
+        .map(|part| match part {
+            Need::Literal(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    if literals.len() <= 8 {
+        return literals
+            .iter()
+            .map(|text| {
+                text.is_some_and(|text| {
+                    literals
+                        .iter()
+                        .flatten()
+                        .any(|other| *other != text && text.contains(other))
+                })
+            })
+            .collect();
+    }
+    let set: std::collections::HashSet<&str> = literals.iter().flatten().copied().collect();
+    literals
+        .iter()
+        .map(|text| {
+            text.is_some_and(|text| {
+                let bounds: Vec<usize> = text
+                    .char_indices()
+                    .map(|(at, _)| at)
+                    .chain([text.len()])
+                    .collect();
+                bounds.iter().enumerate().any(|(i, &start)| {
+                    bounds[i + 1..]
+                        .iter()
+                        .any(|&end| (end - start) < text.len() && set.contains(&text[start..end]))
+                })
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -549,6 +623,37 @@ mod tests {
             Need::All(vec![any(&[".", "0x2e"]), literal("/")])
         );
         assert_eq!(required(r"a{0,3}b"), literal("b"));
+    }
+
+    #[test]
+    fn long_alternation_drops_longer_literals() {
+        // More than eight branches, so the substring set decides: `ax1b`
+        // and `\u{e9}x1` contain `x1` and are dropped.
+        let mut words: Vec<String> = (0..40).map(|n| format!("w{n}q")).collect();
+        words.push("x1".to_string());
+        words.push("ax1b".to_string());
+        words.push("\u{e9}x1".to_string());
+        let pattern = words.join("|");
+        let Need::Any(parts) = required(&pattern) else {
+            panic!("expected an OR of literals");
+        };
+        assert!(parts.contains(&literal("x1")));
+        assert!(!parts.contains(&literal("ax1b")));
+        assert!(!parts.contains(&literal("\u{e9}x1")));
+        // `w1q` is no substring of `w11q`, so both stay.
+        assert!(parts.contains(&literal("w1q")));
+        assert!(parts.contains(&literal("w11q")));
+        assert_eq!(parts.len(), 41);
+    }
+
+    #[test]
+    fn plain_runs_split_at_quantifiers() {
+        assert_eq!(required("abc?d"), any(&["abcd", "abd"]));
+        assert_eq!(
+            required("ab+cd"),
+            Need::All(vec![literal("a"), literal("b"), literal("cd")])
+        );
+        assert_eq!(required("select}"), literal("select}"));
     }
 
     #[test]

@@ -188,3 +188,15 @@ fn libinjection_ignores_alphanumeric_values() {
         );
     }
 }
+
+#[test]
+fn literal_search_finds_word_starts_after_other_occurrences() {
+    assert!(contains_literal("category; cat /etc/passwd", "cat", true));
+    assert!(!contains_literal("category concat", "cat", true));
+    assert!(contains_literal("concat", "cat", false));
+    // Overlapping occurrences: the second `aa` of `aaa` ends the value.
+    assert!(contains_literal("baaa", "aa", false));
+    // A multi-byte first character moves the search by whole characters.
+    assert!(contains_literal("éé x", "é", false));
+    assert!(!contains_literal("", "x", false));
+}
