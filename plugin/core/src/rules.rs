@@ -281,9 +281,14 @@ impl Rule {
             // one bare word or number, which they never report. Skipping it
             // saves their passes on most ordinary values.
             Operator::Sqli | Operator::Xss if is_alphanumeric(text) => None,
-            Operator::Sqli => libinjectionrs::detect_sqli(text.as_bytes())
-                .is_injection()
-                .then_some(0..text.len()),
+            Operator::Sqli => {
+                let result = libinjectionrs::detect_sqli(text.as_bytes());
+                let code = result
+                    .fingerprint
+                    .as_ref()
+                    .is_some_and(|fingerprint| is_code_fingerprint(fingerprint.as_bytes()));
+                (result.is_injection() && !code).then_some(0..text.len())
+            }
             Operator::Xss => libinjectionrs::detect_xss(text.as_bytes())
                 .is_injection()
                 .then_some(0..text.len()),
@@ -309,6 +314,19 @@ fn contains_literal(text: &str, literal: &str, word_start: bool) -> bool {
         from = start + literal.chars().next().map_or(1, char::len_utf8);
     }
     false
+}
+
+/// Tells whether a libinjection fingerprint has only bare words (`n`),
+/// function names (`f`), parentheses and operators (`&`, `o`), with no
+/// number, string, comment or SQL keyword. Program code such as
+/// `if (a < b && c > d)` reads this way. An injection usually carries one of
+/// the missing tokens to leave its string or to compare values; the other
+/// SQL rules still inspect the value.
+fn is_code_fingerprint(fingerprint: &[u8]) -> bool {
+    fingerprint
+        .iter()
+        .take_while(|&&token| token != 0)
+        .all(|token| b"nf()&o".contains(token))
 }
 
 fn is_alphanumeric(text: &str) -> bool {

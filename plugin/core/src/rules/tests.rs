@@ -200,3 +200,28 @@ fn literal_search_finds_word_starts_after_other_occurrences() {
     assert!(contains_literal("éé x", "é", false));
     assert!(!contains_literal("", "x", false));
 }
+
+#[test]
+fn code_fingerprints_are_told_apart() {
+    // Bare words, calls and operators: `if (a < b && c > d)`.
+    assert!(is_code_fingerprint(b"f(n&n\0\0\0"));
+    assert!(is_code_fingerprint(b"n&n"));
+    // A number, a string or a keyword makes it an injection shape.
+    assert!(!is_code_fingerprint(b"1&1"));
+    assert!(!is_code_fingerprint(b"s&sos"));
+    assert!(!is_code_fingerprint(b"f(n)k"));
+}
+
+#[test]
+fn code_shaped_values_skip_the_sql_tokenizer() {
+    let rules = compiled();
+    let Some(sqli) = rules
+        .iter()
+        .find(|rule| rule.info.id == "sqli-libinjection")
+    else {
+        panic!("sqli-libinjection is a built-in rule");
+    };
+    assert_eq!(sqli.find("if (a < b && c > d) { return x; }"), None);
+    assert!(sqli.find("1' || '1'='1").is_some());
+    assert!(sqli.find("1 && 1=1").is_some());
+}
