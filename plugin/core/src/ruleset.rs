@@ -1020,6 +1020,42 @@ pub const RULES: &[RuleSpec] = &[
             r"@\{\s*\[\s*(?:core::|system|exec|`|qx|open)|\bcore::(?:global::)?(?:system|exec|readpipe|open|eval)|\bprocess\s*\.\s*(?:spawn|exec|fork)\s*\(|\bkernel\s*\.\s*(?:system|exec|spawn|open|`|eval|fork)\b|\bio\s*\.\s*(?:popen|read|readlines|sysopen|write)\s*\(|\bopen3\s*\.\s*\w+|%x\s*[\[({|]|\b(?:instance_eval|class_eval|module_eval|instance_variable_get|const_get|public_send)\s*\(|\.send\s*\(\s*:\s*(?:system|eval|exec)|\bsystem\s*\(\s*['\x22](?:id|ls|cat|whoami|uname)",
         ),
     ),
+    // XML external entities: a document type declaration in request data
+    // that makes the application's XML parser read a file or a URL, or expand
+    // entities into each other until memory runs out.
+    rule(
+        "xxe-external-entity",
+        "XML external entity or external DTD",
+        Critical,
+        1,
+        EVERYWHERE,
+        TEXT,
+        Test::Regex(
+            &["<!entity", "<!doctype", "xinclude", "xi:include"],
+            r#"<!entity\s+(?:%\s*)?[^\s>]+\s+(?:system|public)\b|<!entity\s+%|<!doctype\s+[^\s>\[]+\s+(?:system|public)\b|<xi:include\b|xmlns:\w+\s*=\s*['"]https?://www\.w3\.org/2001/xinclude"#,
+        ),
+    ),
+    rule(
+        "xxe-entity-expansion",
+        "XML entity that expands other entities",
+        Critical,
+        1,
+        EVERYWHERE,
+        TEXT,
+        Test::Regex(
+            &["<!entity"],
+            r#"<!entity\s+[^\s>]+\s+(?:"[^"]*&[\w.:-]+;|'[^']*&[\w.:-]+;)"#,
+        ),
+    ),
+    rule(
+        "xxe-entity-declaration",
+        "XML entity declaration in request data",
+        Critical,
+        2,
+        EVERYWHERE,
+        TEXT,
+        Test::Regex(&["<!entity"], r"<!entity\s"),
+    ),
     // Server-side request forgery to cloud metadata and internal services.
     rule(
         "ssrf-metadata",

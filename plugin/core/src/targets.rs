@@ -677,6 +677,20 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
             index += 2 + find_or_end(&rest[2..], b"?>").saturating_add(2);
             continue;
         }
+        if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case(b"<!doctype") {
+            let length = doctype_length(rest);
+            // A body target, so that the rules for documents inspect it and
+            // the markup rules for fields, which read `<!DOCTYPE` as HTML, do
+            // not.
+            targets.push(Target::new(
+                TargetKind::Body,
+                b"doctype",
+                "xml.doctype".to_string(),
+                rest[..length].to_vec(),
+            ));
+            index += length;
+            continue;
+        }
         if rest[0] == b'<' {
             push_xml_text(targets, &element, &text);
             text.clear();
@@ -702,6 +716,32 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
         index = end;
     }
     push_xml_text(targets, &element, &text);
+}
+
+/// Returns the length of the document type declaration at the start of
+/// `rest`: up to the `]>` that closes its internal subset when it has one,
+/// else up to its first `>`, or all of `rest` when it is not closed. The
+/// internal subset contains the entity declarations, which an XML parser acts
+/// on and the rules must see.
+fn doctype_length(rest: &[u8]) -> usize {
+    let first_close = rest.iter().position(|&b| b == b'>');
+    let subset = rest.iter().position(|&b| b == b'[');
+    match (subset, first_close) {
+        (Some(open), Some(close)) if open < close => {
+            let mut index = open + 1;
+            while let Some(offset) = rest[index..].iter().position(|&b| b == b']') {
+                let after = index + offset + 1;
+                let tail = rest[after..].trim_ascii_start();
+                if tail.first() == Some(&b'>') {
+                    return rest.len() - tail.len() + 1;
+                }
+                index = after;
+            }
+            rest.len()
+        }
+        (_, Some(close)) => close + 1,
+        (_, None) => rest.len(),
+    }
 }
 
 /// Returns the offset of `needle` in `haystack`, or the length of

