@@ -86,6 +86,10 @@ impl Default for Limits {
                 "text/plain",
                 "text/markdown",
                 "text/csv",
+                "application/x-ndjson",
+                "application/x-protobuf",
+                "application/grpc-web+proto",
+                "application/grpc-web-text",
             ]
             .map(String::from)
             .to_vec(),

@@ -289,9 +289,13 @@ impl Rule {
                     .is_some_and(|fingerprint| is_code_fingerprint(fingerprint.as_bytes()));
                 (result.is_injection() && !code).then_some(0..text.len())
             }
-            Operator::Xss => libinjectionrs::detect_xss(text.as_bytes())
-                .is_injection()
-                .then_some(0..text.len()),
+            Operator::Xss => {
+                let neutral = neutralize_plain_styles(text);
+                let input = neutral.as_deref().unwrap_or(text);
+                libinjectionrs::detect_xss(input.as_bytes())
+                    .is_injection()
+                    .then_some(0..text.len())
+            }
         }
     }
 }
@@ -327,6 +331,59 @@ fn is_code_fingerprint(fingerprint: &[u8]) -> bool {
         .iter()
         .take_while(|&&token| token != 0)
         .all(|token| b"nf()&o".contains(token))
+}
+
+/// Returns `text` with every quoted `style` attribute whose value is plain
+/// CSS renamed to `title`, or `None` when there is none. libinjection
+/// reports any `style` attribute, which rich-text editors put on ordinary
+/// paragraphs. A value with an escape, a comment, a URL, `expression`,
+/// `behavior`, `binding`, `@import` or `javascript` is left for it to report.
+fn neutralize_plain_styles(text: &str) -> Option<String> {
+    const UNSAFE: [&str; 8] = [
+        "\\",
+        "/*",
+        "url",
+        "expression",
+        "behavior",
+        "binding",
+        "import",
+        "script",
+    ];
+    let mut output = String::new();
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("style=") {
+        let before_ok = rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_whitespace);
+        let after = &rest[at + "style=".len()..];
+        let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
+        let value_end = quote.and_then(|quote| after[1..].find(quote));
+        match (before_ok, quote, value_end) {
+            (true, Some(quote), Some(end)) => {
+                let value = &after[1..1 + end];
+                if UNSAFE.iter().any(|word| value.contains(word)) {
+                    output.push_str(&rest[..at + "style=".len()]);
+                    rest = after;
+                    continue;
+                }
+                output.push_str(&rest[..at]);
+                output.push_str("title=");
+                output.push(quote);
+                output.push_str(value);
+                output.push(quote);
+                rest = &after[end + 2..];
+                changed = true;
+            }
+            _ => {
+                output.push_str(&rest[..at + "style=".len()]);
+                rest = after;
+            }
+        }
+    }
+    output.push_str(rest);
+    changed.then_some(output)
 }
 
 fn is_alphanumeric(text: &str) -> bool {

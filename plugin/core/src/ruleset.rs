@@ -122,9 +122,38 @@ const fn named(mut spec: RuleSpec, names: &'static [&'static str]) -> RuleSpec {
 use Severity::{Critical, Medium};
 
 /// Commands that injection payloads run, Unix and Windows.
+/// Names of shell commands that are not also common English words.
+macro_rules! strong_commands {
+    () => {
+        r"cat|tac|nl|wget|curl|lwp-download|nc|ncat|netcat|socat|telnet|tftp|ftp|scp|sftp|ssh|rsync|sh|bash|zsh|dash|ksh|csh|tcsh|fish|busybox|id|whoami|uname|hostname|ifconfig|ip\s+a|netstat|ss|ps|env|printenv|ping|ping6|traceroute|nslookup|dig|python[23]?(?:\.\d+)?|perl|php\d*|ruby|node|lua|awk|gawk|sed|xargs|grep|egrep|ls|rm|cp|mv|chmod|chown|mkdir|echo|printf|base64|xxd|od|dd|tar|zip|unzip|gzip|pkill|killall|crontab|sudo|passwd|useradd|nohup|timeout|sleep|eval|exec|mkfifo|mknod|openssl|gcc|c89|c99|java|jrunscript|jjs|docker|kubectl|systemctl|shutdown|reboot|chattr|lsof|tcpdump|nmap|cscli|apt|apt-get|yum|dnf|apk|pip|npm|gem|git|svn|mysql|psql|sqlite3|redis-cli|mongo|powershell|pwsh|cmd|cmd\.exe|certutil|bitsadmin|netsh|reg|regsvr32|rundll32|mshta|wmic|cscript|wscript|tasklist|taskkill|systeminfo|ipconfig|bcdedit|bcdboot|diskpart|vssadmin|schtasks|attrib|icacls|whoami\.exe|msiexec|forfiles|findstr|ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|knife|visudo|aptitude|regedit|gdb|strace|ltrace|iwr|irm|curl\.exe|wget\.exe|nslookup\.exe|bitsadmin\.exe|setsid|chroot|unshare|nsenter|pkexec|doas|xterm|ncat\.exe|tclsh|jshell|irb|php-cgi|base32|zcat|zgrep|bzcat|xzcat|ldd|ld\.so|vim?|nano|emacs|perf"
+    };
+}
+
+/// Names of shell commands that are also common English words (`more`,
+/// `host`, `find`), which count only with an argument that looks like one.
+macro_rules! word_commands {
+    () => {
+        r"head|tail|more|less|fetch|host|w|who|last|set|export|find|touch|kill|dir|type|copy|file|sort|cut|make|script|expect|service|mount|ed|ex|rev|wish|net|del|halt|tee|stat|strings|uniq|wc|su|cc"
+    };
+}
+
+/// Optional binary directory before a command name.
+macro_rules! bin_prefix {
+    () => {
+        r"(?:/(?:usr/)?(?:local/)?s?bin/)?"
+    };
+}
+
 macro_rules! unix_command {
     () => {
-        r"(?:/(?:usr/)?(?:local/)?s?bin/)?(?:cat|tac|nl|head|tail|more|less|wget|curl|fetch|lwp-download|nc|ncat|netcat|socat|telnet|tftp|ftp|scp|sftp|ssh|rsync|sh|bash|zsh|dash|ksh|csh|tcsh|fish|busybox|id|whoami|uname|hostname|ifconfig|ip\s+a|netstat|ss|ps|w|who|last|env|printenv|set|export|ping|ping6|traceroute|nslookup|dig|host|python[23]?(?:\.\d+)?|perl|php\d*|ruby|node|lua|awk|gawk|sed|xargs|find|grep|egrep|ls|dir|rm|cp|mv|chmod|chown|touch|mkdir|echo|printf|base64|xxd|od|dd|tar|zip|unzip|gzip|kill|pkill|killall|crontab|sudo|su|passwd|useradd|nohup|timeout|sleep|eval|exec|mkfifo|mknod|openssl|gcc|cc|c89|c99|make|java|jrunscript|jjs|docker|kubectl|systemctl|service|shutdown|reboot|halt|mount|cut|sort|uniq|wc|tee|strings|file|stat|chattr|lsof|tcpdump|nmap|cscli|apt|apt-get|yum|dnf|apk|pip|npm|gem|git|svn|mysql|psql|sqlite3|redis-cli|mongo|powershell|pwsh|cmd|cmd\.exe|certutil|bitsadmin|net|netsh|reg|regsvr32|rundll32|mshta|wmic|cscript|wscript|tasklist|taskkill|systeminfo|ipconfig|type|del|copy|bcdedit|bcdboot|diskpart|vssadmin|schtasks|attrib|icacls|whoami\.exe|msiexec|forfiles|findstr|ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|knife|visudo|aptitude|regedit|gdb|strace|ltrace|perf|iwr|irm|curl\.exe|wget\.exe|nslookup\.exe|bitsadmin\.exe|expect|script|setsid|chroot|unshare|nsenter|pkexec|doas|xterm|ncat\.exe|tclsh|wish|jshell|irb|php-cgi|rev|base32|zcat|zgrep|bzcat|xzcat|ldd|ld\.so|vim?|nano|emacs|ed|ex)"
+        concat!(
+            bin_prefix!(),
+            "(?:",
+            strong_commands!(),
+            "|",
+            word_commands!(),
+            ")"
+        )
     };
 }
 
@@ -361,7 +390,17 @@ const COMMAND_WORDS: &[&str] = &[
 /// separator. Prose such as "dogs; cat people" has none of these.
 macro_rules! command_tail {
     () => {
-        r#"(?:\s*$|\s*[;&|<>`)]|\s+-{1,2}[a-z0-9]|\s+[~.$/\\'"]|\s+\S*/|\s+\d{1,3}\.\d{1,3}\.|\s+[a-z]:\\|\s+%[a-z]+%|\s+\*|\s+\w+\.\w{2,4}\b|\s+(?:localhost|google\.com|127\.0\.0\.1)|\s+/[a-z]|\s+(?:alerts|list|-c|\+))"#
+        r#"(?:\s*$|\s*[;&|<>`)]|\s+-{1,2}[a-z0-9]|\s+[~.$/\\'"]|\s+\S*/|\s+\d{1,3}\.\d{1,3}\.|\s+[a-z]:\\|\s+%[a-z]+%|\s+\*|\s+\w+\.\w{2,4}\b|\s+[\w-]+(?:\.[\w-]+)*\.[a-z]{2,24}\b|\s+\d+\s*(?:$|[;&|`)])|\s+(?:localhost|google\.com|127\.0\.0\.1)|\s+/[a-z]|\s+(?:alerts|list|-c|\+))"#
+    };
+}
+
+/// The argument that must follow a name of [`word_commands`] after a
+/// separator: an option, a path, an address or a host name. The end of the
+/// value or another separator is not enough, as in `Shoes, bags & more` or
+/// `content-type;host;`.
+macro_rules! word_command_tail {
+    () => {
+        r#"(?:\s+-{1,2}[a-z0-9]|\s+[~.$/\\'"]|\s+\S*/|\s+\d{1,3}\.\d{1,3}\.|\s+[a-z]:\\|\s+%[a-z]+%|\s+\*|\s+[\w-]+(?:\.[\w-]+)*\.[a-z]{2,24}\b|\s+(?:localhost|127\.0\.0\.1))"#
     };
 }
 
@@ -485,7 +524,7 @@ pub const RULES: &[RuleSpec] = &[
                 "/root",
                 "sys/",
             ],
-            r"/etc/(?:passwd|shadow|group|gshadow|hosts|hostname|issue|motd|crontab|sudoers|fstab|mtab|resolv\.conf|os-release|profile|bashrc|environment|security|ssh|ssl|mysql|apache2|httpd|nginx|php|init\.d|cron|pam\.d|network|sysconfig|master\.passwd|pwd\.db|spwd\.db)\b|/proc/(?:self|\d+|thread-self)/|/proc/(?:net|version|cpuinfo|meminfo|mounts|cmdline|sched_debug|kcore)\b|/sys/(?:class|kernel|devices|firmware|fs|power|module)\b|\bwin\.ini\b|\bboot\.ini\b|\bsystem32\b|windows/(?:system|repair|win\.ini|debug|panther)|\.ssh/(?:id_|authorized_keys|known_hosts)|\.aws/(?:credentials|config)|\.(?:bash|zsh|mysql|psql|python)_history\b|\.htpasswd\b|\bweb\.config\b|wp-config\.php|\.git/(?:config|head|index|objects)|/\.env\b|/root/|/var/(?:log|lib|run|mail|spool|www)/|/usr/local/etc/|/\.(?:docker|kube|aws|ssh|gnupg|azure)/|\.npmrc\b|\.netrc\b|\.pgpass\b|\.my\.cnf\b",
+            r"/etc/+(?:\./+)*(?:passwd|shadow|group|gshadow|hosts|hostname|issue|motd|crontab|sudoers|fstab|mtab|resolv\.conf|os-release|profile|bashrc|environment|security|ssh|ssl|mysql|apache2|httpd|nginx|php|init\.d|cron|pam\.d|network|sysconfig|master\.passwd|pwd\.db|spwd\.db)\b|/proc/(?:self|\d+|thread-self)/|/proc/(?:net|version|cpuinfo|meminfo|mounts|cmdline|sched_debug|kcore)\b|/sys/(?:class|kernel|devices|firmware|fs|power|module)\b|\bwin\.ini\b|\bboot\.ini\b|\bsystem32\b|windows/(?:system|repair|win\.ini|debug|panther)|\.ssh/(?:id_|authorized_keys|known_hosts)|\.aws/(?:credentials|config)|\.(?:bash|zsh|mysql|psql|python)_history\b|\.htpasswd\b|\bweb\.config\b|wp-config\.php|\.git/(?:config|head|index|objects)|/\.env\b|/root/|/var/(?:log|lib|run|mail|spool|www)/|/usr/local/etc/|/\.(?:docker|kube|aws|ssh|gnupg|azure)/|\.npmrc\b|\.netrc\b|\.pgpass\b|\.my\.cnf\b",
         ),
     ),
     rule(
@@ -522,7 +561,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["://", "_conf", "glob", "gallery", "mosconfig"],
-            r"^(?:(?:include|require|inc|file|path|page|template|tpl|dir|document_root|root|conf|config|base|mosconfig|_conf\[[^\]]*\]|[a-z_]*path|[a-z_]*dir)\s*=\s*)?(?:https?|ftps?)://[^?]*\.(?:php|txt|inc|sh|pl|py|cgi|asp|aspx|jsp|gif|jpg)\?|\b(?:_conf|glob|gallery|mosconfig)[\[_]",
+            r"^(?:(?:include|require|inc|file|path|page|template|tpl|dir|document_root|root|conf|config|base|mosconfig|_conf\[[^\]]*\]|[a-z_]*path|[a-z_]*dir)\s*=\s*)?(?:https?|ftps?)://[^?]*\.(?:txt|inc|sh|pl|py)\?|(?:https?|ftps?)://[^?]*\.(?:php|cgi|asp|aspx|jsp|gif|jpg)\?+(?:&|\s*$)|\b(?:_conf|glob|gallery|mosconfig)[\[_]",
         ),
     ),
     rule(
@@ -597,8 +636,16 @@ pub const RULES: &[RuleSpec] = &[
             COMMAND_WORDS,
             concat!(
                 r"(?:[;|&\n`{]|\$\(|[<>]\(|\|\||\b(?:time|strace|ltrace|nohup|nice|timeout|setsid|sudo|doas|env|xargs|watch|exec|command|builtin|chroot|trap|busybox|stdbuf|unbuffer)\s+(?:-\S+\s+)*)\s*(?:\{\s*|\(\s*|!\s*)?",
-                unix_command!(),
-                command_tail!()
+                bin_prefix!(),
+                "(?:(?:",
+                strong_commands!(),
+                ")",
+                command_tail!(),
+                "|(?:",
+                word_commands!(),
+                ")",
+                word_command_tail!(),
+                r"|(?:who|set)\s*$)"
             ),
         ),
     ),
@@ -613,8 +660,12 @@ pub const RULES: &[RuleSpec] = &[
             COMMAND_WORDS,
             concat!(
                 r"^\s*",
+                bin_prefix!(),
+                "(?:(?:",
+                strong_commands!(),
+                r#")(?:\s+-{1,2}[a-z0-9]+(?:\s|$)|\s*[<>|;&`])|(?:"#,
                 unix_command!(),
-                r#"(?:\s+-{1,2}[a-z0-9]+(?:\s|$)|\s+[~.$]?/[\w.~/*?-]+|\s+[a-z]:\\|\s*[<>|;&`]|\s+\$|\s+\d{1,3}\.\d{1,3}\.|\s+(?:localhost|google\.com|127\.0\.0\.1)\b)|^\s*(?:whoami|uname|ifconfig|ipconfig|systeminfo|netstat|tasklist|printenv)\s*$"#
+                r#")(?:\s+[~.$]?/[\w.~/*?-]+|\s+[a-z]:\\|\s+\$|\s+\d{1,3}\.\d{1,3}\.|\s+(?:localhost|google\.com|127\.0\.0\.1)\b))|^\s*(?:whoami|uname|ifconfig|ipconfig|systeminfo|netstat|tasklist|printenv)\s*$"#
             ),
         ),
     ),
@@ -644,7 +695,7 @@ pub const RULES: &[RuleSpec] = &[
         FILE,
         Test::Regex(
             &["?", "*", "{", "$", "/e", "/["],
-            r"/(?:b\?n|b[\*\?]\w*|\?\?\?|e\?c|e[\*\?]c|\?{2,}\w*|u\?r)/|\{\s*[a-z]+,[^},]*[/-][^}]*\}|\$\{?ifs\}?|\w\$\{?[a-z_]\w*\}?\w|/e\\?t\\?c/p\\?a\\?s\\?s|\b(?:cat|ls|id|nc|wget|curl)\$(?:\{[^}]*\}|[0-9@*])|\{\s*,[^{}\s]*[a-z/$][^{}\s]*\}|[a-z]\{[a-z]*,[a-z]*\}[a-z]|/[a-z]{0,4}[?*][a-z?*]{0,8}/[a-z?*]|/\[[a-z/]{1,8}\][a-z]",
+            r"/(?:b\?n|b[\*\?]\w*|\?\?\?|e\?c|e[\*\?]c|\?{2,}\w*|u\?r)/|\{\s*[a-z]+,[^},]*[/-][^}]*\}|\$\{?ifs\}?|\w\$\{[a-z_]\w*\}\w|\w\$[a-z_]\w{0,2}(?:[^\w$]|$)|/e\\?t\\?c/p\\?a\\?s\\?s|\b(?:cat|ls|id|nc|wget|curl)\$(?:\{[^}]*\}|[0-9@*])|\{\s*,[^{}\s]*[a-z/$][^{}\s]*\}|[a-z]\{[a-z]*,[a-z]*\}[a-z]|/[a-z]{0,4}[?*][a-z?*]{0,8}/[a-z?*]|/\[[a-z/]{1,8}\][a-z]",
         ),
     ),
     rule(
@@ -1155,7 +1206,7 @@ pub const RULES: &[RuleSpec] = &[
         MARKUP,
         Test::Regex(
             &["<"],
-            r"<\s*/?\s*(?:iframe|frame|frameset|object|embed|applet|svg|math|meta|base|link|style|form|isindex|marquee|xss|xml|vmlframe|:vmlframe|v:\w+|img\s+src|img\s+dynsrc|img\s+lowsrc|image|video|audio|source|body|html|bgsound|layer|ilayer|blink|import|template|portal|animate|set|handler|listener|details|dialog|input\s+[^>]*autofocus|textarea\s+[^>]*autofocus|a\s+href\s*=\s*['\x22]?\s*(?:javascript|data|vbscript)|\?import|\?xml-stylesheet)\b",
+            r"<\s*/?\s*(?:iframe|frame|frameset|object|embed|applet|svg|math|meta|base|link|style|form|isindex|marquee|xss|xml|vmlframe|:vmlframe|v:\w+|img\s+dynsrc|img\s+lowsrc|image|video|audio|source|body|html|bgsound|layer|ilayer|blink|import|template|portal|animate|set|handler|listener|details|dialog|input\s+[^>]*autofocus|textarea\s+[^>]*autofocus|a\s+href\s*=\s*['\x22]?\s*(?:javascript|data|vbscript)|\?import|\?xml-stylesheet)\b",
         ),
     ),
     rule(
@@ -1179,7 +1230,7 @@ pub const RULES: &[RuleSpec] = &[
                 "fromcharcode",
                 "xmlhttprequest",
             ],
-            r"\b(?:document|window)\s*\)?\s*\[\s*['\x22`]\w+['\x22`]\s*\]|\b(?:alert|confirm|prompt|eval|settimeout|setinterval|fetch|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*(?:\(|`|\.\s*(?:call|apply|bind)\s*\()|\bdocument\s*\.\s*(?:cookie|domain|write(?:ln)?|location|body|createelement|getelementby\w+|forms|images|links|scripts|referrer|url|documentelement)\b|\bwindow\s*\.\s*(?:location|open|name|eval|onerror)\b|\b(?:top|parent|self|frames|globalthis)\s*\[\s*['\x22`]|\blocation\s*\.\s*(?:href|hash|replace|assign)\b|\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\s*=|\bstring\s*\.\s*fromcharcode\b|\bxmlhttprequest\b|\bnew\s+image\s*\(|\.textcontent\s*=",
+            r"\b(?:document|window)\s*\)?\s*\[\s*['\x22`]\w+['\x22`]\s*\]|\b(?:alert|confirm|prompt|eval|settimeout|setinterval|fetch|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*(?:\(|`|\.\s*(?:call|apply|bind)\s*\()|\bdocument\s*\.\s*(?:cookie|domain|write(?:ln)?|location|body|createelement|getelementby\w+|forms|images|links|scripts|referrer|url|documentelement)\b|\bwindow\s*\.\s*(?:location|open|name|eval|onerror)\b|\b(?:top|parent|self|frames|globalthis)\s*\[\s*['\x22`]|\blocation\s*\.\s*(?:href|hash|replace|assign)\b|\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\s*=|\bstring\s*\.\s*fromcharcode\b|\bnew\s+xmlhttprequest\b|\bxmlhttprequest\s*[.(]|\bnew\s+image\s*\(|\.textcontent\s*=",
         ),
     ),
     rule(
@@ -1396,7 +1447,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`", "or", "and", "xor", "||", "&&", "null"],
-            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|\b(?:admin|root|user|test)['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b)|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+\S|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
+            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|\b(?:admin|root|user|test)['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b)|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+(?:[\w.]+\s*(?:[<>=!]|[-+*/%^|&])|true\b|false\b|not\b|null\b|[\w.]+\s*\(|\(|['"`@])|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
         ),
     ),
     rule(
@@ -1633,7 +1684,7 @@ pub const RULES: &[RuleSpec] = &[
         SHELL,
         Test::Regex(
             &["/etc/", "/proc/"],
-            r"/etc/(?:passwd|shadow|group|hosts|issue|sudoers|crontab)\b|/proc/(?:self|\d+)/(?:environ|cmdline|maps|fd|mem|status)\b",
+            r"/etc/+(?:\./+)*(?:passwd|shadow|group|hosts|issue|sudoers|crontab)\b|/proc/(?:self|\d+)/(?:environ|cmdline|maps|fd|mem|status)\b",
         ),
     ),
     rule(
@@ -1707,7 +1758,7 @@ pub const RULES: &[RuleSpec] = &[
         &[UrlDecode, HtmlEntities, RemoveNul, Lowercase],
         Test::Regex(
             &["\r", "\n"],
-            r"[\r\n]\s*(?:[a-z][\w-]*\s*:|http/\d|<html|<script|(?:get|post|put|head|delete|options|connect|trace|patch)\s+\S+\s+http/)",
+            r"[\r\n]\s*(?:(?:set-cookie|cookie|location|refresh|content-[\w-]+|transfer-encoding|host|x-[\w-]+|access-control-[\w-]+|link|via|connection|upgrade|authorization|cache-control|expires|pragma|server|www-authenticate|strict-transport-security|p3p|etag|last-modified|vary|age|status|keep-alive|te|trailer|proxy-[\w-]+|origin|referer|user-agent|accept[\w-]*|forwarded|range|if-[\w-]+)\s*:|http/\d|<html|<script|(?:get|post|put|head|delete|options|connect|trace|patch)\s+\S+\s+http/)",
         ),
     ),
     rule(
@@ -1772,6 +1823,18 @@ pub const RULES: &[RuleSpec] = &[
         Test::Regex(
             &["cookie", "set-cookie"],
             r"\.cookie\b.{0,80}?(?:=|;)|document\s*\.\s*cookie\s*=|\bset-cookie\s*:|http-equiv\s*=\s*['\x22]?set-cookie|;\s*(?:expires|domain|path)\s*=",
+        ),
+    ),
+    rule(
+        "session-fixation-id-in-path",
+        "Session fixation: session id as a path parameter",
+        Critical,
+        1,
+        TargetKind::Path.bit(),
+        &[UrlDecode, Lowercase],
+        Test::Regex(
+            &["sessid", "sessionid", "session_id"],
+            r";\s*(?:jsessionid|phpsessid|aspsessionid\w*|asp\.net_sessionid|sessionid|session_id)\s*=",
         ),
     ),
     named(

@@ -379,11 +379,25 @@ fn scan_json(targets: &mut Vec<Target>, body: &[u8]) {
                     Some(frame) if !frame.array && frame.expect_key => {
                         frame.expect_key = false;
                         frame.key = text.clone();
+                        // `prototype` inside a `constructor` object is read as
+                        // one name, which deep-merge code resolves to a
+                        // prototype just as it does `__proto__`.
+                        let parent = frames.len().checked_sub(2).and_then(|at| frames.get(at));
+                        let name = match parent {
+                            Some(parent)
+                                if !parent.array
+                                    && text == b"prototype"
+                                    && parent.key == b"constructor" =>
+                            {
+                                b"constructor.prototype".to_vec()
+                            }
+                            _ => text,
+                        };
                         targets.push(Target::new(
                             TargetKind::ArgName,
                             b"",
                             "json_name".to_string(),
-                            text,
+                            name,
                         ));
                     }
                     _ => {
@@ -493,7 +507,14 @@ fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
             "multipart_name".to_string(),
             part.name.clone(),
         ));
-        match &part.filename {
+        // A browser sends a part with an empty file name for an empty file
+        // input, and a form parser may hand such a part to the application
+        // as a plain field, so it is inspected as one.
+        match part
+            .filename
+            .as_ref()
+            .filter(|filename| !filename.is_empty())
+        {
             Some(filename) => {
                 targets.push(Target::new(
                     TargetKind::FileName,

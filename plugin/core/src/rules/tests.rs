@@ -225,3 +225,40 @@ fn code_shaped_values_skip_the_sql_tokenizer() {
     assert!(sqli.find("1' || '1'='1").is_some());
     assert!(sqli.find("1 && 1=1").is_some());
 }
+
+#[test]
+fn plain_style_attributes_are_renamed() {
+    assert_eq!(
+        neutralize_plain_styles(r#"<p style="text-align: center;">x</p>"#).as_deref(),
+        Some(r#"<p title="text-align: center;">x</p>"#)
+    );
+    assert_eq!(
+        neutralize_plain_styles("<span style='color: rgb(230, 0, 0)'>").as_deref(),
+        Some("<span title='color: rgb(230, 0, 0)'>")
+    );
+    // Unsafe CSS and unquoted values are left for libinjection.
+    assert_eq!(
+        neutralize_plain_styles(r#"<p style="width: expression(alert(1))">"#),
+        None
+    );
+    assert_eq!(
+        neutralize_plain_styles(r#"<p style="background: url(javascript:x)">"#),
+        None
+    );
+    assert_eq!(neutralize_plain_styles("<p style=color:red>"), None);
+    assert_eq!(neutralize_plain_styles(r#"<p style="x"#), None);
+}
+
+#[test]
+fn styled_markup_passes_the_xss_tokenizer() {
+    let rules = compiled();
+    let Some(xss) = rules.iter().find(|rule| rule.info.id == "xss-libinjection") else {
+        panic!("xss-libinjection is a built-in rule");
+    };
+    assert_eq!(
+        xss.find(r#"<p style="text-align: center;">centered</p>"#),
+        None
+    );
+    assert!(xss.find(r#"<p style="x:expression(alert(1))">"#).is_some());
+    assert!(xss.find("<img src=x onerror=alert(1)>").is_some());
+}

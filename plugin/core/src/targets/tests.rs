@@ -266,3 +266,22 @@ fn xml_doctype_without_subset_or_end() {
         )]
     );
 }
+
+#[test]
+fn multipart_empty_file_name_is_a_field() {
+    let body = b"--XX\r\nContent-Disposition: form-data; name=\"q\"; filename=\"\"\r\n\r\n1' or '1'='1\r\n--XX--\r\n";
+    let Some(parts) = parse_multipart(body, b"XX") else {
+        panic!("not parsed");
+    };
+    let targets = labels(&body_targets(
+        body,
+        Some(b"multipart/form-data; boundary=XX"),
+        &parts,
+    ));
+    assert!(targets.contains(&(
+        TargetKind::ArgValue,
+        "multipart.q".into(),
+        "1' or '1'='1".into()
+    )));
+    assert!(!targets.iter().any(|(kind, _, _)| *kind == TargetKind::Body));
+}
