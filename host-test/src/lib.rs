@@ -15,6 +15,7 @@ mod hostcalls;
 pub mod module;
 pub mod oci;
 mod props;
+pub mod replay;
 pub mod scenario;
 pub mod serve;
 pub mod shared;

@@ -69,6 +69,9 @@ enum Command {
     Oci(host_test::oci::OciArgs),
     /// Time compiling, instantiating and configuring the module, and read its memory.
     Startup(host_test::startup::StartupArgs),
+    /// Send a labelled request corpus through the module and report the share blocked
+    /// per category.
+    Replay(host_test::replay::ReplayArgs),
 }
 
 fn default_plugin(plugin: Option<PathBuf>) -> PathBuf {
@@ -224,6 +227,7 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => host_test::fuzz::run(args).map(|()| ExitCode::SUCCESS),
         Command::Oci(args) => host_test::oci::run(args).map(|()| ExitCode::SUCCESS),
         Command::Startup(args) => host_test::startup::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => host_test::replay::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
