@@ -1231,3 +1231,17 @@ fn blind_probes_and_spellings_are_blocked() {
         multipart
     ));
 }
+
+#[test]
+fn gated_alternatives_are_reachable() {
+    // Alternatives whose literals were missing from their rule's gate list.
+    assert_all_blocked(
+        "gate",
+        &[
+            "x & Get-ChildItem -Path C:\\Users",
+            "x; New-Object Net.WebClient",
+            "../../home/app/.npmrc",
+            "/home/app/.pgpass",
+        ],
+    );
+}

@@ -383,10 +383,31 @@ fn quantify(info: Info, min: usize, max: Option<usize>) -> Info {
             None => Info::anything(),
         },
         (0, _) => Info::anything(),
-        _ => Info {
-            exact: None,
-            need: info.into_need(),
-        },
+        _ => {
+            // `min` copies of an exact set in a row, while the product stays
+            // small: `(?:\.|%2e){2}` needs `..`, `.%2e`, `%2e.` or `%2e%2e`.
+            let repeated = info.exact.as_ref().and_then(|set| {
+                let mut run = set.clone();
+                for _ in 1..min {
+                    if run.len() * set.len() > MAX_CROSS {
+                        return None;
+                    }
+                    run = cross(&run, set);
+                }
+                Some(run)
+            });
+            match repeated {
+                Some(run) if max == Some(min) => Info::exact(run),
+                Some(run) => Info {
+                    exact: None,
+                    need: set_need(run),
+                },
+                None => Info {
+                    exact: None,
+                    need: info.into_need(),
+                },
+            }
+        }
     }
 }
 
@@ -617,10 +638,10 @@ mod tests {
     }
 
     #[test]
-    fn counted_repetition_keeps_one_copy() {
+    fn counted_repetition_keeps_its_copies() {
         assert_eq!(
             required(r"(?:\.|0x2e){2}/"),
-            Need::All(vec![any(&[".", "0x2e"]), literal("/")])
+            any(&["../", ".0x2e/", "0x2e./", "0x2e0x2e/"])
         );
         assert_eq!(required(r"a{0,3}b"), literal("b"));
     }
@@ -654,6 +675,18 @@ mod tests {
             Need::All(vec![literal("a"), literal("b"), literal("cd")])
         );
         assert_eq!(required("select}"), literal("select}"));
+    }
+
+    #[test]
+    fn counted_repetition_crosses_small_sets() {
+        assert_eq!(
+            required(r"(?:\.|%2e){2}/"),
+            any(&["%2e%2e/", "%2e./", ".%2e/", "../"])
+        );
+        assert_eq!(
+            required(r"(?:\.|%2e){2,}/"),
+            Need::All(vec![any(&["%2e%2e", "%2e.", ".%2e", ".."]), literal("/")])
+        );
     }
 
     #[test]
