@@ -159,7 +159,7 @@ fn cors_same_decisions() {
 
 #[test]
 fn filter_same_decisions() {
-    assert_eq!(compare("defaults.yaml"), 8);
+    assert_eq!(compare("defaults.yaml"), 11);
     assert_eq!(compare("monitor.yaml"), 1);
 }
 
