@@ -1,9 +1,11 @@
-//! `host-test replay`: sends each request of a labelled corpus (JSON lines with
-//! `id`, `method`, `uri`, `headers`, `body`, `label` and `category`) through the
-//! module and prints, per category, the share of lines that the module
-//! blocked with a local 403, as a Markdown table. The development and held-out halves are
-//! split as the native replay splits them, by the parity of the FNV-1a hash of
-//! each `id`.
+//! `host-test replay`: sends each request of a labelled corpus through the
+//! module. The corpus has one JSON request per line, with `id`, `method`,
+//! `uri`, `headers`, `body`, `label` and `category`.
+//!
+//! The output is a Markdown table with, per category, the share of lines that
+//! the module blocked with a local 403. The development and held-out halves
+//! are split as the native replay splits them, by the parity of the FNV-1a
+//! hash of each `id`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

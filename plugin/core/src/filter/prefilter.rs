@@ -48,12 +48,12 @@ pub(super) struct Prefilter {
     /// For each literal, the groups that it makes hold.
     groups: Vec<Vec<usize>>,
     group_count: usize,
-    /// For each rule, in the filter's order, a group that must hold for its
-    /// condition to hold, as a word index and bit mask, tested before the
-    /// condition itself: on ordinary text most rules stop at this one bit.
+    /// For each rule, in the filter's order, a group that its condition
+    /// requires, as a word index and bit mask. It is tested before the
+    /// condition itself, and on ordinary text most rules stop at this bit.
     gates: Vec<Option<(usize, u64)>>,
     /// For each rule, the rest of the condition under which its test runs,
-    /// once its gate holds.
+    /// once its gate bit is set.
     conditions: Vec<Condition>,
 }
 

@@ -520,8 +520,8 @@ fn simplify(need: Need) -> Need {
     }
 }
 
-/// For each part, whether it is a literal that contains another, different
-/// literal among `parts`. Long lists are checked by looking up every
+/// Returns, for each part, whether it is a literal that contains another,
+/// different literal among `parts`. Long lists are checked by looking up every
 /// substring of each literal in a set, which costs the square of a literal's
 /// length instead of the square of the list's length.
 fn contains_shorter(parts: &[Need]) -> Vec<bool> {
