@@ -57,6 +57,16 @@ wasm_headers_off=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portc
 # Envoy's shared-data semantics, and the module with a per-address policy beside the
 # same module with the defaults. Under serve, two workers update the one key of the
 # loopback client at once, so their compare-and-swap updates contend.
+# The mean column of the row of a markdown table whose first cell starts with $2.
+row_mean() {
+    printf '%s\n' "$1" | awk -F'|' -v name="$2" 'index($2, " " name) == 1 {gsub(/ /, "", $4); print $4; exit}'
+}
+harness_mean=$(row_mean "$per_request" "continue-only")
+module_mean=$(row_mean "$per_request" "dist/portcullis.wasm")
+module_work=$(awk -v a="$module_mean" -v b="$harness_mean" 'BEGIN {printf "%.1f", a - b}')
+native_work=$(awk -v a="$(row_mean "$native_filter" "native")" -v b="$(row_mean "$native_headers" "native")" 'BEGIN {printf "%.1f", a + b}')
+work_ratio=$(awk -v a="$module_work" -v b="$native_work" 'BEGIN {printf "%.2f", a / b}')
+
 native_limits=$(cargo run --quiet --release -p portcullis-core --example limits_timing 2>/dev/null)
 native_limits_rows=$(echo "$native_limits" | grep '^|')
 read -r _ bytes_per_key bucket_values bucket_bytes tracked_keys < <(echo "$native_limits" | grep '^BYTES_PER_KEY')
@@ -181,12 +191,18 @@ The machines are shared and noisy: compare figures of one run with each other, n
 
 A GET with three headers and a query string, answered by a 200 with a small JSON body,
 driven through every callback by \`host-test bench\` ($REQUESTS requests after a warm-up of a
-tenth as many). The continue-only module is the harness's own cost. The native row runs
-the request filter alone (\`plugin/core/examples/filter_timing.rs\`, release build) on the
-same request, with the demo configuration.
+tenth as many). The continue-only module is the harness's own cost. The native rows run
+the request filter (\`plugin/core/examples/filter_timing.rs\`) and header hardening
+(\`plugin/core/examples/header_timing.rs\`, see below) on the same request with the demo
+configuration, release builds of the same code.
 
 $per_request
 $native_filter
+$native_headers
+
+The module's work per request without signatures, less the harness, is
+$module_work µs (mean); the same work natively, the filter and header hardening rows
+added, is $native_work µs: the module takes ${work_ratio}x.
 
 ## Header hardening per exchange
 

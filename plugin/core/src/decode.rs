@@ -76,38 +76,103 @@ pub fn apply(chain: &[Transform], input: &[u8]) -> Vec<u8> {
 /// copy when no transform changes the value.
 pub fn apply_if_changed(chain: &[Transform], input: &[u8]) -> Option<Vec<u8>> {
     let mut value: Option<Vec<u8>> = None;
+    let mut present = Present::of(input);
     for &transform in chain {
+        if !present.may_change(transform) {
+            continue;
+        }
         let current = value.as_deref().unwrap_or(input);
-        if can_change(transform, current) {
-            let output = apply_one(transform, current);
-            if output != current {
-                value = Some(output);
-            }
+        let output = apply_one(transform, current);
+        if output != current {
+            present = Present::of(&output);
+            value = Some(output);
         }
     }
     value
 }
 
-/// Tells whether `transform` may change `value`; `false` only when the
-/// value lacks every byte that the transform acts on.
-fn can_change(transform: Transform, value: &[u8]) -> bool {
-    let has = |byte: u8| value.contains(&byte);
-    match transform {
-        Transform::UrlDecode => has(b'%'),
-        Transform::Utf8Fold => !value.is_ascii(),
-        Transform::HtmlEntities => has(b'&'),
-        Transform::JsEscapes | Transform::CssEscapes => has(b'\\'),
-        Transform::Lowercase => !value.is_ascii() || value.iter().any(u8::is_ascii_uppercase),
-        Transform::RemoveNul => has(0),
-        Transform::CompressWhitespace => value
-            .iter()
-            .zip(value.iter().skip(1).chain([&b'x']))
-            .any(|(&byte, &next)| is_space(byte) && (byte != b' ' || is_space(next))),
-        Transform::RemoveComments => value.windows(2).any(|pair| pair == b"/*"),
-        Transform::ShellUnescape => value
-            .iter()
-            .any(|byte| matches!(byte, b'\'' | b'"' | b'^' | b'\\' | b'`' | b'$')),
-        Transform::NormalizePath | Transform::Base64Decode => true,
+/// The kinds of bytes in a value that some transform acts on, found in one
+/// pass, so that the transforms of a chain that leave a value alone cost one
+/// scan between them rather than one each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Present(u16);
+
+impl Present {
+    const PERCENT: u16 = 1;
+    const NON_ASCII: u16 = 1 << 1;
+    const AMPERSAND: u16 = 1 << 2;
+    const BACKSLASH: u16 = 1 << 3;
+    const UPPER: u16 = 1 << 4;
+    const NUL: u16 = 1 << 5;
+    /// Whitespace other than a lone space: a tab, a newline, or a run.
+    const SPACE_RUN: u16 = 1 << 6;
+    /// `/*`.
+    const COMMENT: u16 = 1 << 7;
+    /// A quote, caret, backslash, backtick or `$`.
+    const SHELL: u16 = 1 << 8;
+
+    /// The bits that each byte sets by itself.
+    const CLASSES: [u16; 256] = {
+        let mut table = [0u16; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            let value = byte as u8;
+            let mut bits = 0;
+            if value >= 0x80 {
+                bits |= Self::NON_ASCII;
+            }
+            if value.is_ascii_uppercase() {
+                bits |= Self::UPPER;
+            }
+            match value {
+                b'%' => bits |= Self::PERCENT,
+                b'&' => bits |= Self::AMPERSAND,
+                b'\\' => bits |= Self::BACKSLASH | Self::SHELL,
+                0 => bits |= Self::NUL,
+                b'\'' | b'"' | b'^' | b'`' | b'$' => bits |= Self::SHELL,
+                _ => {}
+            }
+            if is_space(value) && value != b' ' {
+                bits |= Self::SPACE_RUN;
+            }
+            table[byte] = bits;
+            byte += 1;
+        }
+        table
+    };
+
+    fn of(value: &[u8]) -> Present {
+        let mut bits = 0;
+        let mut previous = 0u8;
+        for &byte in value {
+            bits |= Self::CLASSES[usize::from(byte)];
+            if previous == b' ' && is_space(byte) {
+                bits |= Self::SPACE_RUN;
+            }
+            if previous == b'/' && byte == b'*' {
+                bits |= Self::COMMENT;
+            }
+            previous = byte;
+        }
+        Present(bits)
+    }
+
+    /// Tells whether `transform` may change a value with these bytes;
+    /// `false` only when the value lacks every byte that it acts on.
+    fn may_change(self, transform: Transform) -> bool {
+        let has = |bits: u16| self.0 & bits != 0;
+        match transform {
+            Transform::UrlDecode => has(Self::PERCENT),
+            Transform::Utf8Fold => has(Self::NON_ASCII),
+            Transform::HtmlEntities => has(Self::AMPERSAND),
+            Transform::JsEscapes | Transform::CssEscapes => has(Self::BACKSLASH),
+            Transform::Lowercase => has(Self::NON_ASCII | Self::UPPER),
+            Transform::RemoveNul => has(Self::NUL),
+            Transform::CompressWhitespace => has(Self::SPACE_RUN),
+            Transform::RemoveComments => has(Self::COMMENT),
+            Transform::ShellUnescape => has(Self::SHELL),
+            Transform::NormalizePath | Transform::Base64Decode => true,
+        }
     }
 }
 
@@ -492,7 +557,7 @@ fn normalize_path(value: &[u8]) -> Vec<u8> {
     output
 }
 
-fn is_space(byte: u8) -> bool {
+const fn is_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0)
 }
 

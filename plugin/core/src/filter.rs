@@ -17,6 +17,7 @@ use crate::targets::{
     Target,
 };
 use prefilter::Prefilter;
+use selection::{for_each_rule, intersects, Selection};
 use serde::Deserialize;
 
 pub use crate::targets::{is_sensitive_name, MAX_TARGET_NAME_CHARS};
@@ -243,12 +244,11 @@ pub struct Filter {
     /// For each chain, the longest other chain that is a prefix of it, whose
     /// output the chain continues from instead of starting over.
     parents: Vec<Option<usize>>,
-    /// For each target kind, by the position of its [`TargetKind::bit`], the
-    /// indexes of the rules at or below the paranoia level that inspect it.
-    rules_by_kind: Vec<Vec<usize>>,
     /// The literals of all rules in one automaton, so that each distinct
     /// transformed value is scanned once instead of once per rule.
     prefilter: Prefilter,
+    /// The rules by target kind, chain and gate, as bit masks.
+    selection: Selection,
     exclusions: Vec<Exclusion>,
     limits: Limits,
 }
@@ -317,16 +317,7 @@ impl Filter {
         }
         let parents = chain_parents(&chains);
         let prefilter = Prefilter::build(&rules)?;
-        let rules_by_kind = (0..u16::BITS)
-            .map(|bit| {
-                (0..rules.len())
-                    .filter(|&index| {
-                        rules[index].paranoia <= section.paranoia_level
-                            && rules[index].scope() & (1 << bit) != 0
-                    })
-                    .collect()
-            })
-            .collect();
+        let selection = Selection::build(&rules, chains.len(), section.paranoia_level, &prefilter);
         let exclusions = section
             .exclusions
             .iter()
@@ -347,8 +338,8 @@ impl Filter {
             rules,
             chains,
             parents,
-            rules_by_kind,
             prefilter,
+            selection,
             exclusions,
             limits: section.limits.clone(),
         })
@@ -461,9 +452,14 @@ impl Filter {
 
     /// Runs every rule at or below the paranoia level over each target, with
     /// each transform chain computed at most once per target and each
-    /// distinct transformed value scanned for literals once.
+    /// distinct transformed value scanned for literals once. A rule is
+    /// visited only when its gate group occurs in its chain's output.
     fn run_rules(&self, assessment: &mut Assessment, targets: &[Target], path: &str) {
         let mut values = TargetValues::new(self.chains.len(), self.prefilter.set_words());
+        let words = self.selection.words();
+        let mut applicable = vec![0u64; words];
+        let mut candidates = vec![0u64; words];
+        let mut conditional = vec![0u64; words];
         for target in targets {
             if target.value.is_empty() || is_opaque_credential(target) {
                 continue;
@@ -473,46 +469,86 @@ impl Filter {
             let structured = target.kind == TargetKind::HeaderValue
                 && STRUCTURED_HEADERS.contains(&target.name.as_str());
             let kind = target.kind.bit().trailing_zeros() as usize;
-            let indexes = self.rules_by_kind.get(kind).map_or(&[][..], Vec::as_slice);
-            for &index in indexes {
-                let Some(rule) = self.rules.get(index) else {
-                    continue;
-                };
-                if !rule.applies_to_classified(target.kind, &target.name, structured) {
-                    continue;
-                }
-                // The literal gate comes before the other checks: it turns
-                // away most rules on most values.
-                let slot = self.transform(&mut values, rule.chain, value);
-                if !self
-                    .prefilter
-                    .allows(index, values.found(&self.prefilter, slot))
-                    || assessment
-                        .detections
-                        .iter()
-                        .any(|seen| seen.rule.id == rule.info.id)
-                    || self.excluded(rule.info.id, &target.label, path)
-                {
-                    continue;
-                }
-                let Some(text) = values.text(slot) else {
-                    continue;
-                };
-                let Some(range) = rule.find_prefiltered(text) else {
-                    continue;
-                };
-                let excerpt = if target.sensitive {
-                    REDACTED.to_string()
-                } else {
-                    mask_excerpt(text.get(range).unwrap_or_default())
-                };
-                assessment.add(Detection {
-                    rule: rule.info,
-                    target: target.label.clone(),
-                    excerpt,
+            applicable.copy_from_slice(self.selection.kind(kind));
+            for ((word, rules), named) in conditional
+                .iter_mut()
+                .zip(&applicable)
+                .zip(self.selection.conditional())
+            {
+                *word = rules & named;
+            }
+            if conditional.iter().any(|&word| word != 0) {
+                for_each_rule(&conditional, |index| {
+                    let applies = self.rules.get(index).is_some_and(|rule| {
+                        rule.applies_to_classified(target.kind, &target.name, structured)
+                    });
+                    if !applies {
+                        applicable[index / 64] &= !(1u64 << (index % 64));
+                    }
                 });
             }
+            candidates.iter_mut().for_each(|word| *word = 0);
+            for chain in 0..self.chains.len() {
+                let chain_rules = self.selection.chain(chain);
+                if !intersects(chain_rules, &applicable) {
+                    continue;
+                }
+                let slot = self.transform(&mut values, chain, value);
+                let found = values.found(&self.prefilter, slot);
+                self.selection
+                    .add_passing(&mut candidates, chain_rules, found);
+            }
+            for (candidate, applies) in candidates.iter_mut().zip(&applicable) {
+                *candidate &= applies;
+            }
+            for_each_rule(&candidates, |index| {
+                self.run_rule(assessment, &mut values, index, target, value, path);
+            });
         }
+    }
+
+    /// Runs the rule at `index` on a target whose chains `run_rules` has
+    /// computed, once the rest of its literal condition holds.
+    fn run_rule(
+        &self,
+        assessment: &mut Assessment,
+        values: &mut TargetValues,
+        index: usize,
+        target: &Target,
+        value: &[u8],
+        path: &str,
+    ) {
+        let Some(rule) = self.rules.get(index) else {
+            return;
+        };
+        let slot = self.transform(values, rule.chain, value);
+        if !self
+            .prefilter
+            .rest_holds(index, values.found(&self.prefilter, slot))
+            || assessment
+                .detections
+                .iter()
+                .any(|seen| seen.rule.id == rule.info.id)
+            || self.excluded(rule.info.id, &target.label, path)
+        {
+            return;
+        }
+        let Some(text) = values.text(slot) else {
+            return;
+        };
+        let Some(range) = rule.find_prefiltered(text) else {
+            return;
+        };
+        let excerpt = if target.sensitive {
+            REDACTED.to_string()
+        } else {
+            mask_excerpt(text.get(range).unwrap_or_default())
+        };
+        assessment.add(Detection {
+            rule: rule.info,
+            target: target.label.clone(),
+            excerpt,
+        });
     }
 
     /// Returns the slot in `values` of `value` after `chain`, computing it
@@ -692,6 +728,7 @@ fn mask_control(text: &str) -> String {
 }
 
 mod prefilter;
+mod selection;
 
 /// Tells whether a value is a bearer credential that no rule needs to read:
 /// `Bearer <token68>` in `Authorization`, or a compact JWT anywhere. Their

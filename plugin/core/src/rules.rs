@@ -213,6 +213,13 @@ impl Rule {
             && !(self.skip_structured && structured)
     }
 
+    /// Tells whether [`Rule::applies_to_classified`] depends on more than
+    /// the target's kind: on its name, or on whether it is a structured
+    /// header.
+    pub(crate) fn depends_on_name(&self) -> bool {
+        !self.names.is_empty() || self.skip_structured
+    }
+
     /// Returns the literals that every match of the rule contains: those of
     /// its regex, or one of its phrases. `None` for the libinjection checks.
     pub(crate) fn requirement(&self) -> Option<literals::Need> {
@@ -281,6 +288,11 @@ impl Rule {
             // one bare word or number, which they never report. Skipping it
             // saves their passes on most ordinary values.
             Operator::Sqli | Operator::Xss if is_alphanumeric(text) => None,
+            // The HTML5 tokenizer reports only tags, comments and doctypes,
+            // which start with `<`, and attribute values, which follow `=`
+            // (a value that starts the input has no attribute name and is
+            // never reported).
+            Operator::Xss if !text.bytes().any(|byte| byte == b'<' || byte == b'=') => None,
             Operator::Sqli => {
                 let result = libinjectionrs::detect_sqli(text.as_bytes());
                 let code = result

@@ -91,11 +91,18 @@ const SENSITIVE_NAMES: &[&str] = &["code", "cvc", "cvv", "pin", "pw", "sid", "si
 /// is a credential, such as `authorization`, `x-api-key`, `password`, `pw`
 /// or OAuth's `code`.
 pub fn is_sensitive_name(name: &[u8]) -> bool {
-    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-    SENSITIVE_NAMES.contains(&lower.as_str())
-        || SENSITIVE_NAME_FRAGMENTS
-            .iter()
-            .any(|fragment| lower.contains(fragment))
+    // Names are short, so comparing at each position costs less than
+    // lower-casing a copy and building a substring searcher per fragment.
+    SENSITIVE_NAMES
+        .iter()
+        .any(|wanted| name.eq_ignore_ascii_case(wanted.as_bytes()))
+        || (0..name.len()).any(|start| {
+            let rest = &name[start..];
+            SENSITIVE_NAME_FRAGMENTS.iter().any(|fragment| {
+                rest.get(..fragment.len())
+                    .is_some_and(|part| part.eq_ignore_ascii_case(fragment.as_bytes()))
+            })
+        })
 }
 
 /// Returns a name as a label part: lossy UTF-8, control characters as `?`,

@@ -167,3 +167,92 @@ fn normalize_default_chain() {
     assert_eq!(normalize(b"%252e%252e%252f", Plus::Literal), "../");
     assert_eq!(normalize(b"", Plus::Space), "");
 }
+
+const ALL_TRANSFORMS: [Transform; 12] = [
+    Transform::UrlDecode,
+    Transform::Utf8Fold,
+    Transform::HtmlEntities,
+    Transform::JsEscapes,
+    Transform::CssEscapes,
+    Transform::Lowercase,
+    Transform::RemoveNul,
+    Transform::NormalizePath,
+    Transform::CompressWhitespace,
+    Transform::RemoveComments,
+    Transform::ShellUnescape,
+    Transform::Base64Decode,
+];
+
+/// Every value of one or two bytes, and longer values built from the bytes
+/// that some transform acts on.
+fn skip_samples() -> Vec<Vec<u8>> {
+    let mut samples: Vec<Vec<u8>> = (0..=255u8).map(|byte| vec![byte]).collect();
+    for first in 0..=255u8 {
+        for second in 0..=255u8 {
+            samples.push(vec![first, second]);
+        }
+    }
+    let pieces: [&[u8]; 16] = [
+        b"a",
+        b"B",
+        b" ",
+        b"  ",
+        b"\t",
+        b"%41",
+        b"&lt;",
+        b"\\x41",
+        b"\\41 ",
+        b"/*c*/",
+        b"c'a't",
+        b"$IFS",
+        b"\0",
+        "\u{ff21}".as_bytes(),
+        b"\xc0\xaf",
+        b"/../",
+    ];
+    for a in pieces {
+        for b in pieces {
+            for c in pieces {
+                samples.push([a, b, c].concat());
+            }
+        }
+    }
+    samples
+}
+
+#[test]
+fn skipped_transforms_leave_the_value_unchanged() {
+    for sample in skip_samples() {
+        let present = Present::of(&sample);
+        for transform in ALL_TRANSFORMS {
+            if !present.may_change(transform) {
+                assert_eq!(
+                    apply_one(transform, &sample),
+                    sample,
+                    "{transform:?} changes {sample:?} although its bytes say it cannot"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn chains_with_skips_equal_chains_without() {
+    let chain = [
+        Transform::UrlDecode,
+        Transform::Utf8Fold,
+        Transform::HtmlEntities,
+        Transform::JsEscapes,
+        Transform::RemoveNul,
+        Transform::Lowercase,
+        Transform::ShellUnescape,
+        Transform::CompressWhitespace,
+    ];
+    for sample in skip_samples() {
+        let mut expected = sample.clone();
+        for transform in chain {
+            expected = apply_one(transform, &expected);
+        }
+        assert_eq!(apply(&chain, &sample), expected, "{sample:?}");
+    }
+}

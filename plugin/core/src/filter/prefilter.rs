@@ -121,14 +121,33 @@ impl Prefilter {
     }
 
     /// Tells whether rule `rule` can match a value whose literals set the
-    /// groups in `found`.
-    #[inline]
+    /// groups in `found`. The filter tests the gate through
+    /// [`super::selection::Selection`] and the rest with
+    /// [`Prefilter::rest_holds`].
+    #[cfg(test)]
     pub(super) fn allows(&self, rule: usize, found: &[u64]) -> bool {
         if let Some(Some((word, mask))) = self.gates.get(rule) {
             if found.get(*word).is_none_or(|bits| bits & mask == 0) {
                 return false;
             }
         }
+        self.rest_holds(rule, found)
+    }
+
+    /// Returns the group that rule `rule` requires before anything else, or
+    /// `None` when its condition starts with no single group.
+    pub(super) fn gate(&self, rule: usize) -> Option<usize> {
+        self.gates
+            .get(rule)
+            .copied()
+            .flatten()
+            .map(|(word, mask)| word * 64 + mask.trailing_zeros() as usize)
+    }
+
+    /// Tells whether the part of rule `rule`'s condition after its gate
+    /// holds; the caller has checked the gate.
+    #[inline]
+    pub(super) fn rest_holds(&self, rule: usize, found: &[u64]) -> bool {
         self.conditions
             .get(rule)
             .is_none_or(|condition| condition.holds(found))

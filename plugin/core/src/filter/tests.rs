@@ -1028,6 +1028,17 @@ fn literal_gate_keeps_every_regex_match() {
                 "{} matches {sample:?} but its literal gate skips it",
                 rule.info.id
             );
+            let mut candidates = vec![0; filter.selection.words()];
+            filter.selection.add_passing(
+                &mut candidates,
+                filter.selection.chain(rule.chain),
+                &found,
+            );
+            assert!(
+                candidates[index / 64] & (1 << (index % 64)) != 0,
+                "{} matches {sample:?} but the rule selection leaves it out",
+                rule.info.id
+            );
         }
     }
 }

@@ -262,3 +262,52 @@ fn styled_markup_passes_the_xss_tokenizer() {
     assert!(xss.find(r#"<p style="x:expression(alert(1))">"#).is_some());
     assert!(xss.find("<img src=x onerror=alert(1)>").is_some());
 }
+
+/// The XSS check skips values without `<` and `=`; libinjection's tokenizer
+/// must report none of them in any of its contexts.
+#[test]
+fn xss_check_needs_an_angle_bracket_or_equals_sign() {
+    let pieces = [
+        "javascript:",
+        "alert(1)",
+        "onerror",
+        "onload",
+        "style",
+        "expression(",
+        "\"",
+        "'",
+        "`",
+        " ",
+        "/",
+        ">",
+        "!",
+        "--",
+        "?",
+        "%",
+        "&#",
+        "src",
+        "href",
+        "xmlns",
+        "[if",
+        "import",
+        "x",
+        "\t",
+        "\\",
+        ";",
+        ":",
+        "\n",
+    ];
+    for a in pieces {
+        for b in pieces {
+            for c in pieces {
+                for d in ["", "script", "svg", "data:text/html", "vbscript:"] {
+                    let text = format!("{a}{b}{d}{c}");
+                    assert!(
+                        !libinjectionrs::detect_xss(text.as_bytes()).is_injection(),
+                        "libinjection reports {text:?}, which has neither < nor ="
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Sets of rules as bit masks over rule indexes, so that the filter picks
+//! the rules worth running on a value with a few word operations instead of
+//! visiting every rule.
+//!
+//! Each mask is `words` `u64` words long, bit `i` standing for the rule at
+//! index `i` of the filter.
+
+use super::prefilter::Prefilter;
+use crate::rules::Rule;
+
+#[derive(Debug, Clone)]
+pub(super) struct Selection {
+    words: usize,
+    /// For each target kind, by the position of its bit, the rules at or
+    /// below the paranoia level whose scope includes it.
+    by_kind: Vec<u64>,
+    /// For each transform chain, the rules that run on its output.
+    by_chain: Vec<u64>,
+    /// For each literal group, the rules whose gate it is.
+    by_gate: Vec<u64>,
+    /// The groups that are the gate of some rule, `group_words` words.
+    gates: Vec<u64>,
+    group_words: usize,
+    /// The rules without a gate, which every value reaches.
+    ungated: Vec<u64>,
+    /// The rules whose scope depends on the target's name, which
+    /// [`Rule::applies_to_classified`] decides per target.
+    conditional: Vec<u64>,
+}
+
+impl Selection {
+    pub(super) fn build(
+        rules: &[Rule],
+        chains: usize,
+        paranoia_level: u8,
+        prefilter: &Prefilter,
+    ) -> Self {
+        let words = rules.len().div_ceil(64).max(1);
+        let group_words = prefilter.set_words();
+        let mut selection = Selection {
+            words,
+            by_kind: vec![0; u16::BITS as usize * words],
+            by_chain: vec![0; chains * words],
+            by_gate: vec![0; group_words * 64 * words],
+            gates: vec![0; group_words],
+            group_words,
+            ungated: vec![0; words],
+            conditional: vec![0; words],
+        };
+        for (index, rule) in rules.iter().enumerate() {
+            let (word, bit) = (index / 64, 1u64 << (index % 64));
+            if rule.paranoia <= paranoia_level {
+                for kind in 0..u16::BITS as usize {
+                    if rule.scope() & (1 << kind) != 0 {
+                        selection.by_kind[kind * words + word] |= bit;
+                    }
+                }
+            }
+            selection.by_chain[rule.chain * words + word] |= bit;
+            match prefilter.gate(index) {
+                Some(group) => {
+                    selection.by_gate[group * words + word] |= bit;
+                    selection.gates[group / 64] |= 1 << (group % 64);
+                }
+                None => selection.ungated[word] |= bit,
+            }
+            if rule.depends_on_name() {
+                selection.conditional[word] |= bit;
+            }
+        }
+        selection
+    }
+
+    /// Returns the number of `u64` words of a rule mask.
+    pub(super) fn words(&self) -> usize {
+        self.words
+    }
+
+    pub(super) fn kind(&self, kind: usize) -> &[u64] {
+        self.by_kind
+            .get(kind * self.words..(kind + 1) * self.words)
+            .unwrap_or_default()
+    }
+
+    pub(super) fn chain(&self, chain: usize) -> &[u64] {
+        self.by_chain
+            .get(chain * self.words..(chain + 1) * self.words)
+            .unwrap_or_default()
+    }
+
+    pub(super) fn conditional(&self) -> &[u64] {
+        &self.conditional
+    }
+
+    /// Adds to `candidates` the rules of `chain_rules` that `found` lets
+    /// through their gate: the ungated ones and those whose gate group is
+    /// set in `found`.
+    pub(super) fn add_passing(&self, candidates: &mut [u64], chain_rules: &[u64], found: &[u64]) {
+        for ((candidate, rules), ungated) in
+            candidates.iter_mut().zip(chain_rules).zip(&self.ungated)
+        {
+            *candidate |= rules & ungated;
+        }
+        for (word, (&set, &gates)) in found.iter().zip(&self.gates).enumerate() {
+            let mut bits = set & gates;
+            while bits != 0 {
+                let group = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let gated = self
+                    .by_gate
+                    .get(group * self.words..(group + 1) * self.words)
+                    .unwrap_or_default();
+                for ((candidate, rules), gated) in candidates.iter_mut().zip(chain_rules).zip(gated)
+                {
+                    *candidate |= rules & gated;
+                }
+            }
+        }
+        debug_assert_eq!(found.len(), self.group_words);
+    }
+}
+
+/// Tells whether two masks share a rule.
+pub(super) fn intersects(first: &[u64], second: &[u64]) -> bool {
+    first
+        .iter()
+        .zip(second)
+        .any(|(left, right)| left & right != 0)
+}
+
+/// Calls `visit` with the index of each rule in `mask`, in increasing order.
+pub(super) fn for_each_rule(mask: &[u64], mut visit: impl FnMut(usize)) {
+    for (word, &bits) in mask.iter().enumerate() {
+        let mut bits = bits;
+        while bits != 0 {
+            visit(word * 64 + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+    }
+}
