@@ -28,6 +28,11 @@ pub struct Plugin {
 pub fn engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // `perf record` names the module's functions from the map file that this
+    // writes to /tmp/perf-PID.map.
+    if std::env::var_os("PORTCULLIS_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(|e| anyhow::anyhow!("failed to create the wasmtime engine: {e:#}"))
 }
 

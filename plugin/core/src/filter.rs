@@ -494,9 +494,12 @@ impl Filter {
                     continue;
                 }
                 let slot = self.transform(&mut values, chain, value);
-                let found = values.found(&self.prefilter, slot);
-                self.selection
-                    .add_passing(&mut candidates, chain_rules, found);
+                let passing = values.passing(&self.prefilter, &self.selection, slot);
+                for ((candidate, passes), on_chain) in
+                    candidates.iter_mut().zip(passing).zip(chain_rules)
+                {
+                    *candidate |= passes & on_chain;
+                }
             }
             for (candidate, applies) in candidates.iter_mut().zip(&applicable) {
                 *candidate &= applies;
@@ -597,6 +600,11 @@ struct TargetValues {
     /// Whether each slot has been scanned.
     scanned: Vec<bool>,
     words: usize,
+    /// For each slot, the rules whose gate its found groups pass, as a mask
+    /// of the filter's [`Selection`].
+    passing: Vec<u64>,
+    /// Whether each slot's `passing` mask has been computed.
+    selected: Vec<bool>,
 }
 
 impl TargetValues {
@@ -608,6 +616,8 @@ impl TargetValues {
             found: Vec::new(),
             scanned: Vec::new(),
             words,
+            passing: Vec::new(),
+            selected: Vec::new(),
         }
     }
 
@@ -616,6 +626,7 @@ impl TargetValues {
         self.raw = None;
         self.chain_slot.iter_mut().for_each(|slot| *slot = None);
         self.scanned.clear();
+        self.selected.clear();
     }
 
     fn insert(&mut self, bytes: Vec<u8>) -> usize {
@@ -624,6 +635,7 @@ impl TargetValues {
         }
         self.texts.push(Transformed::new(bytes));
         self.scanned.push(false);
+        self.selected.push(false);
         self.texts.len() - 1
     }
 
@@ -658,6 +670,27 @@ impl TargetValues {
             self.scanned[slot] = true;
         }
         &self.found[start..end]
+    }
+
+    /// Returns the rules that pass their gate on a slot's text, scanning it
+    /// and computing the mask on first use.
+    fn passing(&mut self, prefilter: &Prefilter, selection: &Selection, slot: usize) -> &[u64] {
+        let words = selection.words();
+        let start = slot * words;
+        let end = start + words;
+        if self.passing.len() < end {
+            self.passing.resize(end, 0);
+        }
+        if !self.selected.get(slot).copied().unwrap_or(true) {
+            self.found(prefilter, slot);
+            let found = self
+                .found
+                .get(slot * self.words..(slot + 1) * self.words)
+                .unwrap_or_default();
+            selection.passing(found, &mut self.passing[start..end]);
+            self.selected[slot] = true;
+        }
+        &self.passing[start..end]
     }
 }
 

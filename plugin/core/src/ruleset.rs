@@ -828,8 +828,20 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["(", "$"],
-            r#"\$+\{?\s*@?[a-z_]\w*\s*\}?(?:\s|/\*.*?\*/|(?:#|//)[^\n]*\n|\[[^\]]{0,40}\])*\(\s*[\w'"$@)]|\(\s*['"][a-z_]\w*['"]\s*\)\s*\(|\(\s*[a-z_]\w*\s*\)\s*\(|['"]\s*\.\s*['"][a-z_]*['"]?\s*\)\s*\(|\$\w+\s*\(\s*['"$]|\$\{\s*['"]?\w+['"]?\s*\}\s*\("#,
+            r#"\$+\{?\s*@?[a-z_]\w*\s*\}?(?:\s|/\*.*?\*/|(?:#|//)[^\n]*\n|\[[^\]]{0,40}\])*\(\s*[\w'"$@)]|\(\s*['"][a-z_]\w*['"]\s*\)\s*\(|['"]\s*\.\s*['"][a-z_]*['"]?\s*\)\s*\(|\$\w+\s*\(\s*['"$]|\$\{\s*['"]?\w+['"]?\s*\}\s*\("#,
         ),
+    ),
+    // Apart from the rule above because its only literals, the parentheses,
+    // are in most user agents: with whitespace compressed, `) (` or `)(`
+    // gate it.
+    rule(
+        "php-parenthesized-call",
+        "PHP injection: a call through a parenthesized name, such as (system)('id')",
+        Critical,
+        1,
+        FIELDS,
+        SQL,
+        Test::Regex(&[")(", ") ("], r"\( ?[a-z_]\w* ?\) ?\("),
     ),
     rule(
         "php-config-directive",

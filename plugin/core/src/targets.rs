@@ -98,9 +98,12 @@ pub fn is_sensitive_name(name: &[u8]) -> bool {
         .any(|wanted| name.eq_ignore_ascii_case(wanted.as_bytes()))
         || (0..name.len()).any(|start| {
             let rest = &name[start..];
+            let first = rest[0].to_ascii_lowercase();
             SENSITIVE_NAME_FRAGMENTS.iter().any(|fragment| {
-                rest.get(..fragment.len())
-                    .is_some_and(|part| part.eq_ignore_ascii_case(fragment.as_bytes()))
+                fragment.as_bytes().first() == Some(&first)
+                    && rest
+                        .get(..fragment.len())
+                        .is_some_and(|part| part.eq_ignore_ascii_case(fragment.as_bytes()))
             })
         })
 }

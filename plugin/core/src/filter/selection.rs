@@ -20,7 +20,6 @@ pub(super) struct Selection {
     by_gate: Vec<u64>,
     /// The groups that are the gate of some rule, `group_words` words.
     gates: Vec<u64>,
-    group_words: usize,
     /// The rules without a gate, which every value reaches.
     ungated: Vec<u64>,
     /// The rules whose scope depends on the target's name, which
@@ -43,7 +42,6 @@ impl Selection {
             by_chain: vec![0; chains * words],
             by_gate: vec![0; group_words * 64 * words],
             gates: vec![0; group_words],
-            group_words,
             ungated: vec![0; words],
             conditional: vec![0; words],
         };
@@ -92,15 +90,10 @@ impl Selection {
         &self.conditional
     }
 
-    /// Adds to `candidates` the rules of `chain_rules` that `found` lets
-    /// through their gate: the ungated ones and those whose gate group is
-    /// set in `found`.
-    pub(super) fn add_passing(&self, candidates: &mut [u64], chain_rules: &[u64], found: &[u64]) {
-        for ((candidate, rules), ungated) in
-            candidates.iter_mut().zip(chain_rules).zip(&self.ungated)
-        {
-            *candidate |= rules & ungated;
-        }
+    /// Writes to `passing` the rules that `found` lets through their gate:
+    /// the ungated ones and those whose gate group is set in `found`.
+    pub(super) fn passing(&self, found: &[u64], passing: &mut [u64]) {
+        passing.copy_from_slice(&self.ungated);
         for (word, (&set, &gates)) in found.iter().zip(&self.gates).enumerate() {
             let mut bits = set & gates;
             while bits != 0 {
@@ -110,13 +103,11 @@ impl Selection {
                     .by_gate
                     .get(group * self.words..(group + 1) * self.words)
                     .unwrap_or_default();
-                for ((candidate, rules), gated) in candidates.iter_mut().zip(chain_rules).zip(gated)
-                {
-                    *candidate |= rules & gated;
+                for (rules, gated) in passing.iter_mut().zip(gated) {
+                    *rules |= gated;
                 }
             }
         }
-        debug_assert_eq!(found.len(), self.group_words);
     }
 }
 

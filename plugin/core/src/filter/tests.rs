@@ -1029,11 +1029,13 @@ fn literal_gate_keeps_every_regex_match() {
                 rule.info.id
             );
             let mut candidates = vec![0; filter.selection.words()];
-            filter.selection.add_passing(
-                &mut candidates,
-                filter.selection.chain(rule.chain),
-                &found,
-            );
+            filter.selection.passing(&found, &mut candidates);
+            for (candidate, on_chain) in candidates
+                .iter_mut()
+                .zip(filter.selection.chain(rule.chain))
+            {
+                *candidate &= on_chain;
+            }
             assert!(
                 candidates[index / 64] & (1 << (index % 64)) != 0,
                 "{} matches {sample:?} but the rule selection leaves it out",
@@ -1281,4 +1283,35 @@ fn windows_separators_and_hex_objects_are_blocked() {
             "dir listing",
         ],
     );
+}
+
+fn rule_ids(path: &str) -> Vec<&'static str> {
+    filter()
+        .inspect_headers(&request(path))
+        .detections
+        .iter()
+        .map(|detection| detection.rule.id)
+        .collect()
+}
+
+#[test]
+fn parenthesized_php_call_is_found_through_spacing() {
+    let paths = [
+        "/x?a=(system)('id')",
+        "/x?a=(system)%20%20%09('id')",
+        "/x?a=(%20system%20)(%22id%22)",
+        "/x?a=(/**/system/**/)('id')",
+    ];
+    for path in paths {
+        assert!(
+            rule_ids(path).contains(&"php-parenthesized-call"),
+            "{path}: {:?}",
+            rule_ids(path)
+        );
+    }
+    let agent =
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0";
+    let mut headers = request("/");
+    headers[3].1 = agent.as_bytes().to_vec();
+    assert!(filter().inspect_headers(&headers).detections.is_empty());
 }
