@@ -327,10 +327,48 @@ fn utf8_fold(value: &[u8]) -> Vec<u8> {
                 continue;
             }
         }
+        if byte & 0xf0 == 0xe0 && continuation(next) && continuation(third) {
+            let code = u32::from(byte & 0x0f) << 12
+                | u32::from(next & 0x3f) << 6
+                | u32::from(third & 0x3f);
+            if let Some(ascii) = enclosed_ascii(code) {
+                output.extend_from_slice(ascii.as_bytes());
+                index += 3;
+                continue;
+            }
+        }
         output.push(byte);
         index += 1;
     }
     output
+}
+
+/// Returns the ASCII text that Unicode's compatibility normalization (NFKC),
+/// and so IDNA host name processing, gives a circled letter or digit, or
+/// the dot of an ideographic full stop. Host names such as
+/// `ⓛⓞⓒⓐⓛⓗⓞⓢⓣ` or `127。0。0。1` reach the loopback address this way.
+fn enclosed_ascii(code: u32) -> Option<&'static str> {
+    const DIGITS: [&str; 21] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+        "17", "18", "19", "20",
+    ];
+    const LETTERS: [&str; 26] = [
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r",
+        "s", "t", "u", "v", "w", "x", "y", "z",
+    ];
+    let index = |first: u32| (code - first) as usize;
+    match code {
+        // Circled digits one to twenty.
+        0x2460..=0x2473 => DIGITS.get(index(0x2460) + 1).copied(),
+        // Circled capital and small letters.
+        0x24b6..=0x24cf => LETTERS.get(index(0x24b6)).copied(),
+        0x24d0..=0x24e9 => LETTERS.get(index(0x24d0)).copied(),
+        // Circled digit zero.
+        0x24ea => Some("0"),
+        // Ideographic and half-width ideographic full stops.
+        0x3002 | 0xff61 => Some("."),
+        _ => None,
+    }
 }
 
 /// Named character references that attackers use to hide syntax.
@@ -614,6 +652,14 @@ fn shell_unescape(value: &[u8]) -> Vec<u8> {
             index += length;
             continue;
         }
+        let line_start = index == 0 || value[index - 1] == b'\n';
+        // A fence becomes a shell comment, which keeps the line after it
+        // out of the command position at the start of the value.
+        if let Some(length) = code_fence(rest).filter(|_| line_start) {
+            output.push(b'#');
+            index += length;
+            continue;
+        }
         match rest {
             // Positional and special parameters that expand to nothing in a
             // fresh shell: $@, $*, $0..$9 after a letter. `$$` (the shell's
@@ -624,6 +670,12 @@ fn shell_unescape(value: &[u8]) -> Vec<u8> {
                 index += 2
             }
             [b'$', b'{', b'@' | b'*', b'}', ..] => index += 4,
+            // Bash's ANSI-C quoting: `$'\143\141\164'` is `cat`.
+            [b'$', b'\'', body @ ..] => {
+                let (decoded, length) = ansi_c_string(body);
+                output.extend_from_slice(&decoded);
+                index += 2 + length;
+            }
             [b'$', digit, ..]
                 if digit.is_ascii_digit() && output.last().is_some_and(u8::is_ascii_alphabetic) =>
             {
@@ -641,6 +693,93 @@ fn shell_unescape(value: &[u8]) -> Vec<u8> {
         }
     }
     output
+}
+
+/// Decodes the body of a `$'...'` string up to its closing quote, and
+/// returns the decoded bytes and the number of bytes read, the quote
+/// included. Octal, `\x`, `\u` and `\U` escapes give their character, the
+/// letter escapes their control character, and a backslash before any
+/// other byte gives that byte.
+fn ansi_c_string(body: &[u8]) -> (Vec<u8>, usize) {
+    let mut output = Vec::with_capacity(body.len());
+    let mut index = 0;
+    while index < body.len() {
+        let byte = body[index];
+        if byte == b'\'' {
+            return (output, index + 1);
+        }
+        if byte != b'\\' || index + 1 >= body.len() {
+            output.push(byte);
+            index += 1;
+            continue;
+        }
+        let escape = body[index + 1];
+        index += 2;
+        let control = match escape {
+            b'a' => Some(0x07),
+            b'b' => Some(0x08),
+            b'e' | b'E' => Some(0x1b),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(0x0b),
+            _ => None,
+        };
+        if let Some(control) = control {
+            output.push(control);
+            continue;
+        }
+        let (radix, first, most) = match escape {
+            b'0'..=b'7' => (8, index - 1, 3),
+            b'x' => (16, index, 2),
+            b'u' => (16, index, 4),
+            b'U' => (16, index, 8),
+            _ => {
+                output.push(escape);
+                continue;
+            }
+        };
+        let digits = body[first..]
+            .iter()
+            .take(most)
+            .take_while(|digit| char::from(**digit).is_digit(radix))
+            .count();
+        let text = std::str::from_utf8(&body[first..first + digits]).unwrap_or_default();
+        match u32::from_str_radix(text, radix) {
+            Ok(code) if matches!(escape, b'u' | b'U') => {
+                let character = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+                let mut buffer = [0; 4];
+                output.extend_from_slice(character.encode_utf8(&mut buffer).as_bytes());
+            }
+            // Bash keeps the low byte of an octal escape above \377.
+            Ok(code) => output.push(code as u8),
+            // `\x` without a hex digit stays as written.
+            Err(_) => output.extend_from_slice(&[b'\\', escape]),
+        }
+        index = first + digits;
+    }
+    (output, index)
+}
+
+/// Matches a Markdown code fence at the start of `rest`: three or more
+/// backticks and an optional language name, alone on their line. Returns
+/// its length, the line break excluded. A fence is layout, while backticks
+/// inside a line are command substitution.
+///
+/// NOTE: a shell given a whole fenced block would run the lines inside it
+/// as a substitution. Those lines still meet every other command rule.
+fn code_fence(rest: &[u8]) -> Option<usize> {
+    let ticks = rest.iter().take_while(|&&byte| byte == b'`').count();
+    if ticks < 3 {
+        return None;
+    }
+    let language = rest[ticks..]
+        .iter()
+        .take_while(|byte| byte.is_ascii_alphanumeric() || b"_+.#-".contains(byte))
+        .count();
+    let length = ticks + language;
+    matches!(rest.get(length), None | Some(b'\n' | b'\r')).then_some(length)
 }
 
 /// Matches `$IFS`, `${IFS}` or `$IFS$9` at the start of `rest` and returns

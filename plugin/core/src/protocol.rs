@@ -675,6 +675,10 @@ fn check_negotiation(
     if let Some(value) = first_value(headers, "x-http-method-override")
         .or_else(|| first_value(headers, "x-http-method"))
         .or_else(|| first_value(headers, "x-method-override"))
+        .filter(|value| {
+            first_value(headers, ":method") != Some(b"POST".as_slice())
+                || !is_allowed_method(limits, value)
+        })
     {
         hit(
             METHOD_OVERRIDE,
@@ -683,6 +687,16 @@ fn check_negotiation(
             &String::from_utf8_lossy(value),
         );
     }
+}
+
+/// Tells whether a method override names a method that the request could
+/// have used directly. Frameworks such as Rails and Laravel send a
+/// `_method` form field with every edit form, and API clients send the
+/// override header on POST; an override to a method outside
+/// `allowed_methods` gets past the method check.
+fn is_allowed_method(limits: &Limits, value: &[u8]) -> bool {
+    let method = String::from_utf8_lossy(value.trim_ascii()).to_ascii_uppercase();
+    limits.allowed_methods.contains(&method)
 }
 
 fn check_uri(
@@ -738,15 +752,13 @@ pub fn check_args(
                         &format!("{} bytes", target.value.len()),
                     );
                 }
-                if target.label.starts_with("query.") && target.name == "_method" {
-                    hit(
-                        METHOD_OVERRIDE,
-                        1,
-                        &target.label,
-                        &String::from_utf8_lossy(&target.value),
-                    );
-                }
-                if target.label.starts_with("form.") && target.name == "_method" {
+                // In the query string an override lets a link or an image
+                // make a state-changing request, so it always counts.
+                let overrides = target.name == "_method"
+                    && (target.label.starts_with("query.")
+                        || (target.label.starts_with("form.")
+                            && !is_allowed_method(limits, &target.value)));
+                if overrides {
                     hit(
                         METHOD_OVERRIDE,
                         1,

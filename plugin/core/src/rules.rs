@@ -293,6 +293,10 @@ impl Rule {
             // (a value that starts the input has no attribute name and is
             // never reported).
             Operator::Xss if !text.bytes().any(|byte| byte == b'<' || byte == b'=') => None,
+            // Arithmetic on numbers, such as `(2+3)*4/5-1`, reads as SQL
+            // operators, but without a string, keyword, comparison or
+            // comment it can neither leave a literal nor change a condition.
+            Operator::Sqli if is_arithmetic(text) => None,
             Operator::Sqli => {
                 let result = libinjectionrs::detect_sqli(text.as_bytes());
                 let code = result
@@ -396,6 +400,15 @@ fn neutralize_plain_styles(text: &str) -> Option<String> {
     }
     output.push_str(rest);
     changed.then_some(output)
+}
+
+/// Tells whether `text` has only digits, spaces, arithmetic operators,
+/// parentheses, dots and commas, and no `--` or `/*` comment.
+fn is_arithmetic(text: &str) -> bool {
+    text.bytes()
+        .all(|byte| byte.is_ascii_digit() || b" +-*/%().,".contains(&byte))
+        && !text.contains("--")
+        && !text.contains("/*")
 }
 
 fn is_alphanumeric(text: &str) -> bool {

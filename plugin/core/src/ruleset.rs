@@ -759,6 +759,18 @@ pub const RULES: &[RuleSpec] = &[
         ),
     ),
     rule(
+        "cmdi-argument-injection",
+        "Command injection through an option that makes a program run a command: ssh -oProxyCommand, git --upload-pack, tar --to-command",
+        Critical,
+        1,
+        FIELDS,
+        SHELL,
+        Test::Regex(
+            &["proxycommand", "localcommand", "-pack", "--to-command", "--checkpoint-action", "--use-compress-program"],
+            r"-o ?(?:proxycommand|localcommand) ?=|--(?:upload|receive)-pack ?=|--to-command ?=|--checkpoint-action ?= ?exec|--use-compress-program ?=",
+        ),
+    ),
+    rule(
         "cmdi-chained-cd-or-here-string",
         "Command injection: a directory change chained to another command, or a here-string fed to a command",
         Critical,
@@ -831,9 +843,9 @@ pub const RULES: &[RuleSpec] = &[
             r#"\$+\{?\s*@?[a-z_]\w*\s*\}?(?:\s|/\*.*?\*/|(?:#|//)[^\n]*\n|\[[^\]]{0,40}\])*\(\s*[\w'"$@)]|\(\s*['"][a-z_]\w*['"]\s*\)\s*\(|['"]\s*\.\s*['"][a-z_]*['"]?\s*\)\s*\(|\$\w+\s*\(\s*['"$]|\$\{\s*['"]?\w+['"]?\s*\}\s*\("#,
         ),
     ),
-    // Apart from the rule above because its only literals, the parentheses,
-    // are in most user agents: with whitespace compressed, `) (` or `)(`
-    // gate it.
+    // Separate from the rule above, whose literals for this form would be
+    // the parentheses of most user agents. With whitespace compressed, `) (`
+    // or `)(` gates it.
     rule(
         "php-parenthesized-call",
         "PHP injection: a call through a parenthesized name, such as (system)('id')",
@@ -1322,6 +1334,9 @@ pub const RULES: &[RuleSpec] = &[
             r"\bunion\b(?:\s|\(|\+)*(?:all|distinct|distinctrow)?(?:\s|\()*select\b|union\s*select",
         ),
     ),
+    // A quote before a comment counts only when it is an odd-numbered
+    // quote of its kind, as for `sqli-auth-bypass` below: in
+    // `she said "hi" -- then left` the quotes pair up.
     rule(
         "sqli-tautology",
         "SQL injection with a tautology or a comment after a quote",
@@ -1333,7 +1348,7 @@ pub const RULES: &[RuleSpec] = &[
             &[
                 "'", "\"", "`", "or", "and", "||", "&&", "\u{2019}", "\u{b4}",
             ],
-            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*['"`’´]?[\w.-]*['"`’´]?\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|['"`’´]\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:\d+|'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:\d+|'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:exists|isnull|ifnull|ascii|substr\w*|char|length|sleep|benchmark|if)\s*\("#,
+            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*['"`’´]?[\w.-]*['"`’´]?\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|[`’´])\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:\d+|'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:\d+|'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:exists|isnull|ifnull|ascii|substr\w*|char|length|sleep|benchmark|if)\s*\("#,
         ),
     ),
     rule(
@@ -1445,7 +1460,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["/*", "--", "#"],
-            r#"/\*!\d*|\w/\*\*/\w|/\*.*?\*/\s*(?:select|union|and|or|from|where|table|into|values)\b|\b(?:select|union|and|or|from|where|order|group|insert|update|delete|drop|alter|create|truncate|declare|exec|execute|table|into|in|values|having|like)\s*/\*|(?:^|['"])\s*(?:--|#)\s*$|['"]\s*--[\s+-]|;\s*--\s*$"#,
+            r#"/\*!\d*|\w/\*\*/\w|/\*.*?\*/\s*(?:select|union|and|or|from|where|table|into|values)\b|\b(?:select|union|and|or|from|where|order|group|insert|update|delete|drop|alter|create|truncate|declare|exec|execute|table|into|in|values|having|like)\s*/\*|^\s*(?:--|#)\s*$|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*")\s*(?:(?:--|#)\s*$|--[\s+-])|;\s*--\s*$"#,
         ),
     ),
     rule(

@@ -1295,7 +1295,7 @@ fn rule_ids(path: &str) -> Vec<&'static str> {
 }
 
 #[test]
-fn parenthesized_php_call_is_found_through_spacing() {
+fn parenthesized_php_call_is_found() {
     let paths = [
         "/x?a=(system)('id')",
         "/x?a=(system)%20%20%09('id')",
@@ -1314,4 +1314,84 @@ fn parenthesized_php_call_is_found_through_spacing() {
     let mut headers = request("/");
     headers[3].1 = agent.as_bytes().to_vec();
     assert!(filter().inspect_headers(&headers).detections.is_empty());
+}
+
+#[test]
+fn shell_evasions_are_decoded() {
+    let paths = [
+        // ANSI-C quoting, octal and hex.
+        "/run?cmd=;$'\\143\\141\\164'%20/etc/passwd",
+        "/run?cmd=;$'\\x63\\x61\\x74'%20/etc/passwd",
+        // Options that make ssh, git and tar run a command.
+        "/run?host=-oProxyCommand=%22sh%20-c%20id%22",
+        "/run?repo=--upload-pack=touch%20/tmp/x",
+        "/run?f=--to-command=sh",
+        "/run?f=--checkpoint-action=exec=sh%20x.sh",
+    ];
+    for path in paths {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+}
+
+#[test]
+fn enclosed_alphanumerics_in_hosts_are_folded() {
+    let paths = [
+        "/fetch?url=http://%E2%93%9B%E2%93%9E%E2%93%92%E2%93%90%E2%93%9B%E2%93%97%E2%93%9E%E2%93%A2%E2%93%A3/admin",
+        "/fetch?url=http://169%E3%80%82254%E3%80%82169%E3%80%82254/latest/meta-data/",
+        "/fetch?url=http://%E2%91%A0%E2%91%A5%E2%91%A8.254.169.254/",
+    ];
+    for path in paths {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+}
+
+fn form_post(body: &str) -> bool {
+    blocked(
+        &with_body("POST", "application/x-www-form-urlencoded", body),
+        body,
+    )
+}
+
+#[test]
+fn quoted_phrases_before_dashes_pass() {
+    assert!(!form_post("comment=she+said+%22hi%22+--+then+left"));
+    assert!(!form_post("comment=the+%27new%27+--+and+better+--+plan"));
+    assert!(form_post("user=admin%27+--+&pass=x"));
+    assert!(form_post("user=admin%22+--+&pass=x"));
+    assert!(form_post("user=x%27+or+%27a%27%3D%27a%27+--+"));
+}
+
+#[test]
+fn arithmetic_is_not_sql() {
+    assert!(!blocked(&request("/calc?expr=%282%2B3%29*4%2F5-1"), ""));
+    assert!(!blocked(&request("/calc?expr=-1.5*%283%2C2%29"), ""));
+    assert!(blocked(&request("/item?id=1%20or%201%3D1"), ""));
+    assert!(blocked(&request("/item?id=1)%20or%20(1%3D1"), ""));
+}
+
+#[test]
+fn method_override_on_a_post_form_passes() {
+    assert!(!form_post("_method=patch&title=Hello"));
+    assert!(form_post("_method=TRACE&title=Hello"));
+    assert!(blocked(&request("/items/4?_method=DELETE"), ""));
+
+    let mut post = with_body("POST", "application/json", "{}");
+    post.push(("x-http-method-override".to_string(), b"PATCH".to_vec()));
+    assert!(!blocked(&post, "{}"));
+    let mut get = request("/items/4");
+    get.push(("x-http-method-override".to_string(), b"PATCH".to_vec()));
+    assert!(blocked(&get, ""));
+    let mut connect = with_body("POST", "application/json", "{}");
+    connect.push(("x-http-method".to_string(), b"CONNECT".to_vec()));
+    assert!(blocked(&connect, "{}"));
+}
+
+#[test]
+fn markdown_code_fences_are_not_substitutions() {
+    let body = r#"{"content":"Run this:\n```bash\nfor f in *.log; do gzip \"$f\"; done\n```\nthen check."}"#;
+    assert!(!blocked(&with_body("POST", "application/json", body), body));
+    let body = r#"{"content":"```sh\ncurl -sSL https://get.example.com | less\n```"}"#;
+    assert!(!blocked(&with_body("POST", "application/json", body), body));
+    assert!(blocked(&request("/run?x=%60cat%20/etc/passwd%60"), ""));
+    assert!(blocked(&request("/run?x=a%60%60%60id%60"), ""));
 }
