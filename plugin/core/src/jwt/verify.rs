@@ -1,8 +1,11 @@
 //! Signature verification of a parsed token against a provider's keys.
 //!
-//! `jsonwebtoken` verifies HMAC tags. Signatures are verified by the
-//! RustCrypto crates it builds on (`rsa`, `p256`, `p384`, `ed25519-dalek`) and
-//! by `p521`, with keys decoded once, when the keys are loaded.
+//! `jsonwebtoken` verifies HMAC tags. ECDSA and Ed25519 signatures are
+//! verified by the RustCrypto crates it builds on (`p256`, `p384`,
+//! `ed25519-dalek`) and by `p521`. RSA signatures are checked here on
+//! `rsa`'s key type with `crypto-bigint` arithmetic, so that the public
+//! exponent costs a square-and-multiply. Keys are decoded once, when they
+//! are loaded.
 //!
 //! Key selection happens here: the key family must accept the token's `alg`,
 //! a key's own `alg` must equal it, and a `kid` in the token selects among
@@ -104,29 +107,173 @@ pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) 
 /// RFC 7518, section 3.5 requires.
 fn verify_rsa(alg: Algorithm, key: &rsa::PublicKey, message: &[u8], signature: &[u8]) -> bool {
     use rsa::sha2::{Digest as _, Sha256, Sha384, Sha512};
-    use rsa::{Pkcs1v15Sign, Pss};
-    let outcome = match alg {
-        Algorithm::RS256 => key.verify(
-            Pkcs1v15Sign::new::<Sha256>(),
-            &Sha256::digest(message),
-            signature,
-        ),
-        Algorithm::RS384 => key.verify(
-            Pkcs1v15Sign::new::<Sha384>(),
-            &Sha384::digest(message),
-            signature,
-        ),
-        Algorithm::RS512 => key.verify(
-            Pkcs1v15Sign::new::<Sha512>(),
-            &Sha512::digest(message),
-            signature,
-        ),
-        Algorithm::PS256 => key.verify(Pss::<Sha256>::new(), &Sha256::digest(message), signature),
-        Algorithm::PS384 => key.verify(Pss::<Sha384>::new(), &Sha384::digest(message), signature),
-        Algorithm::PS512 => key.verify(Pss::<Sha512>::new(), &Sha512::digest(message), signature),
-        _ => return false,
+    match alg {
+        Algorithm::RS256 => {
+            verify_pkcs1v15(key, &SHA256_PREFIX, &Sha256::digest(message), signature)
+        }
+        Algorithm::RS384 => {
+            verify_pkcs1v15(key, &SHA384_PREFIX, &Sha384::digest(message), signature)
+        }
+        Algorithm::RS512 => {
+            verify_pkcs1v15(key, &SHA512_PREFIX, &Sha512::digest(message), signature)
+        }
+        Algorithm::PS256 => verify_pss::<Sha256>(key, message, signature),
+        Algorithm::PS384 => verify_pss::<Sha384>(key, message, signature),
+        Algorithm::PS512 => verify_pss::<Sha512>(key, message, signature),
+        _ => false,
+    }
+}
+
+/// Returns `signature` raised to the key's public exponent, as big-endian
+/// bytes as many as the modulus has, or `None` when the signature is not
+/// that long or not below the modulus (RFC 8017, section 5.2.2).
+///
+/// The exponent is applied by square-and-multiply in variable time, which
+/// is safe because the signature, the key and the result are all public:
+/// 16 squarings and one multiplication for e = 65537, where the
+/// constant-time windowed power of `rsa` spends about 35 multiplications.
+fn rsa_public_operation(key: &rsa::PublicKey, signature: &[u8]) -> Option<Vec<u8>> {
+    use crypto_bigint::modular::BoxedMontyForm;
+    use rsa::traits::PublicKeyParts as _;
+    use rsa::BoxedUint;
+
+    let size = key.size();
+    if signature.len() != size {
+        return None;
+    }
+    let s = BoxedUint::from_be_slice(signature, key.n_bits_precision()).ok()?;
+    if s >= *key.n().as_ref() {
+        return None;
+    }
+    let base = BoxedMontyForm::new(s, key.n_params());
+    let exponent = key.e();
+    let mut power = base.clone();
+    for bit in (0..exponent.bit_width().saturating_sub(1)).rev() {
+        power = power.square();
+        if exponent.bit_vartime(bit) {
+            power = power.mul(&base);
+        }
+    }
+    let encoded = power.retrieve().to_be_bytes();
+    let (high, low) = encoded.split_at(encoded.len().checked_sub(size)?);
+    high.iter().all(|&byte| byte == 0).then(|| low.to_vec())
+}
+
+/// Checks an RSASSA-PSS signature with MGF1 over the same hash and a salt
+/// as long as the hash output, as RFC 7518, section 3.5 requires, following
+/// EMSA-PSS-VERIFY (RFC 8017, section 9.1.2).
+fn verify_pss<D: rsa::sha2::Digest>(
+    key: &rsa::PublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    use rsa::traits::PublicKeyParts as _;
+
+    let Some(encoded) = rsa_public_operation(key, signature) else {
+        return false;
     };
-    outcome.is_ok()
+    let hash_len = <D as rsa::sha2::Digest>::output_size();
+    let salt_len = hash_len;
+    let em_bits = key.n().as_ref().bit_width() as usize - 1;
+    let em_len = em_bits.div_ceil(8);
+    // The message representative has `em_len` bytes: any byte before them
+    // must be zero.
+    let Some(extra) = encoded.len().checked_sub(em_len) else {
+        return false;
+    };
+    let (high, em) = encoded.split_at(extra);
+    if high.iter().any(|&byte| byte != 0)
+        || em_len < hash_len + salt_len + 2
+        || em.last() != Some(&0xbc)
+    {
+        return false;
+    }
+    let db_len = em_len - hash_len - 1;
+    let (masked_db, rest) = em.split_at(db_len);
+    let hash = &rest[..hash_len];
+    let unused_bits = 8 * em_len - em_bits;
+    let top_mask = 0xffu8.checked_shr(unused_bits as u32).unwrap_or(0);
+    if masked_db
+        .first()
+        .is_some_and(|&first| first & !top_mask != 0)
+    {
+        return false;
+    }
+    let mut db = mgf1::<D>(hash, db_len);
+    for (byte, masked) in db.iter_mut().zip(masked_db) {
+        *byte ^= masked;
+    }
+    if let Some(first) = db.first_mut() {
+        *first &= top_mask;
+    }
+    let zeros = db_len - salt_len - 1;
+    if db[..zeros].iter().any(|&byte| byte != 0) || db[zeros] != 0x01 {
+        return false;
+    }
+    let salt = &db[zeros + 1..];
+    let mut digest = D::new();
+    digest.update([0u8; 8]);
+    digest.update(D::digest(message));
+    digest.update(salt);
+    digest.finalize().as_slice() == hash
+}
+
+/// Returns the first `length` bytes of MGF1 over `seed` (RFC 8017,
+/// appendix B.2.1).
+fn mgf1<D: rsa::sha2::Digest>(seed: &[u8], length: usize) -> Vec<u8> {
+    let mut output = Vec::with_capacity(length + <D as rsa::sha2::Digest>::output_size());
+    let mut counter: u32 = 0;
+    while output.len() < length {
+        let mut digest = D::new();
+        digest.update(seed);
+        digest.update(counter.to_be_bytes());
+        output.extend_from_slice(&digest.finalize());
+        counter = counter.wrapping_add(1);
+    }
+    output.truncate(length);
+    output
+}
+
+/// DER `DigestInfo` headers of SHA-256, SHA-384 and SHA-512 digests, with
+/// the NULL parameters that RFC 8017, section 9.2, note 1, lists.
+const SHA256_PREFIX: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+const SHA384_PREFIX: [u8; 19] = [
+    0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
+    0x00, 0x04, 0x30,
+];
+const SHA512_PREFIX: [u8; 19] = [
+    0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
+    0x00, 0x04, 0x40,
+];
+
+/// Checks an RSASSA-PKCS1-v1_5 signature as RFC 8017, section 8.2.2 does:
+/// the signature, raised to the public exponent, must equal the encoding
+/// `00 01 FF..FF 00 || prefix || hashed` byte for byte, so no padding is
+/// parsed.
+fn verify_pkcs1v15(key: &rsa::PublicKey, prefix: &[u8], hashed: &[u8], signature: &[u8]) -> bool {
+    use rsa::traits::PublicKeyParts as _;
+
+    let size = key.size();
+    // RFC 8017 requires at least 8 bytes of 0xFF.
+    let Some(padding) = size
+        .checked_sub(3 + prefix.len() + hashed.len())
+        .filter(|&padding| padding >= 8)
+    else {
+        return false;
+    };
+    let Some(em) = rsa_public_operation(key, signature) else {
+        return false;
+    };
+    let mut expected = Vec::with_capacity(size);
+    expected.extend_from_slice(&[0x00, 0x01]);
+    expected.resize(2 + padding, 0xff);
+    expected.push(0x00);
+    expected.extend_from_slice(prefix);
+    expected.extend_from_slice(hashed);
+    em == expected
 }
 
 /// Rejects signature lengths that no valid signature has, before any
