@@ -108,7 +108,7 @@ impl Present {
     const SPACE_RUN: u16 = 1 << 6;
     /// `/*`.
     const COMMENT: u16 = 1 << 7;
-    /// A quote, caret, backslash, backtick or `$`.
+    /// A quote, caret, backslash, backtick, `$`, `<` or `>`.
     const SHELL: u16 = 1 << 8;
 
     /// The bits that each byte sets by itself.
@@ -129,7 +129,9 @@ impl Present {
                 b'&' => bits |= Self::AMPERSAND,
                 b'\\' => bits |= Self::BACKSLASH | Self::SHELL,
                 0 => bits |= Self::NUL,
-                b'\'' | b'"' | b'^' | b'`' | b'$' => bits |= Self::SHELL,
+                // `<` and `>` for the empty process substitutions `<()`
+                // and `>()`.
+                b'\'' | b'"' | b'^' | b'`' | b'$' | b'<' | b'>' => bits |= Self::SHELL,
                 _ => {}
             }
             if is_space(value) && value != b' ' {
@@ -655,7 +657,7 @@ fn shell_unescape(value: &[u8]) -> Vec<u8> {
         let line_start = index == 0 || value[index - 1] == b'\n';
         // A fence becomes a shell comment, which keeps the line after it
         // out of the command position at the start of the value.
-        if let Some(length) = code_fence(rest).filter(|_| line_start) {
+        if let Some(length) = line_start.then(|| code_fence(rest)).flatten() {
             output.push(b'#');
             index += length;
             continue;

@@ -256,3 +256,54 @@ fn chains_with_skips_equal_chains_without() {
         assert_eq!(apply(&chain, &sample), expected, "{sample:?}");
     }
 }
+
+/// Values made of one repeated fragment, each the longest run of bytes that
+/// some transform looks ahead over.
+const RUN_SHAPES: [&[u8]; 9] = [
+    b"`",
+    b"```a",
+    b"$'",
+    b"%",
+    b"&#",
+    b"/*",
+    b"\\",
+    b"\xe2\x91",
+    b"../",
+];
+
+/// Linear time gives a ratio near 4 between 256 KiB and 64 KiB, quadratic
+/// time one near 16.
+#[test]
+fn transforms_take_linear_time_on_long_runs() {
+    let time = |transform: Transform, unit: &[u8], size: usize| {
+        let value: Vec<u8> = std::iter::once(b'a')
+            .chain(unit.iter().copied().cycle().take(size))
+            .collect();
+        // The minimum of several runs drops runs slowed by other tests.
+        (0..3)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                std::hint::black_box(apply_one(transform, &value));
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    for transform in ALL_TRANSFORMS {
+        for unit in RUN_SHAPES {
+            let small = time(transform, unit, 64 * 1024);
+            let large = time(transform, unit, 256 * 1024);
+            let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);
+            assert!(
+                ratio < 8.0 || large < std::time::Duration::from_millis(5),
+                "{transform:?} on runs of {unit:?}: 256 KiB took {large:?}, 64 KiB took {small:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn empty_process_substitution_alone_is_removed() {
+    assert_eq!(apply(&[Transform::ShellUnescape], b"w<()get"), b"wget");
+    assert_eq!(apply(&[Transform::ShellUnescape], b"c>()at"), b"cat");
+}
