@@ -6,21 +6,6 @@
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::decode::{apply, normalize, percent_decode, to_text, Plus, Transform};
 
-const TRANSFORMS: [Transform; 12] = [
-    Transform::UrlDecode,
-    Transform::Utf8Fold,
-    Transform::HtmlEntities,
-    Transform::JsEscapes,
-    Transform::CssEscapes,
-    Transform::Lowercase,
-    Transform::RemoveNul,
-    Transform::NormalizePath,
-    Transform::CompressWhitespace,
-    Transform::RemoveComments,
-    Transform::ShellUnescape,
-    Transform::Base64Decode,
-];
-
 /// Largest output of one transform for an input of `length` bytes. Every
 /// transform here shrinks or keeps its input except a few that add a
 /// character or widen one, so a larger output means runaway growth.
@@ -33,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
-    for transform in TRANSFORMS {
+    for transform in Transform::ALL {
         let output = apply(&[transform], value);
         assert!(
             output.len() <= max_output(value.len()),
@@ -47,8 +32,8 @@ fuzz_target!(|data: &[u8]| {
     let length = usize::from(selector >> 6) + 1;
     let chain: Vec<Transform> = (0..length)
         .map(|position| {
-            let index = usize::from(selector.rotate_left(3 * position as u32)) % TRANSFORMS.len();
-            TRANSFORMS[index]
+            let index = usize::from(selector.rotate_left(3 * position as u32)) % Transform::ALL.len();
+            Transform::ALL[index]
         })
         .collect();
     let _ = to_text(&apply(&chain, value));

@@ -63,6 +63,24 @@ pub enum Transform {
     Base64Decode,
 }
 
+impl Transform {
+    /// Every transform, in declaration order.
+    pub const ALL: [Transform; 12] = [
+        Transform::UrlDecode,
+        Transform::Utf8Fold,
+        Transform::HtmlEntities,
+        Transform::JsEscapes,
+        Transform::CssEscapes,
+        Transform::Lowercase,
+        Transform::RemoveNul,
+        Transform::NormalizePath,
+        Transform::CompressWhitespace,
+        Transform::RemoveComments,
+        Transform::ShellUnescape,
+        Transform::Base64Decode,
+    ];
+}
+
 /// Runs `chain` over `input` in order.
 ///
 /// A transform that cannot change the value, such as URL decoding of a value

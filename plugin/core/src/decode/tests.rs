@@ -168,21 +168,6 @@ fn normalize_default_chain() {
     assert_eq!(normalize(b"", Plus::Space), "");
 }
 
-const ALL_TRANSFORMS: [Transform; 12] = [
-    Transform::UrlDecode,
-    Transform::Utf8Fold,
-    Transform::HtmlEntities,
-    Transform::JsEscapes,
-    Transform::CssEscapes,
-    Transform::Lowercase,
-    Transform::RemoveNul,
-    Transform::NormalizePath,
-    Transform::CompressWhitespace,
-    Transform::RemoveComments,
-    Transform::ShellUnescape,
-    Transform::Base64Decode,
-];
-
 /// Every value of one or two bytes, and longer values built from the bytes
 /// that some transform acts on.
 fn skip_samples() -> Vec<Vec<u8>> {
@@ -224,7 +209,7 @@ fn skip_samples() -> Vec<Vec<u8>> {
 fn skipped_transforms_leave_the_value_unchanged() {
     for sample in skip_samples() {
         let present = Present::of(&sample);
-        for transform in ALL_TRANSFORMS {
+        for transform in Transform::ALL {
             if !present.may_change(transform) {
                 assert_eq!(
                     apply_one(transform, &sample),
@@ -289,7 +274,7 @@ fn transforms_take_linear_time_on_long_runs() {
             .min()
             .unwrap_or_default()
     };
-    for transform in ALL_TRANSFORMS {
+    for transform in Transform::ALL {
         for unit in RUN_SHAPES {
             let small = time(transform, unit, 64 * 1024);
             let large = time(transform, unit, 256 * 1024);
@@ -306,4 +291,27 @@ fn transforms_take_linear_time_on_long_runs() {
 fn empty_process_substitution_alone_is_removed() {
     assert_eq!(apply(&[Transform::ShellUnescape], b"w<()get"), b"wget");
     assert_eq!(apply(&[Transform::ShellUnescape], b"c>()at"), b"cat");
+}
+
+#[test]
+fn all_lists_every_transform_once() {
+    // The match fails to compile when a transform is added, and the
+    // positions make each variant appear exactly once.
+    let position = |transform: Transform| match transform {
+        Transform::UrlDecode => 0,
+        Transform::Utf8Fold => 1,
+        Transform::HtmlEntities => 2,
+        Transform::JsEscapes => 3,
+        Transform::CssEscapes => 4,
+        Transform::Lowercase => 5,
+        Transform::RemoveNul => 6,
+        Transform::NormalizePath => 7,
+        Transform::CompressWhitespace => 8,
+        Transform::RemoveComments => 9,
+        Transform::ShellUnescape => 10,
+        Transform::Base64Decode => 11,
+    };
+    for (index, transform) in Transform::ALL.into_iter().enumerate() {
+        assert_eq!(position(transform), index, "{transform:?}");
+    }
 }
