@@ -98,8 +98,11 @@ fn log_line(level: EventLevel, line: &str) {
     }
 }
 
-/// Writes one event of kind `kind` (its `event.action`).
-pub fn write(shared: &Shared, kind: &str, level: EventLevel, line: String) {
+/// Writes one event of kind `kind` (its `event.action`) to the log, unless
+/// the limiter suppresses that kind, and to the export queue when one is
+/// configured. `line` builds the JSON line, only when one of the two takes
+/// it.
+pub fn write(shared: &Shared, kind: &str, level: EventLevel, line: impl FnOnce() -> String) {
     let now = now_ms();
     report_suppressed(shared, now);
     let runtime = &shared.events;
@@ -107,9 +110,15 @@ pub fn write(shared: &Shared, kind: &str, level: EventLevel, line: String) {
         .limiter
         .borrow_mut()
         .admit(kind, now, &shared.config.events);
-    match admission {
-        Admission::Log => log_line(level, &line),
-        Admission::Suppress => runtime.add(EventMetric::Suppressed, 1),
+    if admission == Admission::Suppress {
+        runtime.add(EventMetric::Suppressed, 1);
+        if shared.config.events.export.is_none() {
+            return;
+        }
+    }
+    let line = line();
+    if admission == Admission::Log {
+        log_line(level, &line);
     }
     enqueue(shared, line, now);
 }

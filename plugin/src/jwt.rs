@@ -394,7 +394,7 @@ fn emit_jwks_event(shared: &Shared, provider: &str, action: EventAction, reason:
 }
 
 fn write_event(shared: &Shared, event: &SecurityEvent) {
-    crate::events::write(shared, event.action.name(), event.level, event.to_json());
+    crate::events::write(shared, event.action.name(), event.level, || event.to_json());
 }
 
 /// Keys of every provider as this VM has them.

@@ -199,7 +199,7 @@ fn publish(shared: &Shared, report: Report, request: Option<&RequestState>) {
                 .with_source(host::event_source(state.client))
                 .with_user(subject);
         }
-        crate::events::write(shared, event.action.name(), event.level, event.to_json());
+        crate::events::write(shared, event.action.name(), event.level, || event.to_json());
     }
 }
 

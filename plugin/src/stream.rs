@@ -222,12 +222,9 @@ impl Stream {
             .with_request(&self.request)
             .with_source(host::event_source(self.exchange.client))
             .with_observer(self.shared.plugin_name.as_deref());
-        crate::events::write(
-            &self.shared,
-            event.action.name(),
-            event.level,
-            event.to_json(),
-        );
+        crate::events::write(&self.shared, event.action.name(), event.level, || {
+            event.to_json()
+        });
     }
 }
 
