@@ -452,7 +452,10 @@ fn rsa_jwk(jwk: &Map<String, Value>) -> Result<(KeyFamily, Material, [u8; 32]), 
 fn rsa_material(n: &[u8], e: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {
     let n = strip_leading_zeros(n);
     let e = strip_leading_zeros(e);
-    let bits = n.len() * 8 - n.first().map_or(8, |top| top.leading_zeros() as usize);
+    // An empty modulus (`"n": ""`) has no bits.
+    let bits = n
+        .first()
+        .map_or(0, |top| n.len() * 8 - top.leading_zeros() as usize);
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         return Err(KeyError::InvalidKey(
             "RSA modulus must have 2048 to 8192 bits",
@@ -740,6 +743,16 @@ mod tests {
         assert_eq!(set.keys.len(), 1);
         assert_eq!(set.keys[0].family, KeyFamily::P256);
         assert_eq!(set.keys[0].kid.as_deref(), Some("e1"));
+    }
+
+    /// Found by the `jwt_jwks` fuzz target: an empty `n` underflowed the
+    /// bit count.
+    #[test]
+    fn empty_rsa_modulus_is_rejected() {
+        for n in ["", "AA", "AAAA"] {
+            let jwk = format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB"}}"#);
+            assert!(parse_document(&jwk).is_err(), "n = {n:?} was accepted");
+        }
     }
 
     #[test]
