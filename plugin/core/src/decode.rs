@@ -772,7 +772,7 @@ fn ansi_c_string(body: &[u8]) -> (Vec<u8>, usize) {
                 let mut buffer = [0; 4];
                 output.extend_from_slice(character.encode_utf8(&mut buffer).as_bytes());
             }
-            // Bash keeps the low byte of an octal escape above \377.
+            // An octal escape above \377 keeps its low byte.
             Ok(code) => output.push(code as u8),
             // `\x` without a hex digit stays as written.
             Err(_) => output.extend_from_slice(&[b'\\', escape]),

@@ -168,8 +168,8 @@ fn normalize_default_chain() {
     assert_eq!(normalize(b"", Plus::Space), "");
 }
 
-/// Every value of one or two bytes, and longer values built from the bytes
-/// that some transform acts on.
+/// Returns every value of one or two bytes, and longer values built from
+/// the bytes that some transform acts on.
 fn skip_samples() -> Vec<Vec<u8>> {
     let mut samples: Vec<Vec<u8>> = (0..=255u8).map(|byte| vec![byte]).collect();
     for first in 0..=255u8 {
@@ -242,8 +242,8 @@ fn chains_with_skips_equal_chains_without() {
     }
 }
 
-/// Values made of one repeated fragment, each the longest run of bytes that
-/// some transform looks ahead over.
+/// Fragments whose repetition makes the long runs that some transform looks
+/// ahead over.
 const RUN_SHAPES: [&[u8]; 9] = [
     b"`",
     b"```a",

@@ -49,9 +49,9 @@ pub(super) struct Prefilter {
     groups: Vec<Vec<usize>>,
     group_count: usize,
     /// For each rule, in the filter's order, a group that its condition
-    /// requires, as a word index and bit mask. It is tested before the
-    /// condition itself, and on ordinary text most rules stop at this bit.
-    gates: Vec<Option<(usize, u64)>>,
+    /// requires. The filter selects rules by this group before it tests the
+    /// rest of their condition, and on ordinary text most rules stop there.
+    gates: Vec<Option<usize>>,
     /// For each rule, the rest of the condition under which its test runs,
     /// once its gate bit is set.
     conditions: Vec<Condition>,
@@ -126,22 +126,15 @@ impl Prefilter {
     /// [`Prefilter::rest_holds`].
     #[cfg(test)]
     pub(super) fn allows(&self, rule: usize, found: &[u64]) -> bool {
-        if let Some(Some((word, mask))) = self.gates.get(rule) {
-            if found.get(*word).is_none_or(|bits| bits & mask == 0) {
-                return false;
-            }
-        }
-        self.rest_holds(rule, found)
+        self.gate(rule)
+            .is_none_or(|group| Condition::Group(group).holds(found))
+            && self.rest_holds(rule, found)
     }
 
     /// Returns the group that rule `rule` requires before anything else, or
     /// `None` when its condition starts with no single group.
     pub(super) fn gate(&self, rule: usize) -> Option<usize> {
-        self.gates
-            .get(rule)
-            .copied()
-            .flatten()
-            .map(|(word, mask)| word * 64 + mask.trailing_zeros() as usize)
+        self.gates.get(rule).copied().flatten()
     }
 
     /// Tells whether the part of rule `rule`'s condition after its gate
@@ -154,13 +147,12 @@ impl Prefilter {
     }
 }
 
-/// Splits a condition into a leading group that it requires, as a word index
-/// and mask, and what else it requires. `All` keeps its strongest part first,
-/// so that part becomes the gate.
-fn split_gate(condition: Condition) -> (Option<(usize, u64)>, Condition) {
-    let gate = |group: usize| Some((group / 64, 1u64 << (group % 64)));
+/// Splits a condition into a leading group that it requires and what else
+/// it requires. `All` keeps its strongest part first, so that part becomes
+/// the gate.
+fn split_gate(condition: Condition) -> (Option<usize>, Condition) {
     match condition {
-        Condition::Group(group) => (gate(group), Condition::Always),
+        Condition::Group(group) => (Some(group), Condition::Always),
         Condition::All(mut parts) => match parts.first() {
             Some(&Condition::Group(group)) => {
                 parts.remove(0);
@@ -169,7 +161,7 @@ fn split_gate(condition: Condition) -> (Option<(usize, u64)>, Condition) {
                     1 => parts.pop().unwrap_or(Condition::Always),
                     _ => Condition::All(parts),
                 };
-                (gate(group), rest)
+                (Some(group), rest)
             }
             _ => (None, Condition::All(parts)),
         },

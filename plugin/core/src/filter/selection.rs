@@ -94,20 +94,19 @@ impl Selection {
     /// the ungated ones and those whose gate group is set in `found`.
     pub(super) fn passing(&self, found: &[u64], passing: &mut [u64]) {
         passing.copy_from_slice(&self.ungated);
-        for (word, (&set, &gates)) in found.iter().zip(&self.gates).enumerate() {
-            let mut bits = set & gates;
-            while bits != 0 {
-                let group = word * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let gated = self
-                    .by_gate
-                    .get(group * self.words..(group + 1) * self.words)
-                    .unwrap_or_default();
-                for (rules, gated) in passing.iter_mut().zip(gated) {
-                    *rules |= gated;
-                }
+        let gates_found = found
+            .iter()
+            .zip(&self.gates)
+            .map(|(set, gates)| set & gates);
+        for_each_bit(gates_found, |group| {
+            let gated = self
+                .by_gate
+                .get(group * self.words..(group + 1) * self.words)
+                .unwrap_or_default();
+            for (rules, gated) in passing.iter_mut().zip(gated) {
+                *rules |= gated;
             }
-        }
+        });
     }
 }
 
@@ -120,9 +119,14 @@ pub(super) fn intersects(first: &[u64], second: &[u64]) -> bool {
 }
 
 /// Calls `visit` with the index of each rule in `mask`, in increasing order.
-pub(super) fn for_each_rule(mask: &[u64], mut visit: impl FnMut(usize)) {
-    for (word, &bits) in mask.iter().enumerate() {
-        let mut bits = bits;
+pub(super) fn for_each_rule(mask: &[u64], visit: impl FnMut(usize)) {
+    for_each_bit(mask.iter().copied(), visit);
+}
+
+/// Calls `visit` with the position of each set bit of `words`, word 0 first,
+/// in increasing order.
+fn for_each_bit(words: impl IntoIterator<Item = u64>, mut visit: impl FnMut(usize)) {
+    for (word, mut bits) in words.into_iter().enumerate() {
         while bits != 0 {
             visit(word * 64 + bits.trailing_zeros() as usize);
             bits &= bits - 1;

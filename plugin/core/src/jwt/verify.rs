@@ -235,7 +235,7 @@ fn mgf1<D: rsa::sha2::Digest>(seed: &[u8], length: usize) -> Vec<u8> {
 }
 
 /// DER `DigestInfo` headers of SHA-256, SHA-384 and SHA-512 digests, with
-/// the NULL parameters that RFC 8017, section 9.2, note 1, lists.
+/// NULL algorithm parameters.
 const SHA256_PREFIX: [u8; 19] = [
     0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
     0x00, 0x04, 0x20,
