@@ -19,7 +19,8 @@ use portcullis_core::jwt::policy::{JwtPolicy, KeySource};
 use portcullis_core::limits::key::KeyInputs;
 use portcullis_core::limits::{LimitVerdict, Report};
 use portcullis_core::pipeline::{
-    local_response_headers, take_verdict, token_accepted_event, token_rejected_event,
+    local_response_headers, reports_acceptance, take_verdict, token_accepted_event,
+    token_rejected_event,
 };
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -165,12 +166,12 @@ struct Cache<'a> {
 }
 
 impl VerifiedStore for Cache<'_> {
-    fn get(&mut self, digest: &[u8; 32]) -> Option<Verified> {
-        self.cache.get(digest, self.now)
+    fn get(&mut self, token: &[u8]) -> Option<Verified> {
+        self.cache.get(token, self.now)
     }
 
-    fn put(&mut self, digest: [u8; 32], verified: Verified) {
-        self.cache.put(digest, verified);
+    fn put(&mut self, token: &[u8], verified: Verified) {
+        self.cache.put(token, verified);
     }
 }
 
@@ -222,8 +223,8 @@ fn check_tokens(
                     RequestEdit::Set((":path".to_string(), path.into_bytes()))
                 }
             }));
-            if let Some(event) = token_accepted_event(facts.now, &accepted, checked) {
-                facts.emit(exchange, event);
+            if reports_acceptance(&accepted, checked) {
+                facts.emit(exchange, token_accepted_event(facts.now, &accepted));
             }
             Ok(accepted.into_iter().next().map(|token| token.claims))
         }

@@ -53,15 +53,15 @@ impl KeyLookup for LocalKeys<'_> {
 
 /// A verified-token store that keeps every entry, like shared data.
 #[derive(Default)]
-struct MapStore(HashMap<[u8; 32], Verified>);
+struct MapStore(HashMap<Vec<u8>, Verified>);
 
 impl VerifiedStore for MapStore {
-    fn get(&mut self, digest: &[u8; 32]) -> Option<Verified> {
-        self.0.get(digest).copied()
+    fn get(&mut self, token: &[u8]) -> Option<Verified> {
+        self.0.get(token).copied()
     }
 
-    fn put(&mut self, digest: [u8; 32], verified: Verified) {
-        self.0.insert(digest, verified);
+    fn put(&mut self, token: &[u8], verified: Verified) {
+        self.0.insert(token.to_vec(), verified);
     }
 }
 

@@ -8,7 +8,7 @@ use portcullis_core::event::{EventAction, SecurityEvent};
 use portcullis_core::headers::Exchange;
 use portcullis_core::http::RequestInfo;
 use portcullis_core::jwt::cache::{
-    decode_slot, encode_slot, shared_slot_key, LocalCache, Verified, VerifiedStore,
+    decode_slot, encode_slot, shared_slot_key, token_digest, LocalCache, Verified, VerifiedStore,
 };
 use portcullis_core::jwt::check::{evaluate, Decision, KeyLookup, KeyState, Request, RequestEdit};
 use portcullis_core::jwt::keys::{parse_document, Key};
@@ -16,7 +16,8 @@ use portcullis_core::jwt::policy::{JwtPolicy, KeySource, RemoteJwks};
 use portcullis_core::jwt::remote::{lease_key, record_key, Lease, Record};
 use portcullis_core::jwt::response::Rejection;
 use portcullis_core::pipeline::{
-    rejection_kind, token_accepted_event, token_rejected_event, RejectionKind,
+    rejection_kind, reports_acceptance, token_accepted_event, token_rejected_event, RejectionKind,
+    TOKEN_ACCEPTED_LEVEL,
 };
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
@@ -430,20 +431,22 @@ struct Store<'a> {
 }
 
 impl VerifiedStore for Store<'_> {
-    fn get(&mut self, digest: &[u8; 32]) -> Option<Verified> {
-        if let Some(hit) = self.runtime.cache.borrow_mut().get(digest, self.now) {
+    fn get(&mut self, token: &[u8]) -> Option<Verified> {
+        if let Some(hit) = self.runtime.cache.borrow().get(token, self.now) {
             self.hit = true;
             return Some(hit);
         }
-        let (value, _) = read_shared(&shared_slot_key(digest))?;
-        let hit = decode_slot(&value, digest).filter(|hit| hit.exp >= self.now)?;
-        self.runtime.cache.borrow_mut().put(*digest, hit);
+        let digest = token_digest(token);
+        let (value, _) = read_shared(&shared_slot_key(&digest))?;
+        let hit = decode_slot(&value, &digest).filter(|hit| hit.exp >= self.now)?;
+        self.runtime.cache.borrow_mut().put(token, hit);
         self.hit = true;
         Some(hit)
     }
 
-    fn put(&mut self, digest: [u8; 32], verified: Verified) {
-        self.runtime.cache.borrow_mut().put(digest, verified);
+    fn put(&mut self, token: &[u8], verified: Verified) {
+        self.runtime.cache.borrow_mut().put(token, verified);
+        let digest = token_digest(token);
         // Slots are a cache: a plain write replaces whatever token had the
         // slot, and a lost race only costs a later verification.
         let _ = host::overwrite_shared(&shared_slot_key(&digest), &encode_slot(&digest, &verified));
@@ -578,10 +581,19 @@ fn apply(
             for edit in &edits {
                 apply_edit(context_id, edit);
             }
-            if let Some(event) = token_accepted_event(host::current_time(), &accepted, checked) {
+            if reports_acceptance(&accepted, checked) {
                 shared.jwt.increment(JwtMetric::Accepted);
-                let event = with_request(shared, headers, exchange, event);
-                write_event(shared, &event);
+                // Building the event reads the client address from the host,
+                // so it is built only when the log or the export takes it.
+                crate::events::write(
+                    shared,
+                    EventAction::TokenAccepted.name(),
+                    TOKEN_ACCEPTED_LEVEL,
+                    || {
+                        let event = token_accepted_event(host::current_time(), &accepted);
+                        with_request(shared, headers, exchange, event).to_json()
+                    },
+                );
             }
             Ok(accepted.into_iter().next().map(|token| token.claims))
         }

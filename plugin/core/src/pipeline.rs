@@ -5,7 +5,7 @@
 //! call these, so that the two cannot drift apart.
 
 use crate::config::Config;
-use crate::event::{EventAction, SecurityEvent, SourceAddress};
+use crate::event::{EventAction, EventLevel, SecurityEvent, SourceAddress};
 use crate::filter::{Assessment, Detection, Verdict};
 use crate::headers::Exchange;
 use crate::jwt::check::Accepted;
@@ -59,17 +59,18 @@ pub fn local_response_headers(
     all
 }
 
-/// Builds the event for a request whose tokens passed a rule with a
-/// requirement, or `None` when no rule checked a token. The event names
-/// every accepting provider and the first token's `sub` as the user.
-pub fn token_accepted_event(
-    timestamp: SystemTime,
-    accepted: &[Accepted],
-    checked: bool,
-) -> Option<SecurityEvent> {
-    if !checked || accepted.is_empty() {
-        return None;
-    }
+/// Tells whether a request's tokens earn a token-accepted event: a rule with
+/// a requirement checked them and a provider accepted one.
+pub fn reports_acceptance(accepted: &[Accepted], checked: bool) -> bool {
+    checked && !accepted.is_empty()
+}
+
+/// Level of the token-accepted event, known before the event is built.
+pub const TOKEN_ACCEPTED_LEVEL: EventLevel = EventLevel::Info;
+
+/// Builds the token-accepted event (see [`reports_acceptance`]). The event
+/// names every accepting provider and the first token's `sub` as the user.
+pub fn token_accepted_event(timestamp: SystemTime, accepted: &[Accepted]) -> SecurityEvent {
     let providers: Vec<&str> = accepted.iter().map(|item| item.provider.as_str()).collect();
     let subject = accepted
         .first()
@@ -77,7 +78,8 @@ pub fn token_accepted_event(
         .and_then(Value::as_str);
     let target = Some(format!("jwt.{}", providers.join(",")));
     let event = SecurityEvent::token(timestamp, EventAction::TokenAccepted, target, None);
-    Some(event.with_user(subject))
+    debug_assert_eq!(event.level, TOKEN_ACCEPTED_LEVEL);
+    event.with_user(subject)
 }
 
 /// Builds the event for a rejected token, with the error code and

@@ -1,12 +1,18 @@
-//! The verified-token cache: a bounded per-VM map from the SHA-256 of a token
-//! to the key that verified it, and the encoding of the same entries in
-//! fixed shared-data slots so that workers share verifications.
+//! The verified-token cache: a bounded per-VM map from a token's exact bytes
+//! to the key that verified it, and fixed shared-data slots, keyed by the
+//! token's SHA-256, through which workers share verifications.
 //!
 //! An entry only spares the signature check. The token is still parsed and
 //! its time window, issuer and audiences checked on every request, and the
 //! entry counts only while the provider still has the key that verified it.
+//!
+//! The per-VM map compares whole tokens, so a hit there needs no digest; the
+//! digest is computed only when the shared slots are read or written.
 
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use sha2::{Digest as _, Sha256};
 
 /// Number of shared-data slots for verified tokens. Shared data has no
 /// delete, so the key space is fixed: a token's slot is chosen by its hash
@@ -15,6 +21,10 @@ pub const SHARED_SLOTS: u16 = 256;
 
 /// Prefix of the shared-data keys of the slots.
 pub const SHARED_SLOT_PREFIX: &str = "portcullis.jwt.verified.";
+
+/// Most token bytes the per-VM cache holds, whatever its entry count: 1 MiB,
+/// about 1,900 tokens of 550 bytes.
+pub const LOCAL_TOKEN_BYTES: usize = 1 << 20;
 
 /// One verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,68 +37,91 @@ pub struct Verified {
     pub exp: u64,
 }
 
-/// Storage of verifications, keyed by token digest.
+/// Storage of verifications, keyed by the token as it arrived.
 pub trait VerifiedStore {
-    /// Returns the verification of the token with this digest.
-    fn get(&mut self, digest: &[u8; 32]) -> Option<Verified>;
-    /// Stores a verification.
-    fn put(&mut self, digest: [u8; 32], verified: Verified);
+    /// Returns the verification of this token.
+    fn get(&mut self, token: &[u8]) -> Option<Verified>;
+    /// Stores a verification of this token.
+    fn put(&mut self, token: &[u8], verified: Verified);
 }
 
 /// A store that keeps nothing.
 pub struct NoStore;
 
 impl VerifiedStore for NoStore {
-    fn get(&mut self, _digest: &[u8; 32]) -> Option<Verified> {
+    fn get(&mut self, _token: &[u8]) -> Option<Verified> {
         None
     }
 
-    fn put(&mut self, _digest: [u8; 32], _verified: Verified) {}
+    fn put(&mut self, _token: &[u8], _verified: Verified) {}
 }
 
-/// Bounded per-VM cache; the oldest entry goes first when it is full.
+/// SHA-256 of a token: the key of its shared-data slot.
+pub fn token_digest(token: &[u8]) -> [u8; 32] {
+    Sha256::digest(token).into()
+}
+
+/// Bounded per-VM cache keyed by whole tokens. Entries leave in the order
+/// they came, when the cache holds more than its entry count or more than
+/// [`LOCAL_TOKEN_BYTES`] of tokens; an expired entry is never returned and
+/// leaves in its turn.
 #[derive(Debug, Clone)]
 pub struct LocalCache {
     capacity: usize,
-    entries: HashMap<[u8; 32], Verified>,
-    order: VecDeque<[u8; 32]>,
+    byte_budget: usize,
+    bytes: usize,
+    entries: HashMap<Rc<[u8]>, Verified>,
+    /// The keys of `entries`, oldest first; always the same set.
+    order: VecDeque<Rc<[u8]>>,
 }
 
 impl LocalCache {
     /// Creates a cache of at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
+        Self::with_budget(capacity, LOCAL_TOKEN_BYTES)
+    }
+
+    /// Creates a cache of at most `capacity` entries and `byte_budget` bytes
+    /// of tokens.
+    pub fn with_budget(capacity: usize, byte_budget: usize) -> Self {
         LocalCache {
             capacity: capacity.max(1),
+            byte_budget,
+            bytes: 0,
             entries: HashMap::new(),
             order: VecDeque::new(),
         }
     }
 
-    /// Returns the entry unless it expired before `now`, dropping it then.
-    pub fn get(&mut self, digest: &[u8; 32], now: u64) -> Option<Verified> {
-        let entry = *self.entries.get(digest)?;
-        if entry.exp < now {
-            self.entries.remove(digest);
-            return None;
-        }
-        Some(entry)
+    /// Returns the entry of this token unless it expired before `now`.
+    pub fn get(&self, token: &[u8], now: u64) -> Option<Verified> {
+        self.entries
+            .get(token)
+            .copied()
+            .filter(|entry| entry.exp >= now)
     }
 
-    /// Stores an entry, evicting the oldest one when full.
-    pub fn put(&mut self, digest: [u8; 32], verified: Verified) {
-        if self.entries.insert(digest, verified).is_none() {
-            self.order.push_back(digest);
+    /// Stores an entry, evicting the oldest ones while the cache is over
+    /// its entry count or byte budget. A token larger than the whole budget
+    /// is not kept.
+    pub fn put(&mut self, token: &[u8], verified: Verified) {
+        if token.len() > self.byte_budget {
+            return;
         }
-        while self.entries.len() > self.capacity || self.order.len() > self.capacity * 2 {
+        if let Some(entry) = self.entries.get_mut(token) {
+            *entry = verified;
+            return;
+        }
+        let key: Rc<[u8]> = Rc::from(token);
+        self.bytes += key.len();
+        self.entries.insert(Rc::clone(&key), verified);
+        self.order.push_back(key);
+        while self.entries.len() > self.capacity || self.bytes > self.byte_budget {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
-            if self.entries.len() > self.capacity || !self.entries.contains_key(&oldest) {
-                self.entries.remove(&oldest);
-            } else {
-                self.order.push_back(oldest);
-                break;
-            }
+            self.entries.remove(&oldest);
+            self.bytes -= oldest.len();
         }
     }
 
@@ -100,6 +133,11 @@ impl LocalCache {
     /// Tells whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Bytes of tokens held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -147,28 +185,67 @@ mod tests {
     }
 
     #[test]
-    fn cache_is_bounded() {
+    fn cache_is_bounded_by_entries() {
         let mut cache = LocalCache::new(2);
-        cache.put([1; 32], entry(100));
-        cache.put([2; 32], entry(100));
-        cache.put([3; 32], entry(100));
+        cache.put(b"a.b.1", entry(100));
+        cache.put(b"a.b.2", entry(100));
+        cache.put(b"a.b.3", entry(100));
         assert_eq!(cache.len(), 2);
-        assert!(cache.get(&[1; 32], 0).is_none());
-        assert!(cache.get(&[3; 32], 0).is_some());
+        assert!(cache.get(b"a.b.1", 0).is_none());
+        assert!(cache.get(b"a.b.3", 0).is_some());
+        assert_eq!(cache.bytes(), 10);
     }
 
     #[test]
-    fn expired_entries_are_dropped() {
+    fn cache_is_bounded_by_bytes() {
+        let mut cache = LocalCache::with_budget(100, 10);
+        cache.put(b"aaaa", entry(100));
+        cache.put(b"bbbb", entry(100));
+        assert_eq!(cache.len(), 2);
+        cache.put(b"cccc", entry(100));
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.bytes(), 8);
+        assert!(cache.get(b"aaaa", 0).is_none());
+        cache.put(b"a token longer than the budget", entry(100));
+        assert!(cache.get(b"a token longer than the budget", 0).is_none());
+        assert_eq!(cache.bytes(), 8);
+    }
+
+    #[test]
+    fn lookups_compare_whole_tokens() {
         let mut cache = LocalCache::new(4);
-        cache.put([1; 32], entry(100));
-        assert!(cache.get(&[1; 32], 100).is_some());
-        assert!(cache.get(&[1; 32], 101).is_none());
-        assert!(cache.is_empty());
+        cache.put(b"header.payload.signature", entry(100));
+        assert!(cache.get(b"header.payload.signature", 0).is_some());
+        assert!(cache.get(b"header.payload.signaturf", 0).is_none());
+        assert!(cache.get(b"header.payload.signatur", 0).is_none());
+        assert!(cache.get(b"header.payload.signature ", 0).is_none());
+    }
+
+    #[test]
+    fn a_second_put_replaces_the_entry_in_place() {
+        let mut cache = LocalCache::with_budget(2, 100);
+        cache.put(b"one", entry(100));
+        cache.put(b"one", entry(200));
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.bytes(), 3);
+        assert_eq!(cache.get(b"one", 150), Some(entry(200)));
+        cache.put(b"two", entry(100));
+        cache.put(b"three", entry(100));
+        assert!(cache.get(b"one", 0).is_none());
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn expired_entries_are_not_returned() {
+        let mut cache = LocalCache::new(4);
+        cache.put(b"token", entry(100));
+        assert!(cache.get(b"token", 100).is_some());
+        assert!(cache.get(b"token", 101).is_none());
     }
 
     #[test]
     fn slot_round_trip() {
-        let digest = [9; 32];
+        let digest = token_digest(b"header.payload.signature");
         let value = encode_slot(&digest, &entry(5));
         assert_eq!(decode_slot(&value, &digest), Some(entry(5)));
         assert_eq!(decode_slot(&value, &[8; 32]), None);

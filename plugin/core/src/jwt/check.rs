@@ -14,7 +14,8 @@ use super::token::{parse, Token, BASE64URL};
 use crate::http::{split_cookies, split_pairs, split_path, HeaderPairs};
 use base64::Engine as _;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::rc::Rc;
 
 /// The keys of a provider as the host currently has them.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +87,7 @@ enum ProviderResult {
     Missing,
     Invalid(JwtError),
     Pending,
-    Valid(Box<ValidToken>),
+    Valid(Rc<ValidToken>),
 }
 
 #[derive(Debug, Clone)]
@@ -227,22 +228,30 @@ fn evaluate_rule(
             ));
         }
     }
-    let mut accepted = Vec::new();
     let mut new_path: Option<String> = None;
     for (index, token) in &valid {
-        let provider = &policy.providers[*index];
         forward_edits(
-            provider,
+            &policy.providers[*index],
             token,
             headers,
             raw_path,
             &mut new_path,
             &mut edits,
         );
+    }
+    let valid: Vec<usize> = valid.into_iter().map(|(index, _)| index).collect();
+    let mut accepted = Vec::new();
+    for index in valid {
+        let Some(ProviderResult::Valid(token)) = results[index].take() else {
+            continue;
+        };
+        // The results hold the only reference once evaluation is over, so
+        // the claims move rather than copy.
+        let token = Rc::try_unwrap(token).unwrap_or_else(|token| (*token).clone());
         accepted.push(Accepted {
-            provider: provider.name.clone(),
+            provider: policy.providers[index].name.clone(),
             cached: token.cached,
-            claims: token.claims.clone(),
+            claims: token.claims,
         });
     }
     if let Some(path) = new_path {
@@ -413,7 +422,7 @@ fn check_provider(
     if let Err(error) = check_time(provider, &token.registered, request.now) {
         return ProviderResult::Invalid(error);
     }
-    ProviderResult::Valid(Box::new(ValidToken {
+    ProviderResult::Valid(Rc::new(ValidToken {
         registered: token.registered.clone(),
         payload_part: token.payload_part.to_string(),
         claims: token.claims,
@@ -431,8 +440,7 @@ fn verify_cached(
     keys: &[Key],
     store: &mut dyn VerifiedStore,
 ) -> Result<bool, JwtError> {
-    let digest: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
-    if let Some(hit) = store.get(&digest) {
+    if let Some(hit) = store.get(raw.as_bytes()) {
         let still_trusted = hit.provider == index as u16
             && keys.iter().any(|key| {
                 key.fingerprint == hit.fingerprint
@@ -445,7 +453,7 @@ fn verify_cached(
     let key = super::verify::verify(token, keys)?;
     if let Some(exp) = token.registered.exp {
         store.put(
-            digest,
+            raw.as_bytes(),
             Verified {
                 provider: index as u16,
                 fingerprint: key.fingerprint,
@@ -535,20 +543,14 @@ fn is_cors_preflight(headers: &HeaderPairs) -> bool {
 /// so that `//admin`, `/./admin`, `/%61dmin` and `/public/../admin` meet the
 /// rules of `/admin` rather than slipping past them.
 fn rule_matches(rule: &Rule, path: &str, headers: &HeaderPairs) -> bool {
-    let fold = |text: &str| {
-        if rule.case_insensitive {
-            text.to_ascii_lowercase()
-        } else {
-            text.to_string()
-        }
-    };
+    let fold = |text| fold_case(text, rule.case_insensitive);
     let path_ok = match &rule.path {
-        PathMatch::Prefix(prefix) => fold(path).starts_with(&fold(prefix)),
+        PathMatch::Prefix(prefix) => fold(path).starts_with(&*fold(prefix)),
         PathMatch::Exact(exact) => crate::http::exact_path_matches(&fold(path), &fold(exact)),
         PathMatch::SeparatedPrefix(prefix) => {
             let path = fold(path);
             let prefix = fold(prefix);
-            path == prefix || (path.starts_with(&prefix) && path[prefix.len()..].starts_with('/'))
+            path == prefix || (path.starts_with(&*prefix) && path[prefix.len()..].starts_with('/'))
         }
         PathMatch::Regex(regex) => regex.is_match(path),
     };
@@ -557,6 +559,14 @@ fn rule_matches(rule: &Rule, path: &str, headers: &HeaderPairs) -> bool {
             .headers
             .iter()
             .all(|matcher| header_matches(matcher, headers))
+}
+
+fn fold_case(text: &str, fold: bool) -> Cow<'_, str> {
+    if fold {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 fn header_matches(matcher: &HeaderMatch, headers: &HeaderPairs) -> bool {
@@ -610,8 +620,11 @@ fn client_copies_to_remove(policy: &JwtPolicy, headers: &HeaderPairs) -> Vec<Req
     }
     let mut removals: Vec<String> = names.iter().map(|name| name.to_string()).collect();
     for (sent, _) in headers {
+        if !sent.contains('_') {
+            continue;
+        }
         let folded = sent.to_ascii_lowercase().replace('_', "-");
-        if sent.contains('_') && names.iter().any(|name| name.eq_ignore_ascii_case(&folded)) {
+        if names.iter().any(|name| name.eq_ignore_ascii_case(&folded)) {
             removals.push(sent.to_ascii_lowercase());
         }
     }

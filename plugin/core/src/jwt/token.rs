@@ -164,10 +164,7 @@ pub struct Jws<'a> {
 /// Parses a compact JWS into its parts, checking the encoding, the JSON and
 /// the types of the registered header parameters and claims.
 pub fn parse(raw: &str) -> Result<Token<'_>, JwtError> {
-    let jws = parse_jws(raw)?;
-    let payload_bytes = BASE64URL
-        .decode(jws.payload_part)
-        .map_err(|_| JwtError::PayloadBadBase64)?;
+    let (jws, payload_bytes) = parse_parts(raw)?;
     let claims = parse_object(&payload_bytes).ok_or(JwtError::PayloadBadJson)?;
     let registered = parse_registered(&claims)?;
     Ok(Token {
@@ -183,6 +180,12 @@ pub fn parse(raw: &str) -> Result<Token<'_>, JwtError> {
 /// Parses the header and signature of a compact JWS and checks that the
 /// payload part is base64url, without reading the payload as JSON claims.
 pub fn parse_jws(raw: &str) -> Result<Jws<'_>, JwtError> {
+    parse_parts(raw).map(|(jws, _)| jws)
+}
+
+/// Parses the header and signature of a compact JWS and decodes its payload
+/// part.
+fn parse_parts(raw: &str) -> Result<(Jws<'_>, Vec<u8>), JwtError> {
     let mut parts = raw.split('.');
     let (Some(header_part), Some(payload_part), Some(signature_part), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -197,19 +200,22 @@ pub fn parse_jws(raw: &str) -> Result<Jws<'_>, JwtError> {
     let header_json = parse_object(&header_bytes).ok_or(JwtError::HeaderBadJson)?;
     let header = parse_header(&header_json)?;
 
-    if BASE64URL.decode(payload_part).is_err() {
-        return Err(JwtError::PayloadBadBase64);
-    }
+    let payload = BASE64URL
+        .decode(payload_part)
+        .map_err(|_| JwtError::PayloadBadBase64)?;
 
     let signature = BASE64URL
         .decode(signature_part)
         .map_err(|_| JwtError::SignatureBadBase64)?;
-    Ok(Jws {
-        signing_input,
-        payload_part,
-        header,
-        signature,
-    })
+    Ok((
+        Jws {
+            signing_input,
+            payload_part,
+            header,
+            signature,
+        },
+        payload,
+    ))
 }
 
 fn parse_header(header: &Map<String, Value>) -> Result<Header, JwtError> {
