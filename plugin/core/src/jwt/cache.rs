@@ -6,7 +6,7 @@
 //! its time window, issuer and audiences checked on every request, and the
 //! entry counts only while the provider still has the key that verified it.
 //!
-//! The per-VM map compares whole tokens, so a hit there needs no digest; the
+//! The per-VM map compares whole tokens, so a hit there needs no digest. The
 //! digest is computed only when the shared slots are read or written.
 
 use std::collections::{HashMap, VecDeque};
@@ -22,7 +22,7 @@ pub const SHARED_SLOTS: u16 = 256;
 /// Prefix of the shared-data keys of the slots.
 pub const SHARED_SLOT_PREFIX: &str = "portcullis.jwt.verified.";
 
-/// Most token bytes the per-VM cache holds, whatever its entry count: 1 MiB,
+/// Maximum token bytes in the per-VM cache, whatever its entry count: 1 MiB,
 /// about 1,900 tokens of 550 bytes.
 pub const LOCAL_TOKEN_BYTES: usize = 1 << 20;
 
@@ -61,17 +61,17 @@ pub fn token_digest(token: &[u8]) -> [u8; 32] {
     Sha256::digest(token).into()
 }
 
-/// Bounded per-VM cache keyed by whole tokens. Entries leave in the order
-/// they came, when the cache holds more than its entry count or more than
-/// [`LOCAL_TOKEN_BYTES`] of tokens; an expired entry is never returned and
-/// leaves in its turn.
+/// Bounded per-VM cache keyed by whole tokens. The oldest entries are
+/// evicted first, while the cache is over its entry count or over
+/// [`LOCAL_TOKEN_BYTES`] of tokens. An expired entry is never returned and is
+/// evicted in its turn.
 #[derive(Debug, Clone)]
 pub struct LocalCache {
     capacity: usize,
     byte_budget: usize,
     bytes: usize,
     entries: HashMap<Rc<[u8]>, Verified>,
-    /// The keys of `entries`, oldest first; always the same set.
+    /// Keys of `entries`, oldest first. It contains the same keys as `entries`.
     order: VecDeque<Rc<[u8]>>,
 }
 
@@ -135,7 +135,7 @@ impl LocalCache {
         self.entries.is_empty()
     }
 
-    /// Bytes of tokens held.
+    /// Total length of the cached tokens.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -222,7 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn a_second_put_replaces_the_entry_in_place() {
+    fn cache_put_replaces_existing_entry() {
         let mut cache = LocalCache::with_budget(2, 100);
         cache.put(b"one", entry(100));
         cache.put(b"one", entry(200));
