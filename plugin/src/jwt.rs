@@ -428,6 +428,23 @@ struct Store<'a> {
     runtime: &'a JwtRuntime,
     now: u64,
     hit: bool,
+    /// The last token whose slot digest was computed, with that digest: a
+    /// miss computes it to read the slot and the store after the
+    /// verification needs it again.
+    digest: Option<(Vec<u8>, [u8; 32])>,
+}
+
+impl Store<'_> {
+    fn digest(&mut self, token: &[u8]) -> [u8; 32] {
+        if let Some((last, digest)) = &self.digest {
+            if last.as_slice() == token {
+                return *digest;
+            }
+        }
+        let digest = token_digest(token);
+        self.digest = Some((token.to_vec(), digest));
+        digest
+    }
 }
 
 impl VerifiedStore for Store<'_> {
@@ -436,7 +453,7 @@ impl VerifiedStore for Store<'_> {
             self.hit = true;
             return Some(hit);
         }
-        let digest = token_digest(token);
+        let digest = self.digest(token);
         let (value, _) = read_shared(&shared_slot_key(&digest))?;
         let hit = decode_slot(&value, &digest).filter(|hit| hit.exp >= self.now)?;
         self.runtime.cache.borrow_mut().put(token, hit);
@@ -446,7 +463,7 @@ impl VerifiedStore for Store<'_> {
 
     fn put(&mut self, token: &[u8], verified: Verified) {
         self.runtime.cache.borrow_mut().put(token, verified);
-        let digest = token_digest(token);
+        let digest = self.digest(token);
         // Slots are a cache: a plain write replaces whatever token had the
         // slot, and a lost race only costs a later verification.
         let _ = host::overwrite_shared(&shared_slot_key(&digest), &encode_slot(&digest, &verified));
@@ -468,6 +485,7 @@ fn decide(shared: &Shared, headers: &[(String, Vec<u8>)], may_wait: bool) -> (De
         runtime: &shared.jwt,
         now: now / 1000,
         hit: false,
+        digest: None,
     };
     let decision = evaluate(&shared.config.jwt, &request, &lookup, &mut store);
     (decision, store.hit)
@@ -528,10 +546,13 @@ fn settle_pending(shared: &Shared, now: u64) {
         let Some(pending) = shared.jwt.pending.borrow_mut().remove(&context_id) else {
             continue;
         };
-        let (decision, _) = decide(shared, &pending.headers, now < pending.deadline_ms);
+        let (decision, hit) = decide(shared, &pending.headers, now < pending.deadline_ms);
         if decision == Decision::Wait {
             shared.jwt.pending.borrow_mut().insert(context_id, pending);
             continue;
+        }
+        if hit {
+            shared.jwt.increment(JwtMetric::CacheHit);
         }
         if let Err(status) = hostcalls::set_effective_context(context_id) {
             log::warn!("portcullis: context {context_id}: switching to the paused request failed with status {status:?}");

@@ -5,6 +5,7 @@
 //! the others, so that one key of a type this module does not support (or a
 //! malformed one) does not take down a provider.
 
+use super::montgomery::Modulus;
 use super::token::{Algorithm, BASE64URL};
 use base64::Engine as _;
 use jsonwebtoken::DecodingKey;
@@ -14,6 +15,7 @@ use spki::der::asn1::ObjectIdentifier;
 use spki::der::Decode;
 use spki::SubjectPublicKeyInfoRef;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Smallest RSA modulus accepted, in bits (RFC 7518, section 3.3).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -74,7 +76,7 @@ pub enum Material {
     /// An HMAC secret, which `jsonwebtoken` verifies with.
     Standard(DecodingKey),
     /// An RSA public key with its Montgomery parameters.
-    Rsa(Box<rsa::PublicKey>),
+    Rsa(Box<RsaKey>),
     /// A P-256 public key.
     P256(p256::ecdsa::VerifyingKey),
     /// A P-384 public key.
@@ -83,6 +85,30 @@ pub enum Material {
     P521(p521::ecdsa::VerifyingKey),
     /// An Ed25519 public key, decompressed.
     Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+/// An RSA public key: `rsa`'s form, whose Montgomery parameters are
+/// computed when it is built, and the narrow-limb form of wasm32, computed
+/// on first use.
+#[derive(Clone)]
+pub struct RsaKey {
+    /// The key with `crypto-bigint`'s Montgomery parameters.
+    pub public: rsa::PublicKey,
+    /// The modulus, big-endian, without leading zero bytes.
+    pub modulus: Vec<u8>,
+    /// The public exponent, big-endian, without leading zero bytes.
+    pub exponent: Vec<u8>,
+    narrow: OnceLock<Option<Modulus>>,
+}
+
+impl RsaKey {
+    /// Returns the modulus prepared for narrow-limb products, computing it
+    /// on first use, or `None` when the modulus is too long for them.
+    pub fn narrow(&self) -> Option<&Modulus> {
+        self.narrow
+            .get_or_init(|| Modulus::new(&self.modulus))
+            .as_ref()
+    }
 }
 
 /// One usable verification key.
@@ -483,6 +509,12 @@ fn rsa_material(n: &[u8], e: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), K
         KeyError::InvalidKey("RSA exponent must be at most 2^33 - 1, the limit of the rsa crate")
     })?;
     let print = fingerprint(KeyFamily::Rsa, &[n, e]);
+    let key = RsaKey {
+        public: key,
+        modulus: n.to_vec(),
+        exponent: e.to_vec(),
+        narrow: OnceLock::new(),
+    };
     Ok((KeyFamily::Rsa, Material::Rsa(Box::new(key)), print))
 }
 

@@ -4,7 +4,8 @@
 //!   [`policy`] compiles it.
 //! - [`token`] parses compact JWS strictly, [`keys`] parses JWKS and PEM
 //!   keys, [`verify`] checks HMAC tags with `jsonwebtoken` and signatures
-//!   with `rsa`, `p256`, `p384`, `p521` and `ed25519-dalek`, [`claims`]
+//!   with `rsa`, `p256`, `p384`, `p521` and `ed25519-dalek` ([`montgomery`]
+//!   does RSA's arithmetic on wasm32), [`claims`]
 //!   checks the time window, issuer, audiences and rule claim requirements.
 //! - [`check::evaluate`] runs a request through the rules and returns a
 //!   [`check::Decision`]; [`response`] builds the 401 and 403 answers.
@@ -17,6 +18,7 @@ pub mod claims;
 pub(crate) mod config;
 pub mod error;
 pub mod keys;
+pub mod montgomery;
 pub mod policy;
 pub mod remote;
 pub mod response;

@@ -3,16 +3,17 @@
 //! `jsonwebtoken` verifies HMAC tags. ECDSA and Ed25519 signatures are
 //! verified by the RustCrypto crates it builds on (`p256`, `p384`,
 //! `ed25519-dalek`) and by `p521`. RSA signatures are checked here on
-//! `rsa`'s key type with `crypto-bigint` arithmetic, so that the public
-//! exponent costs a square-and-multiply. Keys are decoded once, when they
-//! are loaded.
+//! `rsa`'s key type, so that the public exponent costs a square-and-multiply:
+//! with `crypto-bigint` in 64-bit limbs natively, and with the narrow limbs
+//! of [`super::montgomery`] on wasm32. Keys are decoded once, when they are
+//! loaded.
 //!
 //! Key selection happens here: the key family must accept the token's `alg`,
 //! a key's own `alg` must equal it, and a `kid` in the token selects among
 //! keys with a `kid`.
 
 use super::error::JwtError;
-use super::keys::{Key, Material};
+use super::keys::{Key, Material, RsaKey};
 use super::token::{Algorithm, Header, Token};
 use jsonwebtoken::crypto::CryptoProvider;
 use signature::Verifier as _;
@@ -105,7 +106,7 @@ pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) 
 /// Checks an RSASSA-PKCS1-v1_5 (`RS*`) or RSASSA-PSS (`PS*`) signature. PSS
 /// takes a salt as long as the hash output and MGF1 with the same hash, as
 /// RFC 7518, section 3.5 requires.
-fn verify_rsa(alg: Algorithm, key: &rsa::PublicKey, message: &[u8], signature: &[u8]) -> bool {
+fn verify_rsa(alg: Algorithm, key: &RsaKey, message: &[u8], signature: &[u8]) -> bool {
     use rsa::sha2::{Digest as _, Sha256, Sha384, Sha512};
     match alg {
         Algorithm::RS256 => {
@@ -128,11 +129,33 @@ fn verify_rsa(alg: Algorithm, key: &rsa::PublicKey, message: &[u8], signature: &
 /// bytes as many as the modulus has, or `None` when the signature is not
 /// that long or not below the modulus (RFC 8017, section 5.2.2).
 ///
+/// On wasm32 (and with the `narrow-rsa` feature) the narrow limbs of
+/// [`super::montgomery`] do the arithmetic, elsewhere `crypto-bigint` in
+/// 64-bit limbs does.
+fn rsa_public_operation(key: &RsaKey, signature: &[u8]) -> Option<Vec<u8>> {
+    if cfg!(any(target_arch = "wasm32", feature = "narrow-rsa")) {
+        narrow_public_operation(key, signature)
+    } else {
+        wide_public_operation(&key.public, signature)
+    }
+}
+
+/// Computes [`rsa_public_operation`] in narrow limbs, or in
+/// `crypto-bigint`'s when the modulus is too long for them.
+pub(crate) fn narrow_public_operation(key: &RsaKey, signature: &[u8]) -> Option<Vec<u8>> {
+    match key.narrow() {
+        Some(modulus) => modulus.pow(signature, &key.exponent),
+        None => wide_public_operation(&key.public, signature),
+    }
+}
+
+/// Computes [`rsa_public_operation`] with `crypto-bigint`.
+///
 /// The exponent is applied by square-and-multiply in variable time, which
 /// is safe because the signature, the key and the result are all public:
 /// 16 squarings and one multiplication for e = 65537, where the
 /// constant-time windowed power of `rsa` spends about 35 multiplications.
-fn rsa_public_operation(key: &rsa::PublicKey, signature: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn wide_public_operation(key: &rsa::PublicKey, signature: &[u8]) -> Option<Vec<u8>> {
     use crypto_bigint::modular::BoxedMontyForm;
     use rsa::traits::PublicKeyParts as _;
     use rsa::BoxedUint;
@@ -162,11 +185,7 @@ fn rsa_public_operation(key: &rsa::PublicKey, signature: &[u8]) -> Option<Vec<u8
 /// Checks an RSASSA-PSS signature with MGF1 over the same hash and a salt
 /// as long as the hash output, as RFC 7518, section 3.5 requires, following
 /// EMSA-PSS-VERIFY (RFC 8017, section 9.1.2).
-fn verify_pss<D: rsa::sha2::Digest>(
-    key: &rsa::PublicKey,
-    message: &[u8],
-    signature: &[u8],
-) -> bool {
+fn verify_pss<D: rsa::sha2::Digest>(key: &RsaKey, message: &[u8], signature: &[u8]) -> bool {
     use rsa::traits::PublicKeyParts as _;
 
     let Some(encoded) = rsa_public_operation(key, signature) else {
@@ -174,7 +193,7 @@ fn verify_pss<D: rsa::sha2::Digest>(
     };
     let hash_len = <D as rsa::sha2::Digest>::output_size();
     let salt_len = hash_len;
-    let em_bits = key.n().as_ref().bit_width() as usize - 1;
+    let em_bits = key.public.n().as_ref().bit_width() as usize - 1;
     let em_len = em_bits.div_ceil(8);
     // The message representative has `em_len` bytes: any byte before them
     // must be zero.
@@ -253,10 +272,10 @@ const SHA512_PREFIX: [u8; 19] = [
 /// the signature, raised to the public exponent, must equal the encoding
 /// `00 01 FF..FF 00 || prefix || hashed` byte for byte, so no padding is
 /// parsed.
-fn verify_pkcs1v15(key: &rsa::PublicKey, prefix: &[u8], hashed: &[u8], signature: &[u8]) -> bool {
+fn verify_pkcs1v15(key: &RsaKey, prefix: &[u8], hashed: &[u8], signature: &[u8]) -> bool {
     use rsa::traits::PublicKeyParts as _;
 
-    let size = key.size();
+    let size = key.public.size();
     // RFC 8017 requires at least 8 bytes of 0xFF.
     let Some(padding) = size
         .checked_sub(3 + prefix.len() + hashed.len())
