@@ -16,6 +16,7 @@ use crate::hosts::HostAllowlist;
 use crate::http::{first_value, is_token, split_path, HeaderPairs};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -570,15 +571,15 @@ impl HeaderPolicy {
     /// it is empty when nothing needs to change. Pseudo-headers and
     /// [`PROTECTED_HEADERS`] are never touched by rules.
     pub fn response_edits(&self, headers: &HeaderPairs, exchange: &Exchange) -> Vec<HeaderEdit> {
-        let present: Vec<(String, &[u8])> = headers
+        let present: Vec<(Cow<'_, str>, &[u8])> = headers
             .iter()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.as_slice()))
+            .map(|(name, value)| (lower_case(name), value.as_slice()))
             .collect();
         let mut removed: Vec<String> = Vec::new();
         let mut added: Vec<(String, Vec<u8>)> = Vec::new();
         if self.enabled {
             removed = names_matching(
-                present.iter().map(|(name, _)| name.as_str()),
+                present.iter().map(|(name, _)| &**name),
                 &self.remove_response,
             );
             self.rule_edits(&present, exchange, &mut removed, &mut added);
@@ -607,7 +608,7 @@ impl HeaderPolicy {
 
     fn rule_edits(
         &self,
-        present: &[(String, &[u8])],
+        present: &[(Cow<'_, str>, &[u8])],
         exchange: &Exchange,
         removed: &mut Vec<String>,
         added: &mut Vec<(String, Vec<u8>)>,
@@ -650,7 +651,7 @@ impl HeaderPolicy {
     /// same order and one header per cookie, when at least one changes.
     fn cookie_edits(
         &self,
-        present: &[(String, &[u8])],
+        present: &[(Cow<'_, str>, &[u8])],
         https: bool,
         removed: &mut Vec<String>,
         added: &mut Vec<(String, Vec<u8>)>,
@@ -729,12 +730,16 @@ impl HeaderPolicy {
         // because CGI-style servers read both as the same variable.
         let mut matched: Vec<String> = Vec::new();
         for (name, _) in headers {
-            let lower = name.to_ascii_lowercase();
-            let folded = lower.replace('_', "-");
-            if !names_matching(std::iter::once(folded.as_str()), &self.strip_request).is_empty()
-                && !matched.contains(&lower)
+            let lower = lower_case(name);
+            let folded = if lower.contains('_') {
+                Cow::Owned(lower.replace('_', "-"))
+            } else {
+                Cow::Borrowed(&*lower)
+            };
+            if !names_matching(std::iter::once(&*folded), &self.strip_request).is_empty()
+                && !matched.iter().any(|seen| *seen == *lower)
             {
-                matched.push(lower);
+                matched.push(lower.into_owned());
             }
         }
         matched
@@ -823,7 +828,7 @@ pub fn plan_request(
 /// Removes the application's CORS headers and adds the policy's, with
 /// `Origin` merged into one `Vary` header.
 fn cors_edits(
-    present: &[(String, &[u8])],
+    present: &[(Cow<'_, str>, &[u8])],
     cors: &CorsResponse,
     removed: &mut Vec<String>,
     added: &mut Vec<(String, Vec<u8>)>,
@@ -933,6 +938,15 @@ fn merge_rules(
 
 /// Returns each distinct name that a pattern matches, in order of first
 /// appearance, leaving out pseudo-headers and protected headers.
+/// Returns a header name in lower case, borrowed when it is already.
+fn lower_case(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 fn names_matching<'a>(
     names: impl Iterator<Item = &'a str>,
     patterns: &[NamePattern],
@@ -1320,6 +1334,25 @@ mod tests {
             vec![
                 "x-portcullis-client-ip".to_string(),
                 "x-portcullis-user".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn strips_underscore_spellings() {
+        let policy = policy_from("{}");
+        let headers = pairs(&[
+            (":path", "/"),
+            ("X_Portcullis_User", "admin"),
+            ("x_portcullis_user", "admin"),
+            ("x-portcullis_client-ip", "10.0.0.1"),
+            ("x_forwarded_for", "1.2.3.4"),
+        ]);
+        assert_eq!(
+            policy.request_headers_to_strip(&headers),
+            vec![
+                "x_portcullis_user".to_string(),
+                "x-portcullis_client-ip".to_string()
             ]
         );
     }
