@@ -400,7 +400,7 @@ fn check_provider(
         return ProviderResult::Missing;
     };
     let raw = first.1.clone();
-    if found.iter().any(|(_, token)| *token != raw) {
+    if found[1..].iter().any(|(_, token)| *token != raw) {
         return ProviderResult::Invalid(JwtError::MultipleTokens);
     }
     if raw.len() > provider.max_token_bytes {
@@ -484,10 +484,7 @@ fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, Stri
                 if let (_, Some(query)) = split_path(raw_path) {
                     for (name, value) in split_pairs(query) {
                         if name == param.as_bytes() && !value.is_empty() {
-                            found.push((
-                                source.clone(),
-                                String::from_utf8_lossy(value).into_owned(),
-                            ));
+                            found.push((source.clone(), lossy_string(value)));
                         }
                     }
                 }
@@ -499,10 +496,7 @@ fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, Stri
                     }
                     for (name, value) in split_cookies(value) {
                         if name == cookie.as_bytes() && !value.is_empty() {
-                            found.push((
-                                source.clone(),
-                                String::from_utf8_lossy(value).into_owned(),
-                            ));
+                            found.push((source.clone(), lossy_string(value)));
                         }
                     }
                 }
@@ -523,7 +517,16 @@ fn strip_prefix(value: &[u8], prefix: &str) -> Option<String> {
     if token.is_empty() {
         return None;
     }
-    Some(String::from_utf8_lossy(token).into_owned())
+    Some(lossy_string(token))
+}
+
+/// Returns bytes as a string, invalid UTF-8 replaced. `from_utf8` checks
+/// ASCII a word at a time, where the lossy decoder goes byte by byte.
+fn lossy_string(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn header<'h>(headers: &'h HeaderPairs, name: &str) -> Option<&'h [u8]> {
