@@ -1348,7 +1348,7 @@ pub const RULES: &[RuleSpec] = &[
             &[
                 "'", "\"", "`", "or", "and", "||", "&&", "\u{2019}", "\u{b4}",
             ],
-            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*['"`’´]?[\w.-]*['"`’´]?\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|[`’´])\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:\d+|'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:\d+|'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:exists|isnull|ifnull|ascii|substr\w*|char|length|sleep|benchmark|if)\s*\("#,
+            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*(?:['"`’´][\w.-]*['"`’´]|[\w.-]+)\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|[`’´])\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:\d+|'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:\d+|'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:exists|isnull|ifnull|ascii|substr\w*|char|length|sleep|benchmark|if)\s*\("#,
         ),
     ),
     rule(
@@ -1448,7 +1448,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`"],
-            r#"['"`]\s*(?:\)\s*)*(?:\|\||&&|\bdiv\b|\bmod\b|\bxor\b|\bregexp\b|\brlike\b|\bsounds\s+like\b|<=>|\bnot\s+between\b|\bbetween\b.{1,40}\band\b|\bis\s+(?:not\s+)?null\b|\bin\s*\(|\border\s+by\b|\bgroup\s+by\b|\bhaving\b|\blimit\s+\d|\bprocedure\s+analyse|\binto\s+@|\bcollate\b|\bescape\b|[-+*/%^|&]\s*['"`(\d@]|=\s*['"`(])"#,
+            r#"['"`]\s*(?:\)\s*)*(?:\|\||&&|\bdiv\b|\bmod\b|\bxor\b|\bregexp\b|\brlike\b|\bsounds\s+like\b|<=>|\bnot\s+between\b|\bbetween\b.{1,40}\band\b|\bis\s+(?:not\s+)?null\b|\bin\s*\(|\border\s+by\b|\bgroup\s+by\b|\bhaving\b|\blimit\s+\d|\bprocedure\s+analyse|\binto\s+@|\bcollate\b|\bescape\b|=\s*['"`(])|['"]['"`]*\s*(?:\)\s*)*[-+*/%^|&]\s*['"`(\d@]"#,
         ),
     ),
     rule(

@@ -1387,6 +1387,23 @@ fn method_override_on_a_post_form_passes() {
 }
 
 #[test]
+fn markdown_inline_code_is_not_sql() {
+    let body =
+        r#"{"content":"In Vue you write `{{ message }}` and in Angular `{{ user?.name }}`."}"#;
+    assert!(!blocked(&with_body("POST", "application/json", body), body));
+    let body = r#"{"content":"Use the regex `^(?:[a-z0-9]+)@example\\.com$` to validate."}"#;
+    assert!(!blocked(&with_body("POST", "application/json", body), body));
+    // The same shapes after a quote that ends an SQL string still count.
+    assert!(blocked(&request("/item?id=1%27%20and%20x%20in%20(1)"), ""));
+    assert!(blocked(&request("/item?id=%22%60%20*%2012344"), ""));
+    assert!(blocked(&request("/item?id=1%27%5E(select%201)%5E%27"), ""));
+    assert!(blocked(
+        &request("/login?user=x%27%20or%20%27%27%3D%27"),
+        ""
+    ));
+}
+
+#[test]
 fn markdown_code_fences_are_not_substitutions() {
     let body = r#"{"content":"Run this:\n```bash\nfor f in *.log; do gzip \"$f\"; done\n```\nthen check."}"#;
     assert!(!blocked(&with_body("POST", "application/json", body), body));
