@@ -13,7 +13,7 @@ use crate::cookies::{CookiePolicy, CookiesSection};
 use crate::cors::{CorsDecision, CorsPolicy, CorsResponse, CORS_RESPONSE_HEADERS};
 use crate::error::Error;
 use crate::hosts::HostAllowlist;
-use crate::http::{first_value, is_token, split_path, HeaderPairs};
+use crate::http::{first_value, is_token, lower_case, split_path, HeaderPairs};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
@@ -938,15 +938,6 @@ fn merge_rules(
 
 /// Returns each distinct name that a pattern matches, in order of first
 /// appearance, leaving out pseudo-headers and protected headers.
-/// Returns a header name in lower case, borrowed when it is already.
-fn lower_case(name: &str) -> Cow<'_, str> {
-    if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
-        Cow::Owned(name.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(name)
-    }
-}
-
 fn names_matching<'a>(
     names: impl Iterator<Item = &'a str>,
     patterns: &[NamePattern],

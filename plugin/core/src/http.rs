@@ -1,5 +1,7 @@
 //! HTTP types and parsing helpers shared by the filter and the header policy.
 
+use std::borrow::Cow;
+
 /// A header map as the host returns it: every pair in order, names as the host
 /// spells them (lower-case for HTTP/2 and Envoy), values as raw bytes.
 ///
@@ -148,6 +150,16 @@ impl RequestInfo {
             })
             .unwrap_or_default();
         RequestInfo { method, path }
+    }
+}
+
+/// Returns `text` in ASCII lower case, borrowed when it has no capitals, as
+/// the header names that hosts pass do not.
+pub fn lower_case(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
     }
 }
 

@@ -11,7 +11,7 @@ use super::policy::{
 };
 use super::response::Rejection;
 use super::token::{parse, Token, BASE64URL};
-use crate::http::{split_cookies, split_pairs, split_path, HeaderPairs};
+use crate::http::{lower_case, split_cookies, split_pairs, split_path, HeaderPairs};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -564,9 +564,10 @@ fn rule_matches(rule: &Rule, path: &str, headers: &HeaderPairs) -> bool {
             .all(|matcher| header_matches(matcher, headers))
 }
 
+/// Returns `text` in ASCII lower case when `fold` is set, else as it is.
 fn fold_case(text: &str, fold: bool) -> Cow<'_, str> {
     if fold {
-        Cow::Owned(text.to_ascii_lowercase())
+        lower_case(text)
     } else {
         Cow::Borrowed(text)
     }
@@ -589,19 +590,13 @@ fn header_matches(matcher: &HeaderMatch, headers: &HeaderPairs) -> bool {
         } else {
             (text.into_owned(), false)
         };
-        let prepare = |expected: &str| {
-            if fold {
-                expected.to_ascii_lowercase()
-            } else {
-                expected.to_string()
-            }
-        };
+        let prepare = |expected| fold_case(expected, fold);
         match &matcher.value {
             ValueMatch::Present => true,
-            ValueMatch::Exact(expected) => value == prepare(expected),
-            ValueMatch::Prefix(expected) => value.starts_with(&prepare(expected)),
-            ValueMatch::Suffix(expected) => value.ends_with(&prepare(expected)),
-            ValueMatch::Contains(expected) => value.contains(&prepare(expected)),
+            ValueMatch::Exact(expected) => value == *prepare(expected),
+            ValueMatch::Prefix(expected) => value.starts_with(&*prepare(expected)),
+            ValueMatch::Suffix(expected) => value.ends_with(&*prepare(expected)),
+            ValueMatch::Contains(expected) => value.contains(&*prepare(expected)),
         }
     };
     matched != matcher.invert
