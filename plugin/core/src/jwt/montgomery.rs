@@ -57,7 +57,7 @@ impl Modulus {
             r_squared: Vec::new(),
             bytes: modulus.to_vec(),
         };
-        prepared.r_squared = prepared.compute_r_squared(modulus_bits);
+        prepared.r_squared = prepared.compute_r_squared();
         Some(prepared)
     }
 
@@ -78,13 +78,14 @@ impl Modulus {
         self.multiply(&base, &self.r_squared, &mut base_form, &mut scratch);
         let power = self.pow_form(&base_form, exponent, &mut scratch);
 
-        let mut one = vec![0u32; count];
-        one[0] = 1;
-        let mut result = vec![0u32; count];
-        self.multiply(&power, &one, &mut result, &mut scratch);
-        if compare(&result, &self.limbs) != std::cmp::Ordering::Less {
-            subtract(&mut result, &self.limbs, self.bits);
+        // Dividing by `R` takes the power out of Montgomery form.
+        for (sum, &limb) in scratch.iter_mut().zip(&power) {
+            *sum = u64::from(limb);
         }
+        scratch[count..].fill(0);
+        let mut result = vec![0u32; count];
+        self.reduce(&mut result, &mut scratch);
+        self.reduce_once(&mut result);
         Some(from_limbs(&result, self.bits, self.bytes.len()))
     }
 
@@ -115,7 +116,7 @@ impl Modulus {
     /// Returns `R mod modulus`: `2^(modulus_bits - 1)`, which is below the
     /// modulus, doubled up to `R`.
     fn one_form(&self) -> Vec<u32> {
-        let modulus_bits = self.modulus_bits();
+        let modulus_bits = bit_length(&self.bytes);
         let mut value = vec![0u32; self.limbs.len()];
         let top = modulus_bits - 1;
         value[top / self.bits as usize] = 1 << (top % self.bits as usize);
@@ -128,23 +129,23 @@ impl Modulus {
 
     /// Returns `R^2 mod modulus`, the Montgomery form of `R`, as the
     /// Montgomery form of 2 raised to `log2(R)`.
-    fn compute_r_squared(&self, modulus_bits: usize) -> Vec<u32> {
-        debug_assert_eq!(modulus_bits, self.modulus_bits());
+    fn compute_r_squared(&self) -> Vec<u32> {
         let count = self.limbs.len();
         let mut two = self.one_form();
         self.double(&mut two);
         let exponent = (self.bits as u64 * count as u64).to_be_bytes();
         let mut scratch = vec![0u64; 2 * count];
         let mut result = self.pow_form(&two, &exponent, &mut scratch);
-        if compare(&result, &self.limbs) != std::cmp::Ordering::Less {
-            subtract(&mut result, &self.limbs, self.bits);
-        }
+        self.reduce_once(&mut result);
         result
     }
 
-    fn modulus_bits(&self) -> usize {
-        let top = self.limbs.iter().rposition(|&limb| limb != 0).unwrap_or(0);
-        top * self.bits as usize + (32 - self.limbs[top].leading_zeros() as usize)
+    /// Subtracts the modulus from a value below twice the modulus when the
+    /// value is not below it.
+    fn reduce_once(&self, value: &mut [u32]) {
+        if compare(value, &self.limbs) != std::cmp::Ordering::Less {
+            subtract(value, &self.limbs, self.bits);
+        }
     }
 
     /// Doubles a value below the modulus, modulo the modulus.
