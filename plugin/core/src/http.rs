@@ -153,8 +153,8 @@ impl RequestInfo {
     }
 }
 
-/// Returns `text` in ASCII lower case, borrowed when it has no capitals, as
-/// the header names that hosts pass do not.
+/// Returns `text` in ASCII lower case, borrowed when it has no capitals.
+/// Envoy passes header names in lower case, so most names are borrowed.
 pub fn lower_case(text: &str) -> Cow<'_, str> {
     if text.bytes().any(|byte| byte.is_ascii_uppercase()) {
         Cow::Owned(text.to_ascii_lowercase())
