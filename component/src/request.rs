@@ -12,7 +12,7 @@ use portcullis_core::event::{SecurityEvent, SourceAddress};
 use portcullis_core::filter::{Assessment, BodyTooLarge, Verdict};
 use portcullis_core::headers::{plan_request, Exchange as ExchangeFacts};
 use portcullis_core::http::{first_value, RequestInfo};
-use portcullis_core::jwt::cache::{LocalCache, Verified, VerifiedStore};
+use portcullis_core::jwt::cache::{LocalCache, Reach, Verified, VerifiedStore};
 use portcullis_core::jwt::check::{evaluate, Decision as TokenDecision, KeyLookup, KeyState};
 use portcullis_core::jwt::check::{Request as TokenRequest, RequestEdit as TokenEdit};
 use portcullis_core::jwt::policy::{JwtPolicy, KeySource};
@@ -166,11 +166,11 @@ struct Cache<'a> {
 }
 
 impl VerifiedStore for Cache<'_> {
-    fn get(&mut self, token: &[u8]) -> Option<Verified> {
+    fn get(&mut self, token: &[u8], _reach: Reach) -> Option<Verified> {
         self.cache.get(token, self.now)
     }
 
-    fn put(&mut self, token: &[u8], verified: Verified) {
+    fn put(&mut self, token: &[u8], verified: Verified, _reach: Reach) {
         self.cache.put(token, verified);
     }
 }

@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::config::Config;
-use portcullis_core::jwt::cache::{Verified, VerifiedStore};
+use portcullis_core::jwt::cache::{Reach, Verified, VerifiedStore};
 use portcullis_core::jwt::check::{evaluate, Decision, KeyLookup, KeyState, Request};
 use portcullis_core::jwt::policy::{JwtPolicy, KeySource};
 use portcullis_core::jwt::token;
@@ -56,11 +56,11 @@ impl KeyLookup for LocalKeys<'_> {
 struct MapStore(HashMap<Vec<u8>, Verified>);
 
 impl VerifiedStore for MapStore {
-    fn get(&mut self, token: &[u8]) -> Option<Verified> {
+    fn get(&mut self, token: &[u8], _reach: Reach) -> Option<Verified> {
         self.0.get(token).copied()
     }
 
-    fn put(&mut self, token: &[u8], verified: Verified) {
+    fn put(&mut self, token: &[u8], verified: Verified, _reach: Reach) {
         self.0.insert(token.to_vec(), verified);
     }
 }

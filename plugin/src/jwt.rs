@@ -8,7 +8,8 @@ use portcullis_core::event::{EventAction, SecurityEvent};
 use portcullis_core::headers::Exchange;
 use portcullis_core::http::RequestInfo;
 use portcullis_core::jwt::cache::{
-    decode_slot, encode_slot, shared_slot_key, token_digest, LocalCache, Verified, VerifiedStore,
+    decode_slot, encode_slot, shared_slot_key, token_digest, LocalCache, Reach, Verified,
+    VerifiedStore,
 };
 use portcullis_core::jwt::check::{evaluate, Decision, KeyLookup, KeyState, Request, RequestEdit};
 use portcullis_core::jwt::keys::{parse_document, Key};
@@ -448,10 +449,13 @@ impl Store<'_> {
 }
 
 impl VerifiedStore for Store<'_> {
-    fn get(&mut self, token: &[u8]) -> Option<Verified> {
+    fn get(&mut self, token: &[u8], reach: Reach) -> Option<Verified> {
         if let Some(hit) = self.runtime.cache.borrow().get(token, self.now) {
             self.hit = true;
             return Some(hit);
+        }
+        if reach == Reach::Local {
+            return None;
         }
         let digest = self.digest(token);
         let (value, _) = read_shared(&shared_slot_key(&digest))?;
@@ -461,8 +465,11 @@ impl VerifiedStore for Store<'_> {
         Some(hit)
     }
 
-    fn put(&mut self, token: &[u8], verified: Verified) {
+    fn put(&mut self, token: &[u8], verified: Verified, reach: Reach) {
         self.runtime.cache.borrow_mut().put(token, verified);
+        if reach == Reach::Local {
+            return;
+        }
         let digest = self.digest(token);
         // Slots are a cache: a plain write replaces whatever token had the
         // slot, and a lost race only costs a later verification.

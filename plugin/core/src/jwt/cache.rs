@@ -7,12 +7,15 @@
 //! entry counts only while the provider still has the key that verified it.
 //!
 //! The per-VM map compares whole tokens, so a hit there needs no digest. The
-//! digest is computed only when the shared slots are read or written.
+//! digest is computed only when the shared slots are read or written, and
+//! HMAC tokens never reach them (see [`Reach`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use sha2::{Digest as _, Sha256};
+
+use super::token::Algorithm;
 
 /// Number of shared-data slots for verified tokens. Shared data has no
 /// delete, so the key space is fixed: a token's slot is chosen by its hash
@@ -37,23 +40,45 @@ pub struct Verified {
     pub exp: u64,
 }
 
+/// The caches that a verification goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// This VM's cache only. An HMAC costs about as much as the SHA-256 that
+    /// names a token's shared slot, so sharing an HMAC verification spares
+    /// other workers nothing and adds two shared-data calls to each miss.
+    Local,
+    /// This VM's cache and the shared slots, so that one public-key
+    /// verification serves every worker.
+    Shared,
+}
+
+impl Reach {
+    /// Returns the reach of verifications of tokens signed with `algorithm`.
+    pub fn of(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Reach::Local,
+            _ => Reach::Shared,
+        }
+    }
+}
+
 /// Storage of verifications, keyed by the token as it arrived.
 pub trait VerifiedStore {
-    /// Returns the verification of this token.
-    fn get(&mut self, token: &[u8]) -> Option<Verified>;
-    /// Stores a verification of this token.
-    fn put(&mut self, token: &[u8], verified: Verified);
+    /// Returns the verification of this token from the caches of `reach`.
+    fn get(&mut self, token: &[u8], reach: Reach) -> Option<Verified>;
+    /// Stores a verification of this token in the caches of `reach`.
+    fn put(&mut self, token: &[u8], verified: Verified, reach: Reach);
 }
 
 /// A store that keeps nothing.
 pub struct NoStore;
 
 impl VerifiedStore for NoStore {
-    fn get(&mut self, _token: &[u8]) -> Option<Verified> {
+    fn get(&mut self, _token: &[u8], _reach: Reach) -> Option<Verified> {
         None
     }
 
-    fn put(&mut self, _token: &[u8], _verified: Verified) {}
+    fn put(&mut self, _token: &[u8], _verified: Verified, _reach: Reach) {}
 }
 
 /// SHA-256 of a token: the key of its shared-data slot.

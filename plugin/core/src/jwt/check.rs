@@ -2,7 +2,7 @@
 //! verified-token cache, requirement logic, and the edits and response that
 //! follow.
 
-use super::cache::{Verified, VerifiedStore};
+use super::cache::{Reach, Verified, VerifiedStore};
 use super::claims::{check_issuer_and_audience, check_time, lookup};
 use super::error::JwtError;
 use super::keys::Key;
@@ -440,7 +440,8 @@ fn verify_cached(
     keys: &[Key],
     store: &mut dyn VerifiedStore,
 ) -> Result<bool, JwtError> {
-    if let Some(hit) = store.get(raw.as_bytes()) {
+    let reach = Reach::of(token.header.alg);
+    if let Some(hit) = store.get(raw.as_bytes(), reach) {
         let still_trusted = hit.provider == index as u16
             && keys.iter().any(|key| {
                 key.fingerprint == hit.fingerprint
@@ -459,6 +460,7 @@ fn verify_cached(
                 fingerprint: key.fingerprint,
                 exp,
             },
+            reach,
         );
     }
     Ok(false)
@@ -772,5 +774,81 @@ mod tests {
         );
         assert_eq!(claim_header_value(&serde_json::json!("a\r\nx: y")), None);
         assert_eq!(claim_header_value(&serde_json::json!({"a": 1})), None);
+    }
+
+    /// Records the reach of every cache read and write.
+    #[derive(Default)]
+    struct Recorder {
+        gets: Vec<Reach>,
+        puts: Vec<Reach>,
+    }
+
+    impl VerifiedStore for Recorder {
+        fn get(&mut self, _token: &[u8], reach: Reach) -> Option<Verified> {
+            self.gets.push(reach);
+            None
+        }
+
+        fn put(&mut self, _token: &[u8], _verified: Verified, reach: Reach) {
+            self.puts.push(reach);
+        }
+    }
+
+    struct Inline<'a>(&'a JwtPolicy);
+
+    impl KeyLookup for Inline<'_> {
+        fn keys(&self, index: usize) -> KeyState<'_> {
+            match self.0.providers.get(index).map(|provider| &provider.keys) {
+                Some(super::super::policy::KeySource::Local(set)) => KeyState::Ready(&set.keys),
+                _ => KeyState::Unavailable,
+            }
+        }
+    }
+
+    #[test]
+    fn hmac_tokens_skip_shared_slots() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/jwt/");
+        let jwks = std::fs::read_to_string(format!("{fixtures}jwks.json")).unwrap();
+        let tokens: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{fixtures}tokens.json")).unwrap(),
+        )
+        .unwrap();
+        let document = serde_json::json!({"jwt": {
+            "providers": {"main": {
+                "issuer": "https://issuer.example",
+                "audiences": ["api"],
+                "local_jwks": {"inline_string": jwks},
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "main"}}],
+        }});
+        let config = crate::config::Config::from_json(document.to_string().as_bytes()).unwrap();
+        let cases = [
+            ("far_hs256", Reach::Local),
+            ("far_rs256", Reach::Shared),
+            ("far_es256", Reach::Shared),
+            ("far_eddsa", Reach::Shared),
+        ];
+        for (name, reach) in cases {
+            let token = tokens[name].as_str().unwrap();
+            let headers = vec![
+                (":path".to_string(), b"/api".to_vec()),
+                (
+                    "authorization".to_string(),
+                    format!("Bearer {token}").into_bytes(),
+                ),
+            ];
+            let request = Request {
+                headers: &headers,
+                now: 1_893_456_000,
+            };
+            let mut store = Recorder::default();
+            let decision = evaluate(&config.jwt, &request, &Inline(&config.jwt), &mut store);
+            assert!(
+                matches!(decision, Decision::Allow { .. }),
+                "{name}: {decision:?}"
+            );
+            assert_eq!(store.gets, [reach], "{name}");
+            assert_eq!(store.puts, [reach], "{name}");
+        }
     }
 }
