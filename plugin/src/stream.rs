@@ -256,20 +256,23 @@ impl HttpContext for Stream {
             crate::headers::send_reply(self.context_id, reply);
             return Action::Pause;
         }
-        if shared.config.filter.enabled() {
+        let filtered = shared.config.filter.enabled();
+        if filtered {
             shared.metrics.increment(Metric::RequestsInspected);
             self.assessment = shared.config.filter.inspect_headers(&headers);
-            self.request_headers = headers.clone();
-            if self.handle_assessment() {
-                return Action::Pause;
-            }
+        }
+        // Kept for the body phase, which inspects the body by its headers.
+        self.request_headers = headers;
+        if filtered && self.handle_assessment() {
+            return Action::Pause;
         }
 
         crate::headers::apply_request_edits(self.context_id, &plan);
+        let headers = &self.request_headers;
         let claims = match crate::jwt::on_request_headers(
             self.context_id,
             &shared,
-            &headers,
+            headers,
             &self.exchange,
             end_of_stream,
         ) {
@@ -279,7 +282,7 @@ impl HttpContext for Stream {
         match crate::limits::on_request_headers(
             self.context_id,
             &shared,
-            &headers,
+            headers,
             &self.exchange,
             claims,
             end_of_stream,

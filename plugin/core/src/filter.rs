@@ -542,7 +542,7 @@ impl Filter {
         let Some(range) = rule.find_prefiltered(text) else {
             return;
         };
-        let excerpt = if target.sensitive {
+        let excerpt = if target.is_sensitive() {
             REDACTED.to_string()
         } else {
             mask_excerpt(text.get(range).unwrap_or_default())

@@ -52,21 +52,27 @@ pub struct Target {
     pub label: String,
     /// The value, decoded once for arguments and cookies.
     pub value: Vec<u8>,
-    /// Whether the value may hold a credential and must not be excerpted.
+    /// Whether the value is never excerpted, whatever its name (cookie
+    /// values). See [`Target::is_sensitive`].
     pub sensitive: bool,
 }
 
 impl Target {
     fn new(kind: TargetKind, name: &[u8], label: String, value: Vec<u8>) -> Self {
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        let sensitive = is_sensitive_name(name.as_bytes());
         Target {
             kind,
-            name,
+            name: String::from_utf8_lossy(name).to_ascii_lowercase(),
             label,
             value,
-            sensitive,
+            sensitive: false,
         }
+    }
+
+    /// Tells whether the value may hold a credential and must not be
+    /// excerpted. The name is looked at only here, when a rule matched,
+    /// because most targets never match one.
+    pub fn is_sensitive(&self) -> bool {
+        self.sensitive || is_sensitive_name(self.name.as_bytes())
     }
 }
 
