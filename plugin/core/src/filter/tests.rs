@@ -1412,3 +1412,254 @@ fn markdown_code_fences_are_not_substitutions() {
     assert!(blocked(&request("/run?x=%60cat%20/etc/passwd%60"), ""));
     assert!(blocked(&request("/run?x=a%60%60%60id%60"), ""));
 }
+
+fn detected_ids(headers: &[(String, Vec<u8>)], body: &str) -> Vec<&'static str> {
+    assess(&filter(), headers, body)
+        .detections
+        .iter()
+        .map(|detection| detection.rule.id)
+        .collect()
+}
+
+/// Checks that `rule` finds `attack` in a query string and does not find
+/// `benign`, a value of the same shape that ordinary traffic sends.
+fn check_query_rule(rule: &str, attack: &str, benign: &str) {
+    assert!(
+        rule_ids(&format!("/item?{attack}")).contains(&rule),
+        "{rule} misses {attack:?}"
+    );
+    assert!(
+        !rule_ids(&format!("/item?{benign}")).contains(&rule),
+        "{rule} reports {benign:?}"
+    );
+}
+
+#[test]
+fn unclosed_sql_function_call() {
+    check_query_rule(
+        "sqli-unclosed-function-call",
+        "pay=lower%28",
+        "q=lower+prices",
+    );
+    check_query_rule(
+        "sqli-unclosed-function-call",
+        "x=RAND%28",
+        "q=rand%28%29+in+excel",
+    );
+    check_query_rule(
+        "sqli-unclosed-function-call",
+        "x=if%5C%28",
+        "q=what+if+%28maybe%29",
+    );
+    check_query_rule(
+        "sqli-unclosed-function-call",
+        "CONCAT%28",
+        "q=concat+strings",
+    );
+}
+
+#[test]
+fn sql_operator_alone() {
+    check_query_rule("sqli-operator-only-name", "%7C%7C", "q=%7C%7C");
+    check_query_rule("sqli-operator-only-name", "XOR", "xor_key=1");
+    check_query_rule("sqli-operator-only-name", "%3E%3D", "sort=price");
+    check_query_rule("sqli-operator-only-value", "pay=%3C%3D%3E", "op=%3E%3D");
+    check_query_rule("sqli-operator-only-value", "x=LIKE+NULL", "q=like+new");
+}
+
+#[test]
+fn shell_tilde_and_history_expansion() {
+    check_query_rule(
+        "cmdi-tilde-or-history-expansion",
+        "x=%7E%2B5",
+        "x=%7E5+minutes",
+    );
+    check_query_rule("cmdi-tilde-or-history-expansion", "x=%7E-", "x=%7E");
+    check_query_rule("cmdi-tilde-or-history-expansion", "x=!-1!-2", "x=!!");
+}
+
+#[test]
+fn command_line_in_user_agent() {
+    for (agent, attack) in [
+        ("ansible-playbook site.yml", true),
+        ("visudo", true),
+        ("perl -e print", true),
+        ("curl/8.5.0", false),
+        ("ansible-httpget", false),
+        ("Ruby", false),
+        ("node", false),
+        (
+            "Links (2.3pre1; Linux 2.6.38-8-generic x86_64; 170x48)",
+            false,
+        ),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            false,
+        ),
+    ] {
+        let mut headers = request("/");
+        headers[3].1 = agent.as_bytes().to_vec();
+        let found = detected_ids(&headers, "").contains(&"cmdi-command-line-header");
+        assert_eq!(found, attack, "{agent:?}");
+    }
+}
+
+#[test]
+fn separator_then_command() {
+    check_query_rule(
+        "cmdi-separator-then-command",
+        "x=%3B+ps+aux",
+        "x=ps+I+love+you",
+    );
+    check_query_rule("cmdi-separator-then-command", "x=%7C+id", "x=%7C+identity");
+    check_query_rule(
+        "cmdi-separator-then-command",
+        "x=%26%26+id",
+        "x=cats%3B+dogs",
+    );
+}
+
+#[test]
+fn automation_tool_subcommand() {
+    check_query_rule(
+        "cmdi-automation-tool",
+        "code=ansible-config+dump",
+        "q=ansible+tutorial%3F",
+    );
+    check_query_rule(
+        "cmdi-automation-tool",
+        "x=%3Bchef-client+-t",
+        "q=chef+recipes",
+    );
+}
+
+#[test]
+fn server_side_include() {
+    check_query_rule(
+        "ssi-directive",
+        "x=%3C!--%23exec+cmd%3D%22id%22--%3E",
+        "x=%3C!--+comment+--%3E",
+    );
+}
+
+#[test]
+fn comment_close_at_start() {
+    check_query_rule("xss-comment-close", "x=--%3E", "x=A+--%3E+B");
+    check_query_rule("xss-comment-close", "--%3E=1", "arrow=%E2%86%92");
+}
+
+#[test]
+fn server_config_file_upload() {
+    for (name, attack) in [
+        (".htaccess", true),
+        ("wp-config_php.txt", true),
+        ("uploads/.user.ini", true),
+        ("photo.jpg", false),
+        ("htaccess-guide.pdf", false),
+        ("settings.json", false),
+    ] {
+        let mut headers = request("/upload");
+        headers.push(("x-filename".to_string(), name.as_bytes().to_vec()));
+        let found = detected_ids(&headers, "").contains(&"upload-server-config-file-header");
+        assert_eq!(found, attack, "{name:?}");
+    }
+    let body = "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\".htaccess\"\r\n\r\nx\r\n--b--\r\n";
+    let headers = with_body("POST", "multipart/form-data; boundary=b", body);
+    assert!(detected_ids(&headers, body).contains(&"upload-server-config-file"));
+    let body = "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"notes.txt\"\r\n\r\nx\r\n--b--\r\n";
+    let headers = with_body("POST", "multipart/form-data; boundary=b", body);
+    assert!(!detected_ids(&headers, body).contains(&"upload-server-config-file"));
+}
+
+#[test]
+fn glued_string_and_chained_condition() {
+    let rule = "sqli-glued-string-or-chained-condition";
+    check_query_rule(rule, "x=and+%275%27orig", "q=salt+and+%27pepper%27+mix");
+    check_query_rule(rule, "x=%7C%7C%28c%3D%3D%3D", "q=a+%7C%7C+b");
+    check_query_rule(
+        rule,
+        &format!("x={}", "%27.".repeat(10)),
+        "q=%27a%27+%27b%27",
+    );
+}
+
+#[test]
+fn backtick_argument_name() {
+    check_query_rule("sqli-backtick-name", "%60bla%60", "q=%60code%60");
+}
+
+#[test]
+fn relative_binary_path() {
+    check_query_rule(
+        "cmdi-relative-binary-path",
+        "a=bin/ansible",
+        "path=bin/setup",
+    );
+    check_query_rule(
+        "cmdi-relative-binary-path",
+        "a=usr/bin/id",
+        "a=bin/identity",
+    );
+}
+
+#[test]
+fn sqlite_dot_command() {
+    check_query_rule(
+        "cmdi-cli-dot-command",
+        "x=%3B%0A.databases",
+        "q=version+1.2.shell",
+    );
+    check_query_rule("cmdi-cli-dot-command", "x=%3B.shell+id", "q=see+.shellrc");
+}
+
+#[test]
+fn lone_parameter_expansion() {
+    check_query_rule(
+        "cmdi-lone-parameter-expansion",
+        "x=%24%7Bcmd%7D",
+        "x=%24%7Bcmd%7D+is+a+placeholder",
+    );
+}
+
+#[test]
+fn doubly_encoded_entity() {
+    check_query_rule(
+        "xss-entity-obfuscation",
+        "x=ja%26amp%3Btab%3Bvascript%3A",
+        "x=tab%26amp%3Bcolon",
+    );
+    check_query_rule(
+        "xss-entity-obfuscation",
+        "x=javascript%26amp%3Bcolon%3Balert(1)",
+        "x=%26amp%3Bnbsp%3B",
+    );
+}
+
+#[test]
+fn snake_case_call_probe() {
+    check_query_rule(
+        "php-snake-case-call-probe",
+        "x=posix_getegid%28%29",
+        "x=posix_getegid+manual",
+    );
+    check_query_rule(
+        "php-snake-case-call-probe",
+        "x=curl_init%28",
+        "x=call+my_func%28%29+first",
+    );
+}
+
+#[test]
+fn leading_boolean_call() {
+    check_query_rule(
+        "sqli-leading-boolean-call",
+        "x=or+sleep%285%29",
+        "x=or+else+%28maybe%29",
+    );
+}
+
+#[test]
+fn number_comparison_value() {
+    check_query_rule("sqli-literal-comparison", "a=1!%3D11", "q=1!%3D11+meaning");
+    check_query_rule("sqli-literal-comparison", "a=1+xor+1", "q=xor+gate");
+}
