@@ -528,7 +528,7 @@ pub const RULES: &[RuleSpec] = &[
                 "/root",
                 "sys/",
             ],
-            r"/etc/+(?:\./+)*(?:passwd|shadow|group|gshadow|hosts|hostname|issue|motd|crontab|sudoers|fstab|mtab|resolv\.conf|os-release|profile|bashrc|environment|security|ssh|ssl|mysql|apache2|httpd|nginx|php|init\.d|cron|pam\.d|network|sysconfig|master\.passwd|pwd\.db|spwd\.db)\b|/proc/(?:self|\d+|thread-self)/|/proc/(?:net|version|cpuinfo|meminfo|mounts|cmdline|sched_debug|kcore)\b|/sys/(?:class|kernel|devices|firmware|fs|power|module)\b|\bwin\.ini\b|\bboot\.ini\b|\bsystem32\b|windows/(?:system|repair|win\.ini|debug|panther)|\.ssh/(?:id_|authorized_keys|known_hosts)|\.aws/(?:credentials|config)|\.(?:bash|zsh|mysql|psql|python)_history\b|\.htpasswd\b|\bweb\.config\b|wp-config\.php|\.git/(?:config|head|index|objects)|/\.env\b|/root/|/var/(?:log|lib|run|mail|spool|www)/|/usr/local/etc/|/\.(?:docker|kube|aws|ssh|gnupg|azure)/|\.npmrc\b|\.netrc\b|\.pgpass\b|\.my\.cnf\b",
+            r"/etc/+(?:\./+)*(?:passwd|shadow|group|gshadow|hosts|hostname|issue|motd|crontab|sudoers|fstab|mtab|resolv\.conf|os-release|profile|bashrc|environment|security|ssh|ssl|mysql|apache2|httpd|nginx|php|init\.d|cron|pam\.d|network|sysconfig|master\.passwd|pwd\.db|spwd\.db)\b|/proc/(?:self|\d+|thread-self)/|/proc/(?:net|version|cpuinfo|meminfo|mounts|cmdline|sched_debug|kcore)\b|/sys/(?:class|kernel|devices|firmware|fs|power|module)\b|\bwin\.ini\b|\bboot\.ini\b|[/\\]system32\b|\bsystem32[/\\]|windows/(?:system|repair|win\.ini|debug|panther)|\.ssh/(?:id_|authorized_keys|known_hosts)|\.aws/(?:credentials|config)|\.(?:bash|zsh|mysql|psql|python)_history\b|\.htpasswd\b|\bweb\.config\b|wp-config\.php|\.git/(?:config|head|index|objects)|/\.env\b|/root/|/var/(?:log|lib|run|mail|spool|www)/|/usr/local/etc/|/\.(?:docker|kube|aws|ssh|gnupg|azure)/|\.npmrc\b|\.netrc\b|\.pgpass\b|\.my\.cnf\b",
         ),
     ),
     rule(
@@ -667,7 +667,9 @@ pub const RULES: &[RuleSpec] = &[
                 bin_prefix!(),
                 "(?:(?:",
                 strong_commands!(),
-                r#")(?:\s+-{1,2}[a-z0-9]+(?:\s|$)|\s*[<>|;&`])|(?:"#,
+                r#")(?:(?:\s+-{1,2}[a-z0-9]+)+\s*(?:$|[~./$*'"<>|;&`=]|[\w-]+[./])|\s*[<>|;`]|\s*&&|&[^\s&]|\s*&\s*$|\s*&\s+(?:"#,
+                strong_commands!(),
+                r#")(?:\s|$))|(?:"#,
                 unix_command!(),
                 r#")(?:\s+[~.$]?/[\w.~/*?-]+|\s+[a-z]:\\|\s+\$|\s+\d{1,3}\.\d{1,3}\.|\s+(?:localhost|google\.com|127\.0\.0\.1)\b))|^\s*(?:whoami|uname|ifconfig|ipconfig|systeminfo|netstat|tasklist|printenv)\s*$"#
             ),
@@ -1384,7 +1386,7 @@ pub const RULES: &[RuleSpec] = &[
                 "describe",
                 "desc ",
             ],
-            r"\bselect\s+(?:\*|@@\w+|\w+\s*\(|null\b|count\s*\(|top\s+\d|distinct\b|concat|group_concat|char\s*\(|version\s*\(|user\s*\(|database\s*\(|\d+\s*,\s*\d+|if\s*\(|case\b|substring|sleep|benchmark|extractvalue|updatexml|load_file)|\binsert\s+(?:ignore\s+)?into\b|\bupdate\s+[\w`.\x22\[\]]+\s+set\b|\bdelete\s+from\s+[\w`\x22.\[\]]+\s*(?:where\b|;|--|#|$)|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\b|\bexec(?:ute)?\s*(?:\(|\s+(?:master|xp_|sp_|immediate|@))|\bdeclare\s+@\w+|\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\breplace\s+into\b|\bmerge\s+into\b|\bshutdown\s+with\s+nowait|\bgrant\s+(?:all|select|insert|update|delete)\b|\bhandler\s+\w+\s+open\b|\bshow\s+(?:tables|databases|columns|grants|variables|processlist|create)\b|\b(?:describe|desc)\s+[\w`.]+\s*(?:$|;|--|#)|\bcall\s+\w+\s*\(",
+            r"\bselect\s+(?:\*|@@\w+|\w+\s*\(|null\b|count\s*\(|top\s+\d|distinct\b|concat|group_concat|char\s*\(|version\s*\(|user\s*\(|database\s*\(|\d+\s*,\s*\d+|if\s*\(|case\b|substring|sleep|benchmark|extractvalue|updatexml|load_file)|\binsert\s+(?:ignore\s+)?into\s+[\w`.\x22\[\]]+\s*(?:\(|values\b|select\b|set\b|default\b)|[;'\x22`)]\s*insert\s+(?:ignore\s+)?into\b|\bupdate\s+[\w`.\x22\[\]]+\s+set\b|\bdelete\s+from\s+[\w`\x22.\[\]]+\s*(?:where\b|;|--|#|$)|[;'\x22`)]\s*(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\b|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\s+(?:if\s+(?:not\s+)?exists\s+)?(?:[`\x22\[]|[\w.]+\s*(?:;|--|#|/\*|\())|\bexec(?:ute)?\s*(?:\(|\s+(?:master|xp_|sp_|immediate|@))|\bdeclare\s+@\w+|\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\breplace\s+into\b|\bmerge\s+into\b|\bshutdown\s+with\s+nowait|\bgrant\s+(?:all|select|insert|update|delete)\b|\bhandler\s+\w+\s+open\b|\bshow\s+(?:tables|databases|columns|grants|variables|processlist|create)\b|\b(?:describe|desc)\s+[\w`.]+\s*(?:$|;|--|#)|\bcall\s+\w+\s*\(",
         ),
     ),
     rule(
@@ -1472,7 +1474,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["order", "group", "having", "procedure", "limit"],
-            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+|\w+\s*(?:--|#|/\*|;|\(|$))|\bhaving\s+\d+\s*=\s*\d+|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
+            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+|\w+\s*(?:--|#|/\*|;|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+\d+\s*=\s*\d+|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
         ),
     ),
     // A quote before `or` or `and` counts when it is an odd-numbered quote
@@ -1524,7 +1526,7 @@ pub const RULES: &[RuleSpec] = &[
         SHELL,
         Test::Regex(
             &["sh", "alias", "$", "."],
-            r"\b(?:ba|z|da|k|c|tc|a)?sh\s+-[a-z]*c\b|\balias\s+(?:[-+]\S*\s+)*[^\s=]+=|(?:^|[;&|\n])\s*[a-z_]\w*=\S*\s*[;&|\n]\s*\$\{?[a-z_]\w*|\$\{?(?:shell|bash|0|cmd|command)\}?\s+-[a-z]*c\b|(?:^|[;\n])\s*\.(?:shell|system|databases|tables|dump|load|import|output|once|read|open|cd)\b",
+            r"\b(?:ba|z|da|k|c|tc|a)?sh\s+-[a-z]*c\b|\balias\s+(?:[-+]\S*\s+)*[^\s=]+=|(?:^|[;&|\n])\s*[a-z_]\w*=\S*\s*[;&|\n]\s*\$\{?[a-z_]\w*|\$\{?(?:shell|bash|0|cmd|command)\}?\s+-[a-z]*c\b|(?:^|[;\n])\s*\.(?:shell|system)\b|[;\n]\s*\.(?:databases|tables|dump|load|import|output|once|read|open|cd)\b",
         ),
     ),
     rule(
@@ -1811,8 +1813,8 @@ pub const RULES: &[RuleSpec] = &[
         TargetKind::ArgName.bit(),
         SQL,
         Test::Regex(
-            &["|", "&", "<", ">", "=", "!", "xor", "like", "regexp", "div", "null", "between"],
-            r"^\s*(?:\|\||&&|<=>|>=|<=|<>|!=|>>|<<|==|xor|r?like|regexp|div|(?:not\s+)?like\s+null|sounds\s+like|not\s+(?:like|regexp|rlike|between|in)|is\s+(?:not\s+)?null)\s*$",
+            &["|", "&", "<", ">", "=", "!", "xor", "like", "null", "not "],
+            r"^\s*(?:\|\||&&|<=>|>=|<=|<>|!=|==|>>|<<|xor|(?:not\s+)?like\s+null|sounds\s+like|not\s+(?:like|regexp|rlike|between|in)|is\s+(?:not\s+)?null)\s*$",
         ),
     ),
     rule(
@@ -1823,8 +1825,8 @@ pub const RULES: &[RuleSpec] = &[
         ARG_VALUES,
         SQL,
         Test::Regex(
-            &["|", "&", "<", ">", "like", "regexp", "null"],
-            r"^\s*(?:\|\||&&|<=>|>>|<<|(?:not\s+)?like\s+null|sounds\s+like|not\s+(?:like|regexp|rlike)|r?like|regexp)\s*$",
+            &["|", "&", "<=>", "like", "not "],
+            r"^\s*(?:\|\||&&|<=>|(?:not\s+)?like\s+null|not\s+(?:like|regexp|rlike))\s*$",
         ),
     ),
     rule(
@@ -1980,27 +1982,15 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "cmdi-cli-dot-command",
-        "Command injection: SQLite shell dot command after a separator",
+        "Command injection: a SQLite shell dot command that runs a program, after a separator",
         Critical,
         1,
         FIELDS,
         TEXT,
         Test::Regex(
-            &[
-                ".shell", ".system", ".databases", ".tables", ".dump", ".import", ".output",
-                ".once", ".read", ".load", ".open", ".schema", ".clone", ".backup", ".restore",
-            ],
-            r"(?:^|[;&|\n])\s*(?:\\n)?\s*\.(?:shell|system|databases|tables|dump|import|output|once|read|load|open|schema|clone|backup|restore)\b",
+            &[".shell", ".system"],
+            r"(?:^|[;&|\n])\s*(?:\\n)?\s*\.(?:shell|system)\s",
         ),
-    ),
-    rule(
-        "cmdi-lone-parameter-expansion",
-        "Command injection: a value that is only a shell parameter expansion such as ${cmd}",
-        Critical,
-        1,
-        ARGS,
-        TEXT,
-        Test::Regex(&["${"], r"^\s*\$\{\s*[a-z_]\w*\s*\}\s*$"),
     ),
     rule(
         "xss-entity-obfuscation",
@@ -2016,14 +2006,14 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "php-snake-case-call-probe",
-        "PHP injection: a call of a snake_case function name, such as posix_getuid(), that ends the value",
+        "PHP injection: a call of a PHP function that reports on the process or the runtime, such as posix_getuid(), that ends the value",
         Critical,
         1,
         ARGS | TargetKind::Path.bit() | TargetKind::CookieValue.bit(),
         SQL,
         Test::Regex(
             &["_"],
-            r"(?:^|[^\w$.>:\\-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s*\(\s*\)?\s*(?:\[\s*\d*\s*\])?\s*;?\s*$",
+            r"(?:^|[^\w$.>:\\-])(?:(?:posix|proc|pcntl|php|ini|opcache|zend|apache|gc|realpath_cache|memory_get)_[a-z0-9_]+|sys_get_temp_dir|disk_(?:free|total)_space|get_(?:current_user|cfg_var|defined_[a-z]+|loaded_extensions|include_path|declared_[a-z]+|magic_quotes_[a-z]+)|error_reporting|debug_(?:backtrace|zval_dump|print_backtrace))\s*\(\s*\)?\s*(?:\[\s*\d*\s*\])?\s*;?\s*$",
         ),
     ),
     rule(
