@@ -549,7 +549,7 @@ impl Filter {
         };
         assessment.add(Detection {
             rule: rule.info,
-            target: target.label.clone(),
+            target: target.label.to_string(),
             excerpt,
         });
     }

@@ -5,8 +5,10 @@
 //! across two values. Argument names and values are decoded once, the way an
 //! application framework decodes them; rules decode further in their chains.
 
+use std::borrow::Cow;
+
 use crate::decode::{percent_decode, Plus};
-use crate::http::{split_cookies, split_pairs, split_path, truncate_chars, HeaderPairs};
+use crate::http::{split_cookies, split_pairs, split_path, HeaderPairs};
 use crate::rules::TargetKind;
 
 /// Maximum number of characters of a parameter, header or cookie name in a
@@ -49,7 +51,7 @@ pub struct Target {
     /// without one; rules limited to names compare against it.
     pub name: String,
     /// Label in events, such as `query.q`, `header.referer` or `json.a.b`.
-    pub label: String,
+    pub label: Cow<'static, str>,
     /// The value, decoded once for arguments and cookies.
     pub value: Vec<u8>,
     /// Whether the value is never excerpted, whatever its name (cookie
@@ -58,11 +60,16 @@ pub struct Target {
 }
 
 impl Target {
-    fn new(kind: TargetKind, name: &[u8], label: String, value: Vec<u8>) -> Self {
+    fn new(
+        kind: TargetKind,
+        name: &[u8],
+        label: impl Into<Cow<'static, str>>,
+        value: Vec<u8>,
+    ) -> Self {
         Target {
             kind,
             name: String::from_utf8_lossy(name).to_ascii_lowercase(),
-            label,
+            label: label.into(),
             value,
             sensitive: false,
         }
@@ -117,10 +124,34 @@ pub fn is_sensitive_name(name: &[u8]) -> bool {
 /// Returns a name as a label part: lossy UTF-8, control characters as `?`,
 /// cut to [`MAX_TARGET_NAME_CHARS`] characters.
 pub fn label_name(name: &[u8]) -> String {
-    truncate_chars(&String::from_utf8_lossy(name), MAX_TARGET_NAME_CHARS)
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    let mut label = String::new();
+    push_label_name(&mut label, name);
+    label
+}
+
+/// Returns `prefix.name`, the name written as [`label_name`] writes it.
+fn label(prefix: &str, name: &[u8]) -> String {
+    let mut label = String::with_capacity(prefix.len() + 1 + name.len().min(MAX_TARGET_NAME_CHARS));
+    label.push_str(prefix);
+    label.push('.');
+    push_label_name(&mut label, name);
+    label
+}
+
+/// Appends a name as [`label_name`] returns it. Most names are short and
+/// printable ASCII, which is appended as it is.
+fn push_label_name(label: &mut String, name: &[u8]) {
+    let printable = name.len() <= MAX_TARGET_NAME_CHARS
+        && name.iter().all(|&byte| (0x20..0x7f).contains(&byte));
+    match std::str::from_utf8(name) {
+        Ok(text) if printable => label.push_str(text),
+        _ => label.extend(
+            String::from_utf8_lossy(name)
+                .chars()
+                .take(MAX_TARGET_NAME_CHARS)
+                .map(|c| if c.is_control() { '?' } else { c }),
+        ),
+    }
 }
 
 /// Returns the targets of the request headers: method, path, query string,
@@ -132,31 +163,26 @@ pub fn header_targets(headers: &HeaderPairs) -> Vec<Target> {
             ":method" => targets.push(Target::new(
                 TargetKind::Method,
                 b"",
-                "method".to_string(),
+                "method",
                 value.clone(),
             )),
             ":path" => {
                 let (path, query) = split_path(value);
-                targets.push(Target::new(
-                    TargetKind::Path,
-                    b"",
-                    "path".to_string(),
-                    path.to_vec(),
-                ));
+                targets.push(Target::new(TargetKind::Path, b"", "path", path.to_vec()));
                 if let Some(query) = query {
                     targets.push(Target::new(
                         TargetKind::QueryString,
                         b"",
-                        "query_string".to_string(),
+                        "query_string",
                         query.to_vec(),
                     ));
-                    push_pairs(&mut targets, query, "query");
+                    push_pairs(&mut targets, query, "query", "query_name");
                 }
             }
             ":authority" => targets.push(Target::new(
                 TargetKind::HeaderValue,
                 b"host",
-                "header.host".to_string(),
+                "header.host",
                 value.clone(),
             )),
             lower if lower.starts_with(':') => {}
@@ -166,13 +192,13 @@ pub fn header_targets(headers: &HeaderPairs) -> Vec<Target> {
                     targets.push(Target::new(
                         TargetKind::CookieName,
                         b"",
-                        "cookie_name".to_string(),
+                        "cookie_name",
                         decoded_name.clone(),
                     ));
                     let mut target = Target::new(
                         TargetKind::CookieValue,
                         &decoded_name,
-                        format!("cookie.{}", label_name(&decoded_name)),
+                        label("cookie", &decoded_name),
                         percent_decode(cookie_value, Plus::Literal),
                     );
                     // Cookie values are session state, so none is ever logged.
@@ -184,13 +210,13 @@ pub fn header_targets(headers: &HeaderPairs) -> Vec<Target> {
                 targets.push(Target::new(
                     TargetKind::HeaderName,
                     b"",
-                    "header_name".to_string(),
+                    "header_name",
                     name.as_bytes().to_vec(),
                 ));
                 targets.push(Target::new(
                     TargetKind::HeaderValue,
                     lower.as_bytes(),
-                    format!("header.{}", label_name(lower.as_bytes())),
+                    label("header", lower.as_bytes()),
                     value.clone(),
                 ));
             }
@@ -199,20 +225,21 @@ pub fn header_targets(headers: &HeaderPairs) -> Vec<Target> {
     targets
 }
 
-/// Appends the name and value targets of a query string or form body.
-fn push_pairs(targets: &mut Vec<Target>, raw: &[u8], source: &str) {
+/// Appends the name and value targets of a query string or form body:
+/// `name_label` labels the names and `source.name` each value.
+fn push_pairs(targets: &mut Vec<Target>, raw: &[u8], source: &str, name_label: &'static str) {
     for (name, value) in split_pairs(raw) {
         let decoded_name = percent_decode(name, Plus::Space);
         targets.push(Target::new(
             TargetKind::ArgName,
             b"",
-            format!("{source}_name"),
+            name_label,
             decoded_name.clone(),
         ));
         targets.push(Target::new(
             TargetKind::ArgValue,
             &decoded_name,
-            format!("{source}.{}", label_name(&decoded_name)),
+            label(source, &decoded_name),
             percent_decode(value, Plus::Space),
         ));
     }
@@ -271,7 +298,7 @@ pub fn body_format(content_type: Option<&[u8]>) -> BodyFormat {
 pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) -> Vec<Target> {
     let mut targets = Vec::new();
     match body_format(content_type) {
-        BodyFormat::Form => push_pairs(&mut targets, body, "form"),
+        BodyFormat::Form => push_pairs(&mut targets, body, "form", "form_name"),
         BodyFormat::Json => push_json(&mut targets, body),
         BodyFormat::Multipart => push_parts(&mut targets, parts),
         BodyFormat::Xml => push_xml(&mut targets, body),
@@ -287,7 +314,7 @@ pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) ->
 }
 
 fn raw_body(body: &[u8]) -> Target {
-    Target::new(TargetKind::Body, b"", "body".to_string(), body.to_vec())
+    Target::new(TargetKind::Body, b"", "body", body.to_vec())
 }
 
 /// Appends every key and string value of a JSON body, and the raw body as
@@ -409,12 +436,7 @@ fn scan_json(targets: &mut Vec<Target>, body: &[u8]) {
                             }
                             _ => text,
                         };
-                        targets.push(Target::new(
-                            TargetKind::ArgName,
-                            b"",
-                            "json_name".to_string(),
-                            name,
-                        ));
+                        targets.push(Target::new(TargetKind::ArgName, b"", "json_name", name));
                     }
                     _ => {
                         let key = enter_value(&frames, &mut path);
@@ -520,7 +542,7 @@ fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
         targets.push(Target::new(
             TargetKind::ArgName,
             b"",
-            "multipart_name".to_string(),
+            "multipart_name",
             part.name.clone(),
         ));
         // A browser sends a part with an empty file name for an empty file
@@ -722,7 +744,7 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
             targets.push(Target::new(
                 TargetKind::Body,
                 b"doctype",
-                "xml.doctype".to_string(),
+                "xml.doctype",
                 rest[..length].to_vec(),
             ));
             index += length;
@@ -796,7 +818,7 @@ fn push_xml_text(targets: &mut Vec<Target>, element: &[u8], text: &[u8]) {
         targets.push(Target::new(
             TargetKind::ArgValue,
             element,
-            format!("xml.{}", label_name(element)),
+            label("xml", element),
             text.to_vec(),
         ));
     }

@@ -467,7 +467,7 @@ fn time_rules(filter: &Filter, size: usize) -> std::time::Duration {
     let target = Target {
         kind: crate::rules::TargetKind::ArgValue,
         name: "q".to_string(),
-        label: "query.q".to_string(),
+        label: "query.q".into(),
         value: value.into_bytes(),
         sensitive: false,
     };

@@ -12,7 +12,7 @@ fn labels(targets: &[Target]) -> Vec<(TargetKind, String, String)> {
         .map(|t| {
             (
                 t.kind,
-                t.label.clone(),
+                t.label.to_string(),
                 String::from_utf8_lossy(&t.value).into_owned(),
             )
         })
@@ -284,4 +284,19 @@ fn multipart_empty_file_name_is_a_field() {
         "1' or '1'='1".into()
     )));
     assert!(!targets.iter().any(|(kind, _, _)| *kind == TargetKind::Body));
+}
+
+#[test]
+fn label_names_are_printable_and_short() {
+    assert_eq!(label_name(b"user-agent"), "user-agent");
+    assert_eq!(label_name(b"a\x01b\x7fc"), "a?b?c");
+    assert_eq!(label_name(b"caf\xc3\xa9"), "café");
+    assert_eq!(label_name(b"bad\xff"), "bad\u{fffd}");
+    assert_eq!(label_name(&[b'n'; 70]), "n".repeat(MAX_TARGET_NAME_CHARS));
+    assert_eq!(
+        label_name(&"é".repeat(70).into_bytes()),
+        "é".repeat(MAX_TARGET_NAME_CHARS)
+    );
+    assert_eq!(label("header", b"x\nid"), "header.x?id");
+    assert_eq!(label("query", b""), "query.");
 }
