@@ -397,11 +397,13 @@ const COMMAND_WORDS: &[&str] = &[
 ];
 
 /// What follows a command name in a payload: the end of the value, a flag, a
-/// path, a home or variable reference, an address, a redirection or another
-/// separator. Prose such as "dogs; cat people" has none of these.
+/// path, a home or variable reference, an address, a redirection, another
+/// separator, a `#` that comments out the rest of the application's command,
+/// or a PowerShell cmdlet or reconnaissance command as the argument. Prose
+/// such as "dogs; cat people" has none of these.
 macro_rules! command_tail {
     () => {
-        r#"(?:\s*$|\s*[;&|<>`)]|\s+-{1,2}[a-z0-9]|\s+[~.$/\\'"]|\s+\S*/|\s+\d{1,3}\.\d{1,3}\.|\s+[a-z]:\\|\s+%[a-z]+%|\s+\*|\s+\w+\.\w{2,4}\b|\s+[\w-]+(?:\.[\w-]+)*\.[a-z]{2,24}\b|\s+\d+\s*(?:$|[;&|`)])|\s+(?:localhost|google\.com|127\.0\.0\.1)|\s+/[a-z]|\s+(?:alerts|list|-c|\+))"#
+        r#"(?:\s*$|\s*[;&|<>`)]|\s+#|\s+(?:iex|iwr|irm|invoke-\w+|new-object|start-process|whoami|uname|hostname)\b|\s+-{1,2}[a-z0-9]|\s+[~.$/\\'"]|\s+\S*/|\s+\d{1,3}\.\d{1,3}\.|\s+[a-z]:\\|\s+%[a-z]+%|\s+\*|\s+\w+\.\w{2,4}\b|\s+[\w-]+(?:\.[\w-]+)*\.[a-z]{2,24}\b|\s+\d+\s*(?:$|[;&|`)])|\s+(?:localhost|google\.com|127\.0\.0\.1)|\s+/[a-z]|\s+(?:alerts|list|-c|\+))"#
     };
 }
 

