@@ -417,6 +417,26 @@ macro_rules! word_command_tail {
     };
 }
 
+/// Literals of [`SERVER_CONFIG_FILE`].
+const SERVER_CONFIG_LITERALS: &[&str] = &[
+    ".ht",
+    ".user.ini",
+    "php.ini",
+    "web.config",
+    "wp-config",
+    "configuration.php",
+    "localsettings",
+    ".env",
+    "authorized_keys",
+    "global.asa",
+    ".bash",
+    ".profile",
+];
+
+/// A file name that configures the web server, the PHP runtime, the
+/// application or a login shell.
+const SERVER_CONFIG_FILE: &str = r"(?:^|[/\\])(?:\.ht(?:access|passwd|digest)|\.user\.ini|php\.ini|web\.config|wp-config[^/\\]*|configuration\.php|localsettings\.php|\.env(?:\.\w+)?|authorized_keys|global\.asax?|\.bash(?:rc|_profile|_logout)|\.profile)\s*$";
+
 /// The built-in rules, in the order they run.
 pub const RULES: &[RuleSpec] = &[
     // Scanners.
@@ -1959,11 +1979,8 @@ pub const RULES: &[RuleSpec] = &[
         TargetKind::FileName.bit(),
         FILE,
         Test::Regex(
-            &[
-                ".ht", ".user.ini", "php.ini", "web.config", "wp-config", "configuration.php",
-                "localsettings", ".env", "authorized_keys", "global.asa", ".bash", ".profile",
-            ],
-            r"(?:^|[/\\])(?:\.ht(?:access|passwd|digest)|\.user\.ini|php\.ini|web\.config|wp-config[^/\\]*|configuration\.php|localsettings\.php|\.env(?:\.\w+)?|authorized_keys|global\.asax?|\.bash(?:rc|_profile|_logout)|\.profile)\s*$",
+            SERVER_CONFIG_LITERALS,
+            SERVER_CONFIG_FILE,
         ),
     ),
     named(
@@ -1975,11 +1992,8 @@ pub const RULES: &[RuleSpec] = &[
             HEADERS,
             FILE,
             Test::Regex(
-                &[
-                    ".ht", ".user.ini", "php.ini", "web.config", "wp-config", "configuration.php",
-                    "localsettings", ".env", "authorized_keys", "global.asa", ".bash", ".profile",
-                ],
-                r"(?:^|[/\\])(?:\.ht(?:access|passwd|digest)|\.user\.ini|php\.ini|web\.config|wp-config[^/\\]*|configuration\.php|localsettings\.php|\.env(?:\.\w+)?|authorized_keys|global\.asax?|\.bash(?:rc|_profile|_logout)|\.profile)\s*$",
+                SERVER_CONFIG_LITERALS,
+                SERVER_CONFIG_FILE,
             ),
         ),
         &["x-filename", "x_filename", "x-file-name", "x-file"],
