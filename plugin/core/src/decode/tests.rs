@@ -274,16 +274,31 @@ fn transforms_take_linear_time_on_long_runs() {
         for unit in RUN_SHAPES {
             let (small_value, large_value) = (value(unit, 64 * 1024), value(unit, 256 * 1024));
             // The two sizes take turns, and the minimum of five runs of each
-            // drops the runs that other tests on the same cores slowed.
-            let (mut small, mut large) = (std::time::Duration::MAX, std::time::Duration::MAX);
-            for _ in 0..5 {
-                small = small.min(once(transform, &small_value));
-                large = large.min(once(transform, &large_value));
+            // drops the runs that other tests on the same cores slowed. When
+            // the cores stay busy, runs longer than a scheduler time slice
+            // are stretched and shorter ones are not, so a ratio over the
+            // bound is measured again, up to three times. Quadratic time
+            // stays over it every time.
+            let mut measured = Vec::new();
+            for _ in 0..3 {
+                let (mut small, mut large) = (std::time::Duration::MAX, std::time::Duration::MAX);
+                for _ in 0..5 {
+                    small = small.min(once(transform, &small_value));
+                    large = large.min(once(transform, &large_value));
+                }
+                let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);
+                measured.push((large, small));
+                if ratio < 8.0 || large < std::time::Duration::from_millis(5) {
+                    break;
+                }
             }
-            let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);
             assert!(
-                ratio < 8.0 || large < std::time::Duration::from_millis(5),
-                "{transform:?} on runs of {unit:?}: 256 KiB took {large:?}, 64 KiB took {small:?}"
+                measured.len() < 3 || {
+                    let (large, small) = measured[2];
+                    large.as_secs_f64() / small.as_secs_f64().max(1e-6) < 8.0
+                        || large < std::time::Duration::from_millis(5)
+                },
+                "{transform:?} on runs of {unit:?}: 256 KiB and 64 KiB took {measured:?}"
             );
         }
     }
