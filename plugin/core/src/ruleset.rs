@@ -561,7 +561,7 @@ pub const RULES: &[RuleSpec] = &[
                 "/root",
                 "sys/",
             ],
-            r"/etc/+(?:\./+)*(?:passwd|shadow|group|gshadow|hosts|hostname|issue|motd|crontab|sudoers|fstab|mtab|resolv\.conf|os-release|profile|bashrc|environment|security|ssh|ssl|mysql|apache2|httpd|nginx|php|init\.d|cron|pam\.d|network|sysconfig|master\.passwd|pwd\.db|spwd\.db)\b|/proc/(?:self|\d+|thread-self)/|/proc/(?:net|version|cpuinfo|meminfo|mounts|cmdline|sched_debug|kcore)\b|/sys/(?:class|kernel|devices|firmware|fs|power|module)\b|\bwin\.ini\b|\bboot\.ini\b|[/\\]system32\b|\bsystem32[/\\]|windows/(?:system|repair|win\.ini|debug|panther)|\.ssh/(?:id_|authorized_keys|known_hosts)|\.aws/(?:credentials|config)|\.(?:bash|zsh|mysql|psql|python)_history\b|\.htpasswd\b|\bweb\.config\b|wp-config\.php|\.git/(?:config|head|index|objects)|/\.env\b|/root/|/var/(?:log|lib|run|mail|spool|www)/|/usr/local/etc/|/\.(?:docker|kube|aws|ssh|gnupg|azure)/|\.npmrc\b|\.netrc\b|\.pgpass\b|\.my\.cnf\b",
+            r"/etc/+(?:\./+)*(?:passwd|shadow|group|gshadow|hosts|hostname|issue|motd|crontab|sudoers|fstab|mtab|resolv\.conf|os-release|profile|bashrc|environment|security|ssh|ssl|mysql|apache2|httpd|nginx|php|init\.d|cron|pam\.d|network|sysconfig|master\.passwd|pwd\.db|spwd\.db)\b|/proc/(?:self|\d+|thread-self)/|/proc/(?:net|version|cpuinfo|meminfo|mounts|cmdline|sched_debug|kcore)\b|/sys/(?:class|kernel|devices|firmware|fs|power|module)\b|\bwin\.ini\b|\bboot\.ini\b|[/\\]system32\b|\bsystem32[/\\]|windows[/\\](?:system|repair|win\.ini|debug|panther)|\.ssh[/\\](?:id_|authorized_keys|known_hosts)|\.aws[/\\](?:credentials|config)|\.(?:bash|zsh|mysql|psql|python)_history\b|\.htpasswd\b|\bweb\.config\b|wp-config\.php|\.git[/\\](?:config|head|index|objects)|/\.env\b|/root/|/var/(?:log|lib|run|mail|spool|www)/|/usr/local/etc/|[/\\]\.(?:docker|kube|aws|ssh|gnupg|azure)[/\\]|\.npmrc\b|\.netrc\b|\.pgpass\b|\.my\.cnf\b",
         ),
     ),
     rule(
@@ -649,6 +649,10 @@ pub const RULES: &[RuleSpec] = &[
             r"^\s*(?:\\\\|//)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}[\\/]\w",
         ),
     ),
+    // NOTE: PHP's data: wrapper runs code whatever the media type, so an
+    // image data URL that carries PHP passes. Image data URLs are common in
+    // JSON APIs, and the wrapper needs allow_url_include, which is off by
+    // default.
     rule(
         "rfi-wrapper-scheme",
         "Stream wrapper or non-web scheme in an argument",
@@ -658,7 +662,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &[":"],
-            r"(?:^|[\s'(=])(?:file|ftps|ldaps?|gopher|dict|jar|phar|expect|php|zip|zlib|compress\.zlib|compress\.bzip2|glob|rar|ogg|ssh2\.(?:shell|exec|tunnel|sftp|scp)|tftp|netdoc|sftp|smb|rmi|iiop|corba|nis|nds|jndi|url:\w+)://|^\s*(?:url:)?file:|^\s*data:[\w/+.-]*(?:;[\w=-]+)*(?:;base64)?,|^\s*data:[a-z]+/[\w.+-]+\s*$|^\s*ftps?://",
+            r"(?:^|[\s'(=])(?:file|ftps|ldaps?|gopher|dict|jar|phar|expect|php|zip|zlib|compress\.zlib|compress\.bzip2|glob|rar|ogg|ssh2\.(?:shell|exec|tunnel|sftp|scp)|tftp|netdoc|sftp|smb|rmi|iiop|corba|nis|nds|jndi|url:\w+)://|^\s*(?:url:)?file:|^\s*data:(?://)?(?:(?:text|application)/[\w+.-]*|[\w+.-]*/[\w+.-]*php[\w+.-]*)?(?:;[\w=-]+)*(?:;base64)?,|^\s*data:[a-z]+/[\w.+-]+\s*$|^\s*ftps?://",
         ),
     ),
     // Command injection.
@@ -1261,6 +1265,21 @@ pub const RULES: &[RuleSpec] = &[
         Test::Regex(
             &["://"],
             r"://(?:\d{8,10}|0x[0-9a-f]{8}|(?:0x[0-9a-f]{1,2}\.){3}0x[0-9a-f]{1,2}|(?:0\d{1,3}\.){3}0\d{1,3}|\[[0-9a-f:.]+\])(?:[:/]|$)",
+        ),
+    ),
+    // Address parsers in C libraries, browsers and many URL libraries read
+    // these forms as IPv4 addresses, while address lists in rules and
+    // allow-lists see a plain dotted quad.
+    rule(
+        "ssrf-numeric-host",
+        "Server-side request forgery to an IPv4 host written in octal, in hexadecimal, as one number or with fewer than four parts",
+        Critical,
+        1,
+        ARG_VALUES | TargetKind::CookieValue.bit(),
+        TEXT,
+        Test::Regex(
+            &["://", ":\\\\"],
+            r"[a-z]:[/\\]{2}(?:[^/\\@?#\s]*@)?(?:0|0x0*[0-9a-f]{1,8}|0+[0-7]{1,11}|\d{8,10}|\d{1,3}\.\d{1,8}|\d{1,3}\.\d{1,3}\.\d{1,5}|(?:(?:\d{1,3}|0x0*[0-9a-f]{1,2})\.){0,3}(?:0x0*[0-9a-f]{1,2}|0+[0-7]{1,3})(?:\.(?:\d{1,10}|0x0*[0-9a-f]{1,8}|0+[0-7]{1,11})){0,3})(?:[:/?#\\]|$)",
         ),
     ),
     // Cross-site scripting.

@@ -1806,3 +1806,67 @@ fn command_with_comment_or_cmdlet_is_blocked() {
         ""
     ));
 }
+
+#[test]
+fn numeric_hosts_are_blocked() {
+    for url in [
+        "http%3A%2F%2F0251.254.169.254%2Flatest%2F",
+        "http%3A%2F%2F025177524776%2Flatest%2Fmeta-data%2F",
+        "http%3A%2F%2F0x00a9fea9fe%2F",
+        "http%3A%2F%2F169.0xfe.43518%2F",
+        "http%3A%2F%2F0%2Fadmin",
+        "http%3A%2F%2F0x7f.1%2Fadmin",
+        "http%3A%2F%2F017700000001%2Fadmin",
+        "http%3A%5C%5C0251.254.169.254%5Clatest",
+    ] {
+        let query = format!("url={url}");
+        assert!(
+            detected_ids(&request(&format!("/fetch?{query}")), "").contains(&"ssrf-numeric-host"),
+            "{query}"
+        );
+    }
+    for query in [
+        "url=https%3A%2F%2F007.example.com%2F",
+        "url=https%3A%2F%2F0x.example.com%2Fdocs",
+        "next=https%3A%2F%2Fexample.com%2F2024%2F05",
+    ] {
+        assert!(
+            !detected_ids(&request(&format!("/fetch?{query}")), "").contains(&"ssrf-numeric-host"),
+            "{query}"
+        );
+    }
+}
+
+#[test]
+fn windows_paths_to_credentials_are_blocked() {
+    for file in [
+        "C%3A%5CUsers%5CAdministrator%5C.ssh%5Cid_rsa",
+        "C%3A%5CUsers%5Capp%5C.aws%5Ccredentials",
+        "C%3A%5Cinetpub%5Cwwwroot%5C.git%5Cconfig",
+        "C%3A%5CWindows%5CPanther%5CUnattend.xml",
+    ] {
+        assert!(
+            blocked(&request(&format!("/download?file={file}")), ""),
+            "{file}"
+        );
+    }
+}
+
+/// Images sent as data URLs pass. Data URLs of text, of an application
+/// type or with no type, the forms used to include code, are blocked.
+#[test]
+fn image_data_urls_pass() {
+    let body = r#"{"avatar":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="}"#;
+    assert!(!blocked(&with_body("POST", "application/json", body), body));
+    for value in [
+        "data%3A%2F%2Ftext%2Fplain%3Bbase64%2CPD9waHAgc3lzdGVtKCRfR0VUWzBdKTsgPz4%3D",
+        "data%3Atext%2Fplain%2C%3C%3Fphp+phpinfo%28%29%3F%3E",
+        "data%3A%2CHello",
+    ] {
+        assert!(
+            detected_ids(&request(&format!("/page?file={value}")), "")
+                .contains(&"rfi-wrapper-scheme"),
+            "{value}"
+        );
+    }
+}
