@@ -1316,6 +1316,22 @@ pub const RULES: &[RuleSpec] = &[
             r#"(?:java|vb|live|ecma)script\s*:\s*(?:[\w.$\[\]]+\s*[(=`]|[/'"(\[!~+\\-]|\w+\s*\.)|\bmocha\s*:|data\s*:\s*(?:text/html|image/svg\+xml|application/(?:x-)?javascript|text/javascript)\b"#,
         ),
     ),
+    // Browsers remove tabs and line breaks anywhere in a URL, so
+    // `jav&#x09;ascript:` runs as `javascript:`. The chain of the rule above
+    // turns them into spaces, which browsers keep, so this one reads the
+    // value before whitespace compression.
+    rule(
+        "xss-javascript-uri-split",
+        "Cross-site scripting with a javascript: or vbscript: URI split by tabs or line breaks",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["\t", "\n", "\r"],
+            r#"(?:j[\t\n\r]*a[\t\n\r]*v[\t\n\r]*a|v[\t\n\r]*b)[\t\n\r]*s[\t\n\r]*c[\t\n\r]*r[\t\n\r]*i[\t\n\r]*p[\t\n\r]*t[\t\n\r]*:\s*(?:[\w.$\[\]]+\s*[(=`]|[/'"(\[!~+\\-]|\w+\s*\.)"#,
+        ),
+    ),
     rule(
         "xss-dangerous-tag",
         "Cross-site scripting with an embedding or active tag",

