@@ -13,9 +13,8 @@ use portcullis_core::filter::{Assessment, BodyTooLarge, Verdict};
 use portcullis_core::headers::{plan_request, Exchange as ExchangeFacts};
 use portcullis_core::http::{first_value, RequestInfo};
 use portcullis_core::jwt::cache::{LocalCache, Reach, Verified, VerifiedStore};
-use portcullis_core::jwt::check::{evaluate, Decision as TokenDecision, KeyLookup, KeyState};
+use portcullis_core::jwt::check::{evaluate, Decision as TokenDecision, InlineKeys};
 use portcullis_core::jwt::check::{Request as TokenRequest, RequestEdit as TokenEdit};
-use portcullis_core::jwt::policy::{JwtPolicy, KeySource};
 use portcullis_core::limits::key::KeyInputs;
 use portcullis_core::limits::{LimitVerdict, Report};
 use portcullis_core::pipeline::{
@@ -142,19 +141,6 @@ fn apply_assessment(
                 SecurityEvent::assessment(facts.now, assessment, None),
             );
             None
-        }
-    }
-}
-
-/// Keys of every provider: only inline keys, since `configure` rejects
-/// remote JWKS.
-struct InlineKeys<'a>(&'a JwtPolicy);
-
-impl KeyLookup for InlineKeys<'_> {
-    fn keys(&self, index: usize) -> KeyState<'_> {
-        match self.0.providers.get(index).map(|provider| &provider.keys) {
-            Some(KeySource::Local(set)) => KeyState::Ready(&set.keys),
-            Some(KeySource::Remote(_)) | None => KeyState::Unavailable,
         }
     }
 }

@@ -8,8 +8,8 @@
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::config::Config;
 use portcullis_core::jwt::cache::{Reach, Verified, VerifiedStore};
-use portcullis_core::jwt::check::{evaluate, Decision, KeyLookup, KeyState, Request};
-use portcullis_core::jwt::policy::{JwtPolicy, KeySource};
+use portcullis_core::jwt::check::{evaluate, Decision, InlineKeys, Request};
+use portcullis_core::jwt::policy::JwtPolicy;
 use portcullis_core::jwt::token;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -37,18 +37,6 @@ fn policy() -> &'static JwtPolicy {
             Err(error) => panic!("fuzz target configuration is invalid: {error}"),
         }
     })
-}
-
-/// The local keys of every provider.
-struct LocalKeys<'a>(&'a JwtPolicy);
-
-impl KeyLookup for LocalKeys<'_> {
-    fn keys(&self, index: usize) -> KeyState<'_> {
-        match self.0.providers.get(index).map(|provider| &provider.keys) {
-            Some(KeySource::Local(set)) => KeyState::Ready(&set.keys),
-            _ => KeyState::Unavailable,
-        }
-    }
 }
 
 /// A verified-token store that keeps every entry, like shared data.
@@ -84,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
         headers: &headers,
         now: NOW,
     };
-    let keys = LocalKeys(policy);
+    let keys = InlineKeys(policy);
     let mut store = MapStore::default();
     let first = evaluate(policy, &request, &keys, &mut store);
     // The second evaluation may take the signature check from the store, and

@@ -13,8 +13,7 @@
 
 use portcullis_core::config::Config;
 use portcullis_core::jwt::cache::NoStore;
-use portcullis_core::jwt::check::{evaluate, Decision, KeyLookup, KeyState, Request};
-use portcullis_core::jwt::policy::{JwtPolicy, KeySource};
+use portcullis_core::jwt::check::{evaluate, Decision, InlineKeys, Request};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -31,18 +30,6 @@ const ALGORITHMS: [(&str, &str); 6] = [
 
 /// The time the fixture tokens are valid at, as in the scenarios that use them.
 const FIXTURE_TIME: u64 = 1_893_456_000;
-
-/// Supplies the local keys of every provider.
-struct LocalKeys<'a>(&'a JwtPolicy);
-
-impl KeyLookup for LocalKeys<'_> {
-    fn keys(&self, index: usize) -> KeyState<'_> {
-        match self.0.providers.get(index).map(|provider| &provider.keys) {
-            Some(KeySource::Local(set)) => KeyState::Ready(&set.keys),
-            _ => KeyState::Unavailable,
-        }
-    }
-}
 
 /// A configuration and one valid token per algorithm, and the time to check them at.
 struct Inputs {
@@ -115,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => 2000,
     };
     let policy = &inputs.config.jwt;
-    let lookup = LocalKeys(policy);
+    let lookup = InlineKeys(policy);
     for (alg, token) in &inputs.tokens {
         let headers = vec![
             (":method".to_string(), b"GET".to_vec()),

@@ -15,6 +15,7 @@ use std::rc::Rc;
 
 use sha2::{Digest as _, Sha256};
 
+use super::keys::KeyFamily;
 use super::token::Algorithm;
 
 /// Number of shared-data slots for verified tokens. Shared data has no
@@ -55,9 +56,10 @@ pub enum Reach {
 impl Reach {
     /// Returns the reach of verifications of tokens signed with `algorithm`.
     pub fn of(algorithm: Algorithm) -> Self {
-        match algorithm {
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Reach::Local,
-            _ => Reach::Shared,
+        if KeyFamily::Hmac.accepts(algorithm) {
+            Reach::Local
+        } else {
+            Reach::Shared
         }
     }
 }

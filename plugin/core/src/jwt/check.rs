@@ -7,7 +7,8 @@ use super::claims::{check_issuer_and_audience, check_time, lookup};
 use super::error::JwtError;
 use super::keys::Key;
 use super::policy::{
-    HeaderMatch, JwtPolicy, PathMatch, Provider, Requirement, Rule, TokenSource, ValueMatch,
+    HeaderMatch, JwtPolicy, KeySource, PathMatch, Provider, Requirement, Rule, TokenSource,
+    ValueMatch,
 };
 use super::response::Rejection;
 use super::token::{parse, Token, BASE64URL};
@@ -32,6 +33,19 @@ pub enum KeyState<'a> {
 pub trait KeyLookup {
     /// Returns the keys of the provider at `index`.
     fn keys(&self, index: usize) -> KeyState<'_>;
+}
+
+/// Key lookup for hosts without remote JWKS: the inline keys of each
+/// provider, and no keys for a provider with a remote JWKS.
+pub struct InlineKeys<'a>(pub &'a JwtPolicy);
+
+impl KeyLookup for InlineKeys<'_> {
+    fn keys(&self, index: usize) -> KeyState<'_> {
+        match self.0.providers.get(index).map(|provider| &provider.keys) {
+            Some(KeySource::Local(set)) => KeyState::Ready(&set.keys),
+            Some(KeySource::Remote(_)) | None => KeyState::Unavailable,
+        }
+    }
 }
 
 /// A change to the request headers.
@@ -794,17 +808,6 @@ mod tests {
         }
     }
 
-    struct Inline<'a>(&'a JwtPolicy);
-
-    impl KeyLookup for Inline<'_> {
-        fn keys(&self, index: usize) -> KeyState<'_> {
-            match self.0.providers.get(index).map(|provider| &provider.keys) {
-                Some(super::super::policy::KeySource::Local(set)) => KeyState::Ready(&set.keys),
-                _ => KeyState::Unavailable,
-            }
-        }
-    }
-
     #[test]
     fn hmac_tokens_skip_shared_slots() {
         let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/jwt/");
@@ -842,7 +845,7 @@ mod tests {
                 now: 1_893_456_000,
             };
             let mut store = Recorder::default();
-            let decision = evaluate(&config.jwt, &request, &Inline(&config.jwt), &mut store);
+            let decision = evaluate(&config.jwt, &request, &InlineKeys(&config.jwt), &mut store);
             assert!(
                 matches!(decision, Decision::Allow { .. }),
                 "{name}: {decision:?}"
