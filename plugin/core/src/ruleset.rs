@@ -417,6 +417,25 @@ macro_rules! word_command_tail {
     };
 }
 
+/// A command name with an argument that makes it a command line: a name of
+/// [`strong_commands`] before [`command_tail`], or one of [`word_commands`]
+/// before [`word_command_tail`].
+macro_rules! command_with_argument {
+    () => {
+        concat!(
+            "(?:(?:",
+            strong_commands!(),
+            ")",
+            command_tail!(),
+            "|(?:",
+            word_commands!(),
+            ")",
+            word_command_tail!(),
+            ")"
+        )
+    };
+}
+
 /// Literals of [`SERVER_CONFIG_FILE`].
 const SERVER_CONFIG_LITERALS: &[&str] = &[
     ".ht",
@@ -678,14 +697,8 @@ pub const RULES: &[RuleSpec] = &[
             concat!(
                 r"(?:[;|&\n`{]|\$\(|[<>]\(|\|\||\b(?:time|strace|ltrace|nohup|nice|timeout|setsid|sudo|doas|env|xargs|watch|exec|command|builtin|chroot|trap|busybox|stdbuf|unbuffer)\s+(?:-\S+\s+)*)\s*(?:\{\s*|\(\s*|!\s*)?",
                 bin_prefix!(),
-                "(?:(?:",
-                strong_commands!(),
-                ")",
-                command_tail!(),
-                "|(?:",
-                word_commands!(),
-                ")",
-                word_command_tail!(),
+                "(?:",
+                command_with_argument!(),
                 r"|(?:who|set)\s*$)"
             ),
         ),
@@ -706,15 +719,7 @@ pub const RULES: &[RuleSpec] = &[
             concat!(
                 r"^[\w.:/@%+,=-]*[\r\n]+[ \t]*",
                 bin_prefix!(),
-                "(?:(?:",
-                strong_commands!(),
-                ")",
-                command_tail!(),
-                "|(?:",
-                word_commands!(),
-                ")",
-                word_command_tail!(),
-                ")"
+                command_with_argument!()
             ),
         ),
     ),
