@@ -87,8 +87,8 @@ trap 'rm -rf "$headers_off" "$defaults_config" "$jwt_dir"; stop_serve' EXIT
 python3 tests/bench/make_jwt_tokens.py "$jwt_dir" "$((JWT_REQUESTS + JWT_REQUESTS / 10))" >/dev/null
 head -1 "$jwt_dir/tokens-RS256.txt" > "$jwt_dir/one-token.txt"
 native_jwt=$(cargo run --quiet --release -p portcullis-core --example jwt_timing -- "$jwt_dir" "$JWT_REQUESTS")
-# curve25519-dalek picks its AVX2 field arithmetic at run time on x86-64 CPUs that have it;
-# wasm32 runs its portable 32-bit code. This run measures EdDSA with the portable (64-bit)
+# curve25519-dalek picks its AVX2 field arithmetic at run time on x86-64 CPUs that have it,
+# and wasm32 runs its portable 32-bit code. This run measures EdDSA with the portable (64-bit)
 # code, in a target directory of its own, because the setting changes every crate's hash.
 native_eddsa_portable=$(cargo run --quiet --release -p portcullis-core --example jwt_timing \
     --config 'build.rustflags=["--cfg", "curve25519_dalek_backend=\"serial\""]' \
@@ -263,7 +263,7 @@ $native_eddsa_portable
 ${wasm_jwt_rows}$wasm_jwt_hit
 
 The native EdDSA row uses curve25519-dalek's AVX2 field arithmetic, which it selects at run
-time; the "portable field code" row is the same example built with
+time. The "portable field code" row is the same example built with
 \`--cfg curve25519_dalek_backend="serial"\`, the code it runs on a CPU without AVX2. The module
 runs the portable 32-bit variant.
 

