@@ -13,6 +13,32 @@ use crate::rules::literals::Need;
 use crate::rules::{is_word_start, Rule};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a, for the builder's tables: their keys are the configuration's own
+/// literals, so SipHash's defence against chosen keys buys nothing, and its
+/// cost showed in configuration time.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// A condition on the literals found in a value. Its leaves are groups of
 /// literals that hold when any literal of the group occurs, so that the long
@@ -176,8 +202,8 @@ struct Builder {
     literals: Vec<String>,
     word: Vec<bool>,
     literal_groups: Vec<Vec<usize>>,
-    literal_index: HashMap<(String, bool), usize>,
-    groups: HashMap<Vec<(String, bool)>, usize>,
+    literal_index: FnvMap<(String, bool), usize>,
+    groups: FnvMap<Vec<(String, bool)>, usize>,
     /// The literals of each group, by group index.
     group_keys: Vec<Vec<(String, bool)>>,
 }

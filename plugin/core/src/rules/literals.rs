@@ -521,17 +521,20 @@ fn simplify(need: Need) -> Need {
 }
 
 /// Returns, for each part, whether it is a literal that contains another,
-/// different literal among `parts`. Long lists are checked by looking up every
-/// substring of each literal in a set, which costs the square of a literal's
-/// length instead of the square of the list's length.
+/// different literal among `parts`. Long lists index the literals by their
+/// first byte, so that each position of a literal is compared only with the
+/// literals that could start there.
 fn contains_shorter(parts: &[Need]) -> Vec<bool> {
-    let literals: Vec<Option<&str>> = parts
+    let literals: Vec<Option<&[u8]>> = parts
         .iter()
         .map(|part| match part {
-            Need::Literal(text) => Some(text.as_str()),
+            Need::Literal(text) => Some(text.as_bytes()),
             _ => None,
         })
         .collect();
+    let contains = |text: &[u8], other: &[u8]| {
+        other.len() < text.len() && text.windows(other.len()).any(|window| window == other)
+    };
     if literals.len() <= 8 {
         return literals
             .iter()
@@ -540,25 +543,27 @@ fn contains_shorter(parts: &[Need]) -> Vec<bool> {
                     literals
                         .iter()
                         .flatten()
-                        .any(|other| *other != text && text.contains(other))
+                        .any(|other| !other.is_empty() && contains(text, other))
                 })
             })
             .collect();
     }
-    let set: std::collections::HashSet<&str> = literals.iter().flatten().copied().collect();
+    let mut by_first: Vec<Vec<&[u8]>> = vec![Vec::new(); 256];
+    for text in literals.iter().flatten() {
+        if let Some(&first) = text.first() {
+            by_first[usize::from(first)].push(text);
+        }
+    }
+    // Equal bytes are equal characters: UTF-8 never starts a character with
+    // a continuation byte, so a byte match never begins inside a character.
     literals
         .iter()
         .map(|text| {
             text.is_some_and(|text| {
-                let bounds: Vec<usize> = text
-                    .char_indices()
-                    .map(|(at, _)| at)
-                    .chain([text.len()])
-                    .collect();
-                bounds.iter().enumerate().any(|(i, &start)| {
-                    bounds[i + 1..]
+                text.iter().enumerate().any(|(start, &first)| {
+                    by_first[usize::from(first)]
                         .iter()
-                        .any(|&end| (end - start) < text.len() && set.contains(&text[start..end]))
+                        .any(|other| other.len() < text.len() && text[start..].starts_with(other))
                 })
             })
         })

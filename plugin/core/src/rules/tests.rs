@@ -13,7 +13,16 @@ fn compiled() -> Vec<Rule> {
 
 #[test]
 fn builtin_rules_compile() {
-    assert_eq!(compiled().len(), RULES.len());
+    let rules = compiled();
+    assert_eq!(rules.len(), RULES.len());
+    for rule in &rules {
+        if let Operator::Regex { regex, .. } = &rule.operator {
+            if let Err(error) = regex_lite::Regex::new(regex.pattern()) {
+                panic!("{}: {error}", rule.info.id);
+            }
+            assert!(regex.get().is_some(), "{}", rule.info.id);
+        }
+    }
 }
 
 #[test]
