@@ -630,7 +630,17 @@ fn worker_loop(mut vm: Vm, rx: mpsc::Receiver<Job>, context: WorkerContext) {
             if !waiting.contains_key(&id) {
                 continue;
             }
-            match vm.poll_stream(id) {
+            let mut poll = vm.poll_stream(id);
+            // The in-process application answers at once, on this thread, as
+            // it does in the hyper task when no module runs. A stream asks for
+            // its upstream response once.
+            if let (StreamPoll::NeedUpstream(forwarded), Upstream::Builtin) =
+                (&poll, &context.upstream)
+            {
+                vm.set_upstream_response(id, builtin_app(forwarded));
+                poll = vm.poll_stream(id);
+            }
+            match poll {
                 StreamPoll::Waiting => {}
                 StreamPoll::NeedUpstream(forwarded) => {
                     let tx = context.tx.clone();
