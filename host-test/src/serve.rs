@@ -631,9 +631,9 @@ fn worker_loop(mut vm: Vm, rx: mpsc::Receiver<Job>, context: WorkerContext) {
                 continue;
             }
             let mut poll = vm.poll_stream(id);
-            // The in-process application answers at once, on this thread, as
-            // it does in the hyper task when no module runs. A stream asks for
-            // its upstream response once.
+            // The in-process application returns its response at once, so it
+            // runs on this thread, as it runs in the hyper task when no module
+            // is loaded. A stream requests its upstream response once.
             if let (StreamPoll::NeedUpstream(forwarded), Upstream::Builtin) =
                 (&poll, &context.upstream)
             {
