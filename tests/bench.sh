@@ -315,9 +315,9 @@ writes of 4 KiB in 1 KiB chunks, form logins, blocked requests, and a new client
 and path on every fifth request. The native row parses and compiles the same
 configuration outside wasm (\`plugin/core/examples/config_timing.rs\`, release build).
 Configure builds the prefilter of every rule but compiles a built-in rule's regex only when
-a value first passes that prefilter, so the first requests that reach a rule pay its
-compilation (on average about 30 µs a regex natively, estimated from configure profiles) and memory grows by the compiled regexes a
-load reaches.
+a value first passes that prefilter. The first requests that reach a rule pay for its
+compilation (on average about 30 µs a regex natively, an estimate from configure
+profiles), and memory grows by the compiled regexes that a load reaches.
 
 $startup_demo
 
