@@ -12,7 +12,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_lite::Regex;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 use std::ops::Range;
 
 /// The kind of request value that a rule inspects.
@@ -181,14 +181,14 @@ pub enum Operator {
 #[derive(Debug, Clone)]
 pub struct LazyRegex {
     pattern: Cow<'static, str>,
-    compiled: OnceCell<Option<Regex>>,
+    compiled: OnceLock<Option<Regex>>,
 }
 
 impl LazyRegex {
     fn deferred(pattern: &'static str) -> Self {
         LazyRegex {
             pattern: Cow::Borrowed(pattern),
-            compiled: OnceCell::new(),
+            compiled: OnceLock::new(),
         }
     }
 
@@ -196,7 +196,7 @@ impl LazyRegex {
         let regex = Regex::new(pattern)?;
         Ok(LazyRegex {
             pattern: Cow::Owned(pattern.to_string()),
-            compiled: OnceCell::from(Some(regex)),
+            compiled: OnceLock::from(Some(regex)),
         })
     }
 
