@@ -12,8 +12,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_lite::Regex;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::sync::OnceLock;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// The kind of request value that a rule inspects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]

@@ -653,7 +653,7 @@ mod tests {
 
     #[test]
     fn long_alternation_drops_longer_literals() {
-        // More than eight branches, so the substring set decides: `ax1b`
+        // More than eight branches, so the first-byte index decides: `ax1b`
         // and `\u{e9}x1` contain `x1` and are dropped.
         let mut words: Vec<String> = (0..40).map(|n| format!("w{n}q")).collect();
         words.push("x1".to_string());
@@ -705,6 +705,49 @@ mod tests {
             r"\b{start}x",
         ] {
             assert_eq!(required(pattern), Need::Always, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn containment_matches_pairwise_check() {
+        // Lists of 2 to 40 literals over an alphabet with two-byte and
+        // three-byte characters, against the definition checked pair by pair.
+        let alphabet = ["a", "b", "\u{e9}", "\u{20ac}", "/"];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        for _ in 0..300 {
+            let count = 2 + next(39);
+            let parts: Vec<Need> = (0..count)
+                .map(|_| {
+                    let length = 1 + next(5);
+                    literal(
+                        &(0..length)
+                            .map(|_| alphabet[next(alphabet.len())])
+                            .collect::<String>(),
+                    )
+                })
+                .collect();
+            let texts: Vec<&str> = parts
+                .iter()
+                .map(|part| match part {
+                    Need::Literal(text) => text.as_str(),
+                    _ => "",
+                })
+                .collect();
+            let expected: Vec<bool> = texts
+                .iter()
+                .map(|text| {
+                    texts
+                        .iter()
+                        .any(|other| other != text && text.contains(other))
+                })
+                .collect();
+            assert_eq!(contains_shorter(&parts), expected, "{texts:?}");
         }
     }
 }
