@@ -774,6 +774,21 @@ pub const RULES: &[RuleSpec] = &[
             r"/(?:b\?n|b[\*\?]\w*|\?\?\?|e\?c|e[\*\?]c|\?{2,}\w*|u\?r)/|\{\s*[a-z]+,[^},]*[/-][^}]*\}|\$\{?ifs\}?|\w\$\{[a-z_]\w*\}\w|\w\$[a-z_]\w{0,2}(?:[^\w$]|$)|/e\\?t\\?c/p\\?a\\?s\\?s|\b(?:cat|ls|id|nc|wget|curl)\$(?:\{[^}]*\}|[0-9@*])|\{\s*,[^{}\s]*[a-z/$][^{}\s]*\}|[a-z]\{[a-z]*,[a-z]*\}[a-z]|/[a-z]{0,4}[?*][a-z?*]{0,8}/[a-z?*]|/\[[a-z/]{1,8}\][a-z]",
         ),
     ),
+    // Shells drop empty quotes, so `p""y""thon` runs `python`. Three empty
+    // pairs inside one word are needed, because escaped SQL text such as
+    // `O''Reilly''s` has two.
+    rule(
+        "cmdi-quote-split-word",
+        "Command injection: a word split by empty shell quotes",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["''", "\"\""],
+            r#"[a-z0-9](?:(?:''|"")[\w./-]+){2}(?:''|"")[\w./-]"#,
+        ),
+    ),
     rule(
         "cmdi-windows",
         "Command injection: Windows shell and PowerShell commands",
@@ -891,6 +906,9 @@ pub const RULES: &[RuleSpec] = &[
             r"\$_(?:get|post|cookie|request|server|env|files|session)\b|\$\s*\{\s*['\x22$@]|\$globals\b|\bphp://(?:input|filter|stdin|memory|temp|fd)|\$\s+\{\s*\w+\s*\}|\$\{\s+\w+\s*\}|\$\w+\s*->\s*\$?\w+\s*\(|\$http_raw_post_data|\$argv\b",
         ),
     ),
+    // Names that only PHP uses, such as `fsockopen` or `shell_exec`, count
+    // with any text before them. Short or common names such as `system`,
+    // `file` or `copy` count only where no letter, digit or `.` precedes.
     rule(
         "php-function-call",
         "PHP injection: call of a code execution or file function",
@@ -900,7 +918,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["("],
-            r#"(?:^|[^\w.])['"]?(?:eval|assert|system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|create_function|call_user_func(?:_array)?|preg_replace|include(?:_once)?|require(?:_once)?|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|file|unlink|rmdir|mkdir|copy|rename|chmod|base64_decode|gzinflate|gzuncompress|str_rot13|convert_uu|phpinfo|getenv|putenv|ini_set|ini_get|set_time_limit|highlight_file|show_source|php_uname|posix_\w+|array_map|array_filter|array_walk|array_diff\w*|usort|uasort|uksort|register_shutdown_function|register_tick_function|extract|parse_str|unserialize|serialize|var_dump|print_r|mail|dl|symlink|link|scandir|glob|opendir|readdir|stream_get_contents|curl_exec|fsockopen|pfsockopen|ob_start|get_defined_vars|debug_zval_dump|escapeshellcmd|escapeshellarg|apache_\w+|settype|is_callable|function_exists|method_exists|constant|strrev|hex2bin|chr|ord|implode|explode|str_replace|substr|strtolower|strtoupper|unpack|gethostbyname|gethostbynamel|fsockopen|(?:curl|pg|odbc|sodium|tidy|mysqli|ldap|ftp|posix|pcntl|proc|stream|socket|openssl|gz|bz|imap|apache|exif|finfo|mb|iconv|xmlrpc|ssh2|dba|oci|sqlsrv|sqlite)_[a-z0-9_]+)['"]?(?:\s*\))?(?:\(\s*(?:[$'"\w(\[]|\)|$)|\s+\(\s*(?:[$'"(\[]|\)|$))"#,
+            r#"(?:fsockopen|pfsockopen|shell_exec|proc_open|passthru|pcntl_exec|php_uname|phpinfo|show_source|highlight_file|create_function|call_user_func(?:_array)?|file_get_contents|file_put_contents|base64_decode|gzinflate|gzuncompress|str_rot13|stream_socket_client)\s*\(|(?:^|[^\w.])['"]?(?:eval|assert|system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|create_function|call_user_func(?:_array)?|preg_replace|include(?:_once)?|require(?:_once)?|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|file|unlink|rmdir|mkdir|copy|rename|chmod|base64_decode|gzinflate|gzuncompress|str_rot13|convert_uu|phpinfo|getenv|putenv|ini_set|ini_get|set_time_limit|highlight_file|show_source|php_uname|posix_\w+|array_map|array_filter|array_walk|array_diff\w*|usort|uasort|uksort|register_shutdown_function|register_tick_function|extract|parse_str|unserialize|serialize|var_dump|print_r|mail|dl|symlink|link|scandir|glob|opendir|readdir|stream_get_contents|curl_exec|fsockopen|pfsockopen|ob_start|get_defined_vars|debug_zval_dump|escapeshellcmd|escapeshellarg|apache_\w+|settype|is_callable|function_exists|method_exists|constant|strrev|hex2bin|chr|ord|implode|explode|str_replace|substr|strtolower|strtoupper|unpack|gethostbyname|gethostbynamel|fsockopen|(?:curl|pg|odbc|sodium|tidy|mysqli|ldap|ftp|posix|pcntl|proc|stream|socket|openssl|gz|bz|imap|apache|exif|finfo|mb|iconv|xmlrpc|ssh2|dba|oci|sqlsrv|sqlite)_[a-z0-9_]+)['"]?(?:\s*\))?(?:\(\s*(?:[$'"\w(\[]|\)|$)|\s+\(\s*(?:[$'"(\[]|\)|$))"#,
         ),
     ),
     rule(
@@ -1027,7 +1045,7 @@ pub const RULES: &[RuleSpec] = &[
         FIELDS | TargetKind::Body.bit(),
         TEXT,
         Test::Regex(
-            &["runtime", "processbuilder", "classloader"],
+            &["runtime", "processbuilder", "classloader", "java.lang."],
             r"\b\w+\.(?:\w+\.)*(?:runtime|processbuilder|classloader)\b|\b(?:runtime|processbuilder)\.\w+|\bjava\.lang\.(?:process|system|thread)\b",
         ),
     ),
@@ -1050,7 +1068,7 @@ pub const RULES: &[RuleSpec] = &[
                 "aced0005",
                 "ACED0005",
             ],
-            r"(?:^|[=\s])(?:rO0AB|KztAA|Cs7QA|H4sIAAAAAAAA)|\u{ac}\u{ed}\x00\x05|\u{fffd}\u{fffd}\x00\x05|(?:^|[=\s])(?:aced0005|ACED0005)[0-9a-fA-F]{8,}",
+            r#"(?:^|[=\s"'\[,:])(?:rO0AB|KztAA|Cs7QA|H4sIAAAAAAAA)|\u{ac}\u{ed}\x00\x05|\u{fffd}\u{fffd}\x00\x05|(?:^|[=\s"'\[,:])(?:aced0005|ACED0005)[0-9a-fA-F]{8,}"#,
         ),
     ),
     rule(
@@ -1113,6 +1131,22 @@ pub const RULES: &[RuleSpec] = &[
         Test::Regex(
             &["proto", "constructor"],
             r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*['\x22]?constructor['\x22]?\s*\]|\bconstructor\s*\.\s*prototype",
+        ),
+    ),
+    // The React Server Components (Flight) reply format resolves `$1:a:b`
+    // as a path through chunk 1. A path that reaches `prototype`,
+    // `constructor` or `__proto__` gets hold of built-in functions, as
+    // public exploit payloads for React Server Components do.
+    rule(
+        "node-flight-prototype-reference",
+        "Prototype access through a React Flight reference path",
+        Critical,
+        1,
+        FIELDS | TargetKind::Body.bit(),
+        TEXT,
+        Test::Regex(
+            &["prototype", "constructor", "__proto__"],
+            r"\$[0-9a-f@]{0,8}:(?:[\w$]+:)*(?:prototype|constructor|__proto__)\b",
         ),
     ),
     rule(
@@ -1581,6 +1615,8 @@ pub const RULES: &[RuleSpec] = &[
     // A quote before `or` or `and` counts when it is an odd-numbered quote
     // of its kind in the value: it ends the string that the application
     // opened. In `"red" or "blue"` the quotes pair up inside the string.
+    // The same holds for an account name with a quote that ends the value,
+    // as in `admin '`, while `role = 'admin'` passes.
     rule(
         "sqli-auth-bypass",
         "SQL injection: login bypass or boolean probe",
@@ -1590,7 +1626,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`", "or", "and", "xor", "||", "&&", "null"],
-            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|\b(?:admin|root|user|test)['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b)|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+(?:[\w.]+\s*(?:[<>=!]|[-+*/%^|&])|true\b|false\b|not\b|null\b|[\w.]+\s*\(|\(|['"`@])|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
+            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|\b(?:admin|administrator|root|user|test)\s*['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b)|^[^']*(?:'[^']*'[^']*)*\b(?:admin|administrator|root|user|test)\s*'\s*$|^[^"]*(?:"[^"]*"[^"]*)*\b(?:admin|administrator|root|user|test)\s*"\s*$|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+(?:[\w.]+\s*(?:[<>=!]|[-+*/%^|&])|true\b|false\b|not\b|null\b|[\w.]+\s*\(|\(|['"`@])|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
         ),
     ),
     rule(
@@ -2077,14 +2113,34 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "cmdi-cli-dot-command",
-        "Command injection: a SQLite shell dot command that runs a program, after a separator",
+        "Command injection: a SQLite shell dot command after a separator",
         Critical,
         1,
         FIELDS,
         TEXT,
+        // `.shell` and `.system` run programs, `.load` loads native code,
+        // and the others list or copy the database or read and write files.
+        // A literal `\n` counts as a separator because applications that
+        // build a script for the sqlite3 shell expand it. Commands other
+        // than `.shell` and `.system` need a separator before them, because
+        // a lone `.tables` or `.read-more` is a CSS class selector.
         Test::Regex(
-            &[".shell", ".system"],
-            r"(?:^|[;&|\n])\s*(?:\\n)?\s*\.(?:shell|system)\s",
+            &[
+                ".shell",
+                ".system",
+                ".databases",
+                ".tables",
+                ".schema",
+                ".fullschema",
+                ".dump",
+                ".dbinfo",
+                ".load",
+                ".import",
+                ".output",
+                ".once",
+                ".read",
+            ],
+            r"(?:^|[;&|\n])\s*(?:\\n)?\s*\.(?:shell|system)\s|(?:[;&|\n]|\\n)\s*\.(?:(?:databases|tables|schema|fullschema|dump|dbinfo)(?:\s|$)|(?:load|import|output|once|read)\s+\S)",
         ),
     ),
     rule(
@@ -2157,6 +2213,25 @@ pub const RULES: &[RuleSpec] = &[
             r"(?:^|[\r\n])\s*(?:get|post|put|head|delete|options|connect|trace|patch|propfind)\s+\S+\s+http/\d|http/\d(?:\.\d)?\s+\d{3}\b",
         ),
     ),
+    // Catches a request line and a header line in a body that is not parsed
+    // into arguments. A front end and a back end that disagree on the body
+    // length forward the rest of such a body as a second request, so the
+    // request line may follow other bytes that end the first body.
+    // NOTE: batch formats that carry whole requests (`multipart/mixed` with
+    // `application/http` parts) match too; they are not allowed content types
+    // by default.
+    rule(
+        "http-request-in-body",
+        "HTTP request line and header inside a request body",
+        Critical,
+        1,
+        TargetKind::Body.bit(),
+        TEXT,
+        Test::Regex(
+            &["http/1."],
+            r"(?:get|post|put|head|delete|options|connect|trace|patch)\s+/\S*\s+http/1\.[01]\r?\n[\w-]+\s*:",
+        ),
+    ),
     rule(
         "crlf-in-header-name-argument",
         "Line break inside an argument name or path",
@@ -2175,7 +2250,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &[")", "(&", "(|", "*)", "~="],
-            r"\)\s*[|&]\s*\(\s*(?:[&|!]|[\w-]+\s*[~<>]?=)|\)\s*\(\s*[&|!]\s*\)|\)\s*\(\s*[\w-]+\s*[~<>]?=|\)\s*!\s*\(|\(\s*[&|!]\s*\(\s*[\w-]+\s*[~<>]?=|\*\s*\)\s*\(|\(\s*\w+\s*~=",
+            r"\)\s*[|&]\s*\(\s*(?:[&|!]|[\w-]+\s*[~<>]?=)|\)\s*\(\s*[&|!]\s*(?:\)|\(|$)|\)\s*\(\s*[\w-]+\s*[~<>]?=|\)\s*!\s*\(|\(\s*[&|!]\s*\(\s*[\w-]+\s*[~<>]?=|\*\s*\)\s*\(|\(\s*\w+\s*~=",
         ),
     ),
     rule(

@@ -320,3 +320,186 @@ fn xss_check_needs_bracket_or_equals() {
         }
     }
 }
+
+/// Runs the built-in rule `id` over `value` after its transform chain.
+fn rule_matches(id: &str, value: &str) -> bool {
+    let Some(spec) = RULES.iter().find(|spec| spec.info.id == id) else {
+        panic!("{id} is missing");
+    };
+    let rule = match compile_spec(spec) {
+        Ok(uncompiled) => uncompiled.rule,
+        Err(error) => panic!("{error}"),
+    };
+    let decoded = crate::decode::apply(spec.transforms, value.as_bytes());
+    rule.find(&String::from_utf8_lossy(&decoded)).is_some()
+}
+
+/// Checks that rule `id` matches every value of `attacks` and none of
+/// `ordinary`.
+fn check_rule(id: &str, attacks: &[&str], ordinary: &[&str]) {
+    for value in attacks {
+        assert!(rule_matches(id, value), "{id} misses {value:?}");
+    }
+    for value in ordinary {
+        assert!(!rule_matches(id, value), "{id} matches {value:?}");
+    }
+}
+
+#[test]
+fn sqlite_dot_commands() {
+    check_rule(
+        "cmdi-cli-dot-command",
+        &[
+            ";\\n.databases",
+            "x;\n.tables",
+            "1; .schema users",
+            "a|.dump",
+            "x\n.load /tmp/evil.so",
+            "x;.read /etc/passwd",
+            "x;.output /var/www/shell.php",
+            "x\n.shell id",
+        ],
+        &[
+            "see the .tables section",
+            "version 1.2.dump",
+            "file.schema.json",
+            "x;.read",
+            ".tables",
+            ".read-more",
+            "conference; load balancing talk",
+        ],
+    );
+}
+
+#[test]
+fn ldap_filter_opened_at_value_end() {
+    check_rule(
+        "ldap-injection",
+        &["test)\t(\t|", "admin)(|", "x) (&", "x)(!"],
+        &["(555) 123-4567", "a (b) c", "smile :) (see |", "x)(y"],
+    );
+}
+
+#[test]
+fn distinctive_php_functions_after_any_text() {
+    check_rule(
+        "php-function-call",
+        &[
+            "FOOfsockopen()",
+            "xshell_exec('id')",
+            "1proc_open(",
+            "abcfile_get_contents('/etc/passwd')",
+        ],
+        &[
+            "fsockopen is a PHP function",
+            "my_passthrough(x)",
+            "obj.system(1)",
+            "use phpinfo for debugging",
+        ],
+    );
+}
+
+#[test]
+fn java_lang_process_in_body() {
+    check_rule(
+        "java-runtime-keyword",
+        &["test=java.lang.Process", "java.lang.System.exit(0)"],
+        &["java.language settings", "I learned java last year"],
+    );
+}
+
+#[test]
+fn serialized_java_in_quotes() {
+    check_rule(
+        "java-serialized-object",
+        &[
+            r#"{"Cs7QAF": "test"}"#,
+            r#"{"data": "rO0ABXNyABFqYXZh"}"#,
+            "['KztAAU']",
+            "x=rO0ABXQ",
+        ],
+        &["tokenCs7QAFx", r#"{"id": "abcKztAAUdef"}"#],
+    );
+}
+
+#[test]
+fn account_name_before_quote() {
+    check_rule(
+        "sqli-auth-bypass",
+        &[
+            "admin '",
+            "admin'",
+            "administrator' --",
+            "root ' #",
+            "test' or 1",
+            "x' and name='root '",
+            "admin\"",
+        ],
+        &[
+            "the admin's guide",
+            "role = 'admin'",
+            "He said \"I am the admin\"",
+            "<a href=\"test\"",
+            "root 'folder' here",
+            "O'Reilly",
+            "users' list",
+            "select a plan",
+        ],
+    );
+}
+
+#[test]
+fn words_split_by_empty_quotes() {
+    check_rule(
+        "cmdi-quote-split-word",
+        &[
+            r#"""p""y""t""h""o""n""3"".""1""0""%20""c""m""d"""#,
+            "w''h''o''am''i",
+            r#"/u""s""r/b""in/id"#,
+            "/bin/b''a''s''h",
+        ],
+        &[
+            "O''Reilly''s",
+            r#"He said ""hello"" and ""bye"""#,
+            "it''s",
+            r#"a "" b "" c "" d"#,
+            "x = '' + y + '' + z + ''",
+        ],
+    );
+}
+
+#[test]
+fn flight_reference_to_prototype() {
+    check_rule(
+        "node-flight-prototype-reference",
+        &[
+            r#"{"reason":{"0":"$7:Module:prototype"}}"#,
+            r#""then":"$1:__proto__:then""#,
+            "$@0:constructor:constructor",
+            "$B:prototype",
+        ],
+        &[
+            "JavaScript prototype chains",
+            "price: $7 constructor set",
+            "$1:then",
+            r#"{"value":"$9"}"#,
+        ],
+    );
+}
+
+#[test]
+fn request_line_in_body() {
+    check_rule(
+        "http-request-in-body",
+        &[
+            "barGET /a.html HTTP/1.1\r\nSomething: x\r\n",
+            "x\r\n\r\nPOST /admin HTTP/1.0\r\nHost: internal\r\n\r\n",
+            "GET / HTTP/1.1\nhost: a",
+        ],
+        &[
+            "Send a GET request to /a.html over HTTP/1.1.",
+            "GET /a.html HTTP/1.1",
+            "the GET / HTTP/2 request\nHost: a",
+        ],
+    );
+}
