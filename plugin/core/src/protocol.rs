@@ -221,7 +221,7 @@ check!(
 check!(
     NUL_BYTE,
     "protocol-nul-byte",
-    "NUL or control byte in the URI or an argument",
+    "NUL or control byte in the URI, an argument, a cookie name or a header",
     Critical
 );
 check!(
@@ -289,6 +289,12 @@ check!(
     MULTIPART_CHARSET,
     "protocol-multipart-charset",
     "Multipart part with a charset not allowed",
+    Critical
+);
+check!(
+    DOUBLE_ENCODING,
+    "protocol-double-url-encoding",
+    "Letter or digit percent-encoded twice",
     Critical
 );
 check!(
@@ -424,10 +430,16 @@ pub fn check_headers(limits: &Limits, headers: &HeaderPairs, targets: &[Target])
             hit(HEADER_SIZE, 1, &label(), &format!("{} bytes", value.len()));
         }
         // Decoding only matters when the value has a `%`.
-        if has_line_break(value)
-            || (value.contains(&b'%') && has_line_break(&percent_decode(value, Plus::Literal)))
-        {
+        let decoded = value
+            .contains(&b'%')
+            .then(|| percent_decode(value, Plus::Literal));
+        if has_line_break(value) || decoded.as_deref().is_some_and(has_line_break) {
             hit(HEADER_INJECTION, 1, &label(), "line break");
+        }
+        // An encoded NUL, as in `Referer: x%00`, ends a C string in
+        // applications that decode the header before they use it.
+        if value.contains(&0) || decoded.is_some_and(|decoded| decoded.contains(&0)) {
+            hit(NUL_BYTE, 1, &label(), "NUL byte");
         }
         if RESTRICTED_HEADERS.contains(&lower.as_str()) {
             hit(RESTRICTED_HEADER, 1, &label(), &lower);
@@ -571,6 +583,20 @@ fn check_content_type(
     if !allowed {
         hit(CONTENT_TYPE, 1, label, &media);
     }
+    // HTTP writes a media type parameter as `name=value` with no space
+    // around `=`. Multipart and charset parsers disagree on a parameter
+    // without `=` or a value that starts with a space, as in `boundary=  x`.
+    // Empty parameters from a trailing `;` pass.
+    let malformed_parameter = text.split(';').skip(1).find(|parameter| {
+        let parameter = parameter.trim();
+        !parameter.is_empty()
+            && parameter
+                .split_once('=')
+                .is_none_or(|(_, value)| value.starts_with([' ', '\t']))
+    });
+    if let Some(parameter) = malformed_parameter {
+        hit(CONTENT_TYPE_SYNTAX, 1, label, parameter.trim());
+    }
     let parameters: Vec<(&str, &str)> = text
         .split(';')
         .skip(1)
@@ -709,13 +735,22 @@ fn check_uri(
     if invalid_percent(raw_path) {
         hit(URL_ENCODING, 1, "path", &String::from_utf8_lossy(raw_path));
     }
+    if let Some(escape) = double_encoded_unreserved(raw_path) {
+        hit(DOUBLE_ENCODING, 1, "path", &escape);
+    }
     let decoded_path =
         String::from_utf8_lossy(&percent_decode(path, Plus::Literal)).to_ascii_lowercase();
     let file = decoded_path.rsplit('/').next().unwrap_or_default();
-    if file.ends_with('~')
-        || RESTRICTED_EXTENSIONS
-            .iter()
-            .any(|ext| file.ends_with(ext) && file.len() > ext.len())
+    // An editor backup such as `index.php~` also counts before more path
+    // segments, which servers pass to the script as path info.
+    let backup_segment = decoded_path
+        .split('/')
+        .find(|segment| segment.ends_with('~'));
+    if let Some(segment) = backup_segment {
+        hit(BACKUP_FILE, 1, "path", segment);
+    } else if RESTRICTED_EXTENSIONS
+        .iter()
+        .any(|ext| file.ends_with(ext) && file.len() > ext.len())
     {
         hit(BACKUP_FILE, 1, "path", file);
     }
@@ -771,7 +806,7 @@ pub fn check_args(
         }
         if matches!(
             target.kind,
-            TargetKind::ArgName | TargetKind::ArgValue | TargetKind::Path
+            TargetKind::ArgName | TargetKind::ArgValue | TargetKind::Path | TargetKind::CookieName
         ) {
             let control = target
                 .value
@@ -836,6 +871,16 @@ pub fn check_body(
             None => hit(MULTIPART, 1, "body", "unparsable multipart body"),
             Some(parts) => {
                 for part in parts {
+                    // Browsers fill a field named `_charset_` with the
+                    // encoding of the form, and servers may decode the
+                    // other fields with it.
+                    if part.name == b"_charset_" {
+                        let charset =
+                            String::from_utf8_lossy(part.content.trim_ascii()).to_ascii_lowercase();
+                        if !limits.allowed_charsets.contains(&charset) {
+                            hit(MULTIPART_CHARSET, 1, "multipart._charset_", &charset);
+                        }
+                    }
                     let bad_name =
                         |name: &[u8]| name.iter().any(|b| b"\"';=\\".contains(b) || *b < 0x20);
                     if bad_name(&part.name) || part.filename.as_deref().is_some_and(bad_name) {
@@ -873,6 +918,39 @@ pub fn check_body(
     }
     check_args(limits, targets, &mut hit);
     hits
+}
+
+/// Returns the first escape of a letter or a digit that is left after `raw`
+/// is percent-decoded once, twice or three times, as `%2573` and `%25%37%33`
+/// leave `%73`. Encoders have no need to escape those characters, so an
+/// escape that is escaped again only serves to get a word past a filter that
+/// decodes once. Doubly encoded reserved characters such as `%252F` pass,
+/// because a URL carried inside a parameter has them.
+fn double_encoded_unreserved(raw: &[u8]) -> Option<String> {
+    let has_encoded_percent = |value: &[u8]| {
+        value
+            .windows(3)
+            .any(|window| window.eq_ignore_ascii_case(b"%25"))
+    };
+    let digit = |byte: u8| char::from(byte).to_digit(16);
+    let encodes_alphanumeric = |window: &[u8]| {
+        window[0] == b'%'
+            && digit(window[1])
+                .zip(digit(window[2]))
+                .and_then(|(high, low)| u8::try_from(high * 16 + low).ok())
+                .is_some_and(|byte| byte.is_ascii_alphanumeric())
+    };
+    let mut value = raw.to_vec();
+    for _ in 0..3 {
+        if !has_encoded_percent(&value) {
+            return None;
+        }
+        value = percent_decode(&value, Plus::Literal);
+        if let Some(window) = value.windows(3).find(|window| encodes_alphanumeric(window)) {
+            return Some(String::from_utf8_lossy(window).into_owned());
+        }
+    }
+    None
 }
 
 fn invalid_percent(raw: &[u8]) -> bool {

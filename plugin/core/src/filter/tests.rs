@@ -1889,3 +1889,113 @@ fn split_javascript_uri_is_blocked() {
     let form = with_body("POST", "application/x-www-form-urlencoded", body);
     assert!(!detected_ids(&form, body).contains(&"xss-javascript-uri-split"));
 }
+
+/// Returns the ids of the rules that `headers` and `body` trigger.
+fn request_rule_ids(headers: &[(String, Vec<u8>)], body: &str) -> Vec<&'static str> {
+    assess(&filter(), headers, body).rule_ids()
+}
+
+#[test]
+fn doubly_encoded_letters_are_found() {
+    let id = "protocol-double-url-encoding";
+    for path in [
+        "/?parm=%25%37%33%25%36%46",
+        "/search?q=%2573elect",
+        "/a%2565tc/passwd",
+        "/?q=%252541",
+    ] {
+        assert!(request_rule_ids(&request(path), "").contains(&id), "{path}");
+    }
+    for path in [
+        "/?next=https%253A%252F%252Fexample.com%252Fa%2520b",
+        "/?q=50%25%20off",
+        "/?q=100%25",
+        "/?q=%73earch",
+        "/?q=50%25ABC",
+    ] {
+        assert!(
+            !request_rule_ids(&request(path), "").contains(&id),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn encoded_nul_in_header_is_found() {
+    let mut headers = request("/");
+    headers.push(("referer".to_string(), b"https://example.com/x%00".to_vec()));
+    assert!(request_rule_ids(&headers, "").contains(&"protocol-nul-byte"));
+    let mut ordinary = request("/");
+    ordinary.push((
+        "referer".to_string(),
+        b"https://example.com/search?q=100%25%20cotton".to_vec(),
+    ));
+    assert!(request_rule_ids(&ordinary, "").is_empty());
+}
+
+#[test]
+fn control_byte_in_cookie_name_is_found() {
+    let mut headers = request("/");
+    headers.push(("cookie".to_string(), b"hi%13=bye".to_vec()));
+    assert!(request_rule_ids(&headers, "").contains(&"protocol-nul-byte"));
+    let mut ordinary = request("/");
+    ordinary.push(("cookie".to_string(), b"theme=dark; lang=en%2DUS".to_vec()));
+    assert!(request_rule_ids(&ordinary, "").is_empty());
+}
+
+#[test]
+fn content_type_parameter_syntax() {
+    let id = "protocol-content-type-malformed";
+    for content_type in [
+        "text/plain; charset=\"UTF-8\"; garbage",
+        "multipart/form-data; boundary=  test_data_123456",
+        "application/json; charset",
+    ] {
+        let headers = with_body("POST", content_type, "");
+        assert!(
+            request_rule_ids(&headers, "").contains(&id),
+            "{content_type}"
+        );
+    }
+    for content_type in [
+        "application/json; charset=utf-8",
+        "application/json; charset=utf-8;",
+        "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW",
+        "text/plain;charset=\"utf-8\"",
+    ] {
+        let headers = with_body("POST", content_type, "");
+        assert!(
+            !request_rule_ids(&headers, "").contains(&id),
+            "{content_type}"
+        );
+    }
+}
+
+#[test]
+fn multipart_charset_field_is_checked() {
+    let body = |charset: &str| {
+        format!(
+            "--b\r\nContent-Disposition: form-data; name=\"_charset_\"\r\n\r\n{charset}\r\n--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nhello\r\n--b--\r\n"
+        )
+    };
+    let utf7 = body("utf-7");
+    let headers = with_body("POST", "multipart/form-data; boundary=b", &utf7);
+    assert!(request_rule_ids(&headers, &utf7).contains(&"protocol-multipart-charset"));
+    let utf8 = body("UTF-8");
+    let headers = with_body("POST", "multipart/form-data; boundary=b", &utf8);
+    assert!(request_rule_ids(&headers, &utf8).is_empty());
+}
+
+#[test]
+fn backup_file_inside_path_is_found() {
+    let id = "protocol-restricted-extension";
+    for path in ["/index.php~/foo/bar/", "/index.php~", "/app/config.yml~/x"] {
+        assert!(request_rule_ids(&request(path), "").contains(&id), "{path}");
+    }
+    for path in ["/~alice/index.html", "/docs/a~b/c", "/files/report.pdf"] {
+        assert!(
+            !request_rule_ids(&request(path), "").contains(&id),
+            "{path}"
+        );
+    }
+}
