@@ -6,7 +6,7 @@
 use crate::decode::{apply_if_changed, to_text, Transform};
 use crate::error::Error;
 use crate::http::{first_value, split_path, truncate_chars, HeaderPairs, LocalResponse};
-use crate::protocol::{check_body, check_headers, Hit, Limits};
+use crate::protocol::{check_body, check_headers, check_url_hosts, Hit, Limits};
 use crate::rules::{
     compile_custom, compile_spec, CustomRuleSection, Rule, RuleInfo, TargetKind, Uncompiled,
     STRUCTURED_HEADERS,
@@ -407,6 +407,9 @@ impl Filter {
         };
         let targets = body_targets(body, content_type, parts.as_deref().unwrap_or_default());
         for hit in check_body(&self.limits, body, content_type, parts.as_deref(), &targets) {
+            self.add_hit(assessment, hit, &path);
+        }
+        for hit in check_url_hosts(headers, &targets) {
             self.add_hit(assessment, hit, &path);
         }
         self.run_rules(assessment, &targets, &path);

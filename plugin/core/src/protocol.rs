@@ -14,6 +14,10 @@ use crate::targets::{
 };
 use serde::Deserialize;
 
+mod url_hosts;
+
+pub use url_hosts::check_url_hosts;
+
 /// A protocol check that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
@@ -298,6 +302,12 @@ check!(
     Critical
 );
 check!(
+    HOST_CONFUSION,
+    "rfi-host-confusion",
+    "URL argument that imitates the request host",
+    Critical
+);
+check!(
     BACKUP_FILE,
     "protocol-restricted-extension",
     "Request for a backup or restricted file extension",
@@ -450,6 +460,7 @@ pub fn check_headers(limits: &Limits, headers: &HeaderPairs, targets: &[Target])
     check_content_type(limits, headers, &mut hit);
     check_negotiation(limits, headers, &mut hit);
     check_uri(limits, raw_path, targets, &mut hit);
+    hits.extend(check_url_hosts(headers, targets));
     hits
 }
 

@@ -1999,3 +1999,25 @@ fn backup_file_inside_path_is_found() {
         );
     }
 }
+
+#[test]
+fn url_imitating_request_host_is_found() {
+    let id = "rfi-host-confusion";
+    for path in [
+        "/get?x=https://example.com.evil.com/",
+        "/get?x=https://example.com:1234/",
+        "/go?next=https%3A%2F%2Fexample.com%40evil.net%2F",
+    ] {
+        assert!(request_rule_ids(&request(path), "").contains(&id), "{path}");
+    }
+    let body = r#"{"callback": "https://example.com.attacker.io/hook"}"#;
+    let headers = with_body("POST", "application/json", body);
+    assert!(request_rule_ids(&headers, body).contains(&id));
+    for path in [
+        "/go?next=https://example.com/account",
+        "/go?next=https://www.example.com:443/",
+        "/share?url=https://news.example.org:8080/story",
+    ] {
+        assert!(request_rule_ids(&request(path), "").is_empty(), "{path}");
+    }
+}
