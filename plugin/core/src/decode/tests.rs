@@ -256,8 +256,9 @@ const RUN_SHAPES: [&[u8]; 9] = [
     b"../",
 ];
 
-/// Linear time gives a ratio near 4 between 256 KiB and 64 KiB, quadratic
-/// time one near 16.
+/// Linear time gives a ratio near 8 between 256 KiB and 32 KiB, quadratic
+/// time one near 64. The bound of 24 leaves a factor of about three on each
+/// side, so that a busy machine does not fail linear code.
 #[test]
 fn transforms_take_linear_time_on_long_runs() {
     let value = |unit: &[u8], size: usize| -> Vec<u8> {
@@ -272,7 +273,7 @@ fn transforms_take_linear_time_on_long_runs() {
     };
     for transform in Transform::ALL {
         for unit in RUN_SHAPES {
-            let (small_value, large_value) = (value(unit, 64 * 1024), value(unit, 256 * 1024));
+            let (small_value, large_value) = (value(unit, 32 * 1024), value(unit, 256 * 1024));
             // The two sizes take turns, and the minimum of five runs of each
             // drops the runs that other tests on the same cores slowed. When
             // the cores stay busy, runs longer than a scheduler time slice
@@ -288,17 +289,17 @@ fn transforms_take_linear_time_on_long_runs() {
                 }
                 let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);
                 measured.push((large, small));
-                if ratio < 8.0 || large < std::time::Duration::from_millis(5) {
+                if ratio < 24.0 || large < std::time::Duration::from_millis(5) {
                     break;
                 }
             }
             assert!(
                 measured.len() < 3 || {
                     let (large, small) = measured[2];
-                    large.as_secs_f64() / small.as_secs_f64().max(1e-6) < 8.0
+                    large.as_secs_f64() / small.as_secs_f64().max(1e-6) < 24.0
                         || large < std::time::Duration::from_millis(5)
                 },
-                "{transform:?} on runs of {unit:?}: 256 KiB and 64 KiB took {measured:?}"
+                "{transform:?} on runs of {unit:?}: 256 KiB and 32 KiB took {measured:?}"
             );
         }
     }
