@@ -594,16 +594,17 @@ fn check_content_type(
     if !allowed {
         hit(CONTENT_TYPE, 1, label, &media);
     }
-    // HTTP writes a media type parameter as `name=value` with no space
-    // around `=`. Multipart and charset parsers disagree on a parameter
-    // without `=` or a value that starts with a space, as in `boundary=  x`.
-    // Empty parameters from a trailing `;` pass.
-    let malformed_parameter = text.split(';').skip(1).find(|parameter| {
+    // HTTP writes a media type parameter as `name=value`. Multipart and
+    // charset parsers disagree on a parameter without `=` or a value after
+    // a run of spaces, as in `boundary=  x`. One space around `=`, which
+    // some clients send, and empty parameters from a trailing `;` pass.
+    let malformed_parameter = parameters_outside_quotes(&text).find(|parameter| {
         let parameter = parameter.trim();
         !parameter.is_empty()
-            && parameter
-                .split_once('=')
-                .is_none_or(|(_, value)| value.starts_with([' ', '\t']))
+            && parameter.split_once('=').is_none_or(|(_, value)| {
+                let value = value.strip_prefix([' ', '\t']).unwrap_or(value);
+                value.is_empty() || value.starts_with([' ', '\t'])
+            })
     });
     if let Some(parameter) = malformed_parameter {
         hit(CONTENT_TYPE_SYNTAX, 1, label, parameter.trim());
@@ -746,17 +747,31 @@ fn check_uri(
     if invalid_percent(raw_path) {
         hit(URL_ENCODING, 1, "path", &String::from_utf8_lossy(raw_path));
     }
+    // Text with a percent sign followed by two hex digits, such as the printf
+    // format `%4d` typed into a search box, is encoded as `%254d` and reads
+    // as a double encoding, so the check runs from paranoia level 2.
     if let Some(escape) = double_encoded_unreserved(raw_path) {
-        hit(DOUBLE_ENCODING, 1, "path", &escape);
+        hit(DOUBLE_ENCODING, 2, "path", &escape);
     }
     let decoded_path =
         String::from_utf8_lossy(&percent_decode(path, Plus::Literal)).to_ascii_lowercase();
     let file = decoded_path.rsplit('/').next().unwrap_or_default();
     // An editor backup such as `index.php~` also counts before more path
     // segments, which servers pass to the script as path info.
-    let backup_segment = decoded_path
-        .split('/')
-        .find(|segment| segment.ends_with('~'));
+    let segments: Vec<&str> = decoded_path.split('/').collect();
+    let backup_segment = segments.iter().enumerate().find_map(|(index, segment)| {
+        // Servers drop `;` parameters, and Windows drops trailing dots,
+        // spaces and the `::$data` stream name, before they open the file.
+        let name = segment.split(';').next().unwrap_or_default();
+        let name = name.strip_suffix("::$data").unwrap_or(name);
+        let name = name.trim_end_matches(['.', ' ']);
+        let stem = name.strip_suffix('~')?;
+        // A lone `~` is a home-directory segment. Before more segments, only
+        // a file name with an extension counts, since a directory may end
+        // in `~`.
+        let last = index + 1 == segments.len();
+        (!stem.is_empty() && (last || stem.contains('.'))).then_some(*segment)
+    });
     if let Some(segment) = backup_segment {
         hit(BACKUP_FILE, 1, "path", segment);
     } else if RESTRICTED_EXTENSIONS
@@ -888,7 +903,16 @@ pub fn check_body(
                     if part.name == b"_charset_" {
                         let charset =
                             String::from_utf8_lossy(part.content.trim_ascii()).to_ascii_lowercase();
-                        if !limits.allowed_charsets.contains(&charset) {
+                        // An empty field names no charset, and `utf8` is a
+                        // common spelling of UTF-8.
+                        let known = charset.is_empty()
+                            || limits.allowed_charsets.contains(&charset)
+                            || (charset == "utf8"
+                                && limits
+                                    .allowed_charsets
+                                    .iter()
+                                    .any(|allowed| allowed == "utf-8"));
+                        if !known {
                             hit(MULTIPART_CHARSET, 1, "multipart._charset_", &charset);
                         }
                     }
@@ -962,6 +986,28 @@ fn double_encoded_unreserved(raw: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// Returns the parameters of a media type, the text after each `;` that is
+/// not inside a quoted string.
+fn parameters_outside_quotes(text: &str) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut starts = vec![];
+    for (index, byte) in text.bytes().enumerate() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b';' if !quoted => starts.push(index),
+            _ => {}
+        }
+    }
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([text.len()]).collect();
+    starts
+        .into_iter()
+        .zip(ends)
+        .map(move |(start, end)| &text[start + 1..end])
 }
 
 fn invalid_percent(raw: &[u8]) -> bool {

@@ -775,8 +775,9 @@ pub const RULES: &[RuleSpec] = &[
         ),
     ),
     // Shells drop empty quotes, so `p""y""thon` runs `python`. Three empty
-    // pairs inside one word are needed, because escaped SQL text such as
-    // `O''Reilly''s` has two.
+    // pairs between letters are needed, because escaped SQL text such as
+    // `O''Reilly''s` has two, and digits end a piece, because CSV text
+    // writes inches as `24""x36""x2""`.
     rule(
         "cmdi-quote-split-word",
         "Command injection: a word split by empty shell quotes",
@@ -786,7 +787,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["''", "\"\""],
-            r#"[a-z0-9](?:(?:''|"")[\w./-]+){2}(?:''|"")[\w./-]"#,
+            r#"[a-z](?:(?:''|"")[a-z./-]+){2}(?:''|"")[a-z./-]"#,
         ),
     ),
     rule(
@@ -2259,10 +2260,12 @@ pub const RULES: &[RuleSpec] = &[
             r"(?:^|[\r\n])\s*(?:get|post|put|head|delete|options|connect|trace|patch|propfind)\s+\S+\s+http/\d|http/\d(?:\.\d)?\s+\d{3}\b",
         ),
     ),
-    // Catches a request line and a header line in a body that is not parsed
-    // into arguments. A front end and a back end that disagree on the body
-    // length forward the rest of such a body as a second request, so the
-    // request line may follow other bytes that end the first body.
+    // Catches a request line and a header line, or the empty line that ends
+    // the headers, in a body that is not parsed into arguments. A front end
+    // and a back end that disagree on the body length forward the rest of
+    // such a body as a second request, so the request line may follow other
+    // bytes that end the first body. Only CRLF line ends count, because
+    // documentation in Markdown or plain text shows requests with bare LF.
     // NOTE: batch formats that carry whole requests (`multipart/mixed` with
     // `application/http` parts) match too; they are not allowed content types
     // by default.
@@ -2275,7 +2278,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["http/1."],
-            r"(?:get|post|put|head|delete|options|connect|trace|patch)\s+/\S*\s+http/1\.[01]\r?\n[\w-]+\s*:",
+            r"(?:get|post|put|head|delete|options|connect|trace|patch)\s+(?:/|\*|https?://)\S*\s+http/1\.[01]\r\n(?:[\w-]+\s*:|\r\n)",
         ),
     ),
     rule(

@@ -67,6 +67,8 @@ fn default_port(scheme: &str) -> Option<&'static str> {
         "http" | "ws" => Some("80"),
         "https" | "wss" => Some("443"),
         "ftp" => Some("21"),
+        "gopher" => Some("70"),
+        "dict" => Some("2628"),
         _ => None,
     }
 }
@@ -80,30 +82,50 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Returns why the URL with `scheme`, `user` and `authority` imitates
-/// `site`, or `None` when it does not.
+/// `site`, and the paranoia level of that reason, or `None` when it does
+/// not.
+///
+/// The site's name as user information of another host has no ordinary use.
+/// The other two reasons also match ordinary links, so they run from
+/// paranoia level 2: CDN and storage names such as
+/// `example.com.s3.amazonaws.com` start with the site's name, and clone and
+/// development URLs name the site's host with another port.
 fn confusion(
     site: &Authority,
     scheme: &str,
     user: Option<&str>,
     authority: &str,
-) -> Option<&'static str> {
+) -> Option<(&'static str, u8)> {
     let target = split_authority(authority);
-    if target.host.len() > site.host.len()
+    let user_host = user.map(|user| split_authority(user).host);
+    if user_host.is_some_and(|user_host| user_host == site.host) && target.host != site.host {
+        return Some(("request host as user name of another host", 1));
+    }
+    // A single-label host such as `api` starts many unrelated names
+    // (`api.github.com`), so only a name with a dot counts.
+    if site.host.contains('.')
+        && target.host.len() > site.host.len()
         && target.host.starts_with(&site.host)
         && target.host.as_bytes()[site.host.len()] == b'.'
     {
-        return Some("request host followed by another domain");
-    }
-    let user_host = user.map(|user| split_authority(user).host);
-    if user_host.is_some_and(|user_host| user_host == site.host) && target.host != site.host {
-        return Some("request host as user name of another host");
+        return Some(("request host followed by another domain", 2));
     }
     // A development setup serves its front end and its API on different
-    // ports of localhost, and links between them are ordinary.
+    // ports of localhost, and links between them are ordinary. Schemes
+    // without a web default port, such as `ssh` for clone URLs, are left out.
+    let default = default_port(scheme)?;
     if target.host == site.host && !is_loopback(&site.host) {
-        let site_port = site.port.as_deref().or(default_port(scheme));
-        if target.port.is_some() && target.port.as_deref() != site_port {
-            return Some("request host with another port");
+        let port_number = |port: &str| port.parse::<u16>().ok();
+        let site_port = site
+            .port
+            .as_deref()
+            .map_or(port_number(default), port_number);
+        let target_port = target.port.as_deref().map(port_number);
+        // An explicit default port is the same URL as one without a port.
+        if let Some(target_port) = target_port {
+            if target_port != site_port && target_port != port_number(default) {
+                return Some(("request host with another port", 2));
+            }
         }
     }
     None
@@ -131,10 +153,10 @@ pub fn check_url_hosts(headers: &HeaderPairs, targets: &[Target]) -> Vec<Hit> {
         let value = String::from_utf8_lossy(&target.value).to_ascii_lowercase();
         let found = urls(&value)
             .find_map(|(scheme, user, authority)| confusion(&site, scheme, user, authority));
-        if let Some(reason) = found {
+        if let Some((reason, paranoia)) = found {
             hits.push(Hit {
                 rule: HOST_CONFUSION,
-                paranoia: 1,
+                paranoia,
                 target: target.label.to_string(),
                 excerpt: reason.to_string(),
             });
@@ -152,6 +174,10 @@ mod tests {
     }
 
     fn reason(host: &str, url: &str) -> Option<&'static str> {
+        level(host, url).map(|(reason, _)| reason)
+    }
+
+    fn level(host: &str, url: &str) -> Option<(&'static str, u8)> {
         let site = site(host);
         urls(url).find_map(|(scheme, user, authority)| confusion(&site, scheme, user, authority))
     }
@@ -182,6 +208,55 @@ mod tests {
         assert!(reason("127.0.0.1:3000", "http://127.0.0.1:8080/").is_none());
         assert!(reason("example.com", "see docs at https://docs.rs/regex").is_none());
         assert!(reason("example.com", "é://example.com.evil.com").is_none());
-        assert!(reason("example.com", "aé+x://example.com:1/").is_some());
+        assert!(reason("example.com", "aéhttp://example.com:1/").is_some());
+    }
+
+    #[test]
+    fn only_user_information_counts_at_level_one() {
+        let paranoia = |host: &str, url: &str| level(host, url).map(|(_, paranoia)| paranoia);
+        assert_eq!(
+            paranoia("example.com", "https://example.com@evil.com/"),
+            Some(1)
+        );
+        assert_eq!(
+            paranoia("example.com", "https://example.com.evil.com/"),
+            Some(2)
+        );
+        assert_eq!(
+            paranoia("example.com", "https://example.com:1234/"),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn cdn_clone_and_short_names_pass_level_one() {
+        // CDN and storage names start with the site's name; they count only
+        // from paranoia level 2.
+        assert_ne!(
+            level(
+                "example.com",
+                "https://example.com.s3.amazonaws.com/logo.png"
+            ),
+            None
+        );
+        assert_eq!(
+            level(
+                "example.com",
+                "https://example.com.s3.amazonaws.com/logo.png"
+            )
+            .map(|(_, paranoia)| paranoia),
+            Some(2)
+        );
+        assert_eq!(reason("api", "https://api.github.com/repos/x/y"), None);
+        assert_eq!(reason("web", "https://web.archive.org/web/2020/x"), None);
+        assert_eq!(
+            reason("git.example.com", "ssh://git@git.example.com:2222/g/r.git"),
+            None
+        );
+        assert_eq!(
+            reason("example.com:8443", "https://example.com:443/x"),
+            None
+        );
+        assert_eq!(reason("example.com", "https://example.com:0443/x"), None);
     }
 }

@@ -547,6 +547,7 @@ fn words_split_by_empty_quotes() {
             "it''s",
             r#"a "" b "" c "" d"#,
             "x = '' + y + '' + z + ''",
+            r#"Poster 24""x36""x2""-pack"#,
         ],
     );
 }
@@ -577,12 +578,15 @@ fn request_line_in_body() {
         &[
             "barGET /a.html HTTP/1.1\r\nSomething: x\r\n",
             "x\r\n\r\nPOST /admin HTTP/1.0\r\nHost: internal\r\n\r\n",
-            "GET / HTTP/1.1\nhost: a",
+            "0\r\n\r\nGET http://internal/admin HTTP/1.1\r\nHost: x\r\n",
+            "0\r\n\r\nGET /admin HTTP/1.0\r\n\r\n",
         ],
         &[
             "Send a GET request to /a.html over HTTP/1.1.",
             "GET /a.html HTTP/1.1",
             "the GET / HTTP/2 request\nHost: a",
+            // Documentation in Markdown shows requests with bare LF.
+            "# API\n\n```\nGET /users HTTP/1.1\nAccept: application/json\n```",
         ],
     );
 }
