@@ -283,7 +283,8 @@ fn hex_value(byte: u8) -> Option<u8> {
     }
 }
 
-fn hex_byte(input: &[u8], at: usize) -> Option<u8> {
+/// Reads the two hex digits at `at` as one byte.
+pub(crate) fn hex_byte(input: &[u8], at: usize) -> Option<u8> {
     let high = input.get(at).copied().and_then(hex_value)?;
     let low = input.get(at + 1).copied().and_then(hex_value)?;
     Some(high << 4 | low)

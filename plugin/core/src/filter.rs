@@ -390,6 +390,9 @@ impl Filter {
         for hit in check_headers(&self.limits, headers, &targets) {
             self.add_hit(&mut assessment, hit, &path);
         }
+        for hit in check_url_hosts(headers, &targets) {
+            self.add_hit(&mut assessment, hit, &path);
+        }
         self.run_rules(&mut assessment, &targets, &path);
         assessment
     }

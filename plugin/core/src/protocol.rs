@@ -5,7 +5,7 @@
 //! Each check reports a [`Hit`] under a fixed rule id, scored like any other
 //! rule, so exclusions and paranoia levels apply to them too.
 
-use crate::decode::{percent_decode, Plus};
+use crate::decode::{hex_byte, percent_decode, Plus};
 use crate::http::{first_value, split_path, HeaderPairs};
 use crate::rules::TargetKind;
 use crate::rules::{RuleInfo, Severity};
@@ -460,7 +460,6 @@ pub fn check_headers(limits: &Limits, headers: &HeaderPairs, targets: &[Target])
     check_content_type(limits, headers, &mut hit);
     check_negotiation(limits, headers, &mut hit);
     check_uri(limits, raw_path, targets, &mut hit);
-    hits.extend(check_url_hosts(headers, targets));
     hits
 }
 
@@ -609,9 +608,7 @@ fn check_content_type(
     if let Some(parameter) = malformed_parameter {
         hit(CONTENT_TYPE_SYNTAX, 1, label, parameter.trim());
     }
-    let parameters: Vec<(&str, &str)> = text
-        .split(';')
-        .skip(1)
+    let parameters: Vec<(&str, &str)> = parameters_outside_quotes(&text)
         .filter_map(|parameter| parameter.split_once('='))
         .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
         .collect();
@@ -967,13 +964,8 @@ fn double_encoded_unreserved(raw: &[u8]) -> Option<String> {
             .windows(3)
             .any(|window| window.eq_ignore_ascii_case(b"%25"))
     };
-    let digit = |byte: u8| char::from(byte).to_digit(16);
     let encodes_alphanumeric = |window: &[u8]| {
-        window[0] == b'%'
-            && digit(window[1])
-                .zip(digit(window[2]))
-                .and_then(|(high, low)| u8::try_from(high * 16 + low).ok())
-                .is_some_and(|byte| byte.is_ascii_alphanumeric())
+        window[0] == b'%' && hex_byte(window, 1).is_some_and(|byte| byte.is_ascii_alphanumeric())
     };
     let mut value = raw.to_vec();
     for _ in 0..3 {

@@ -1895,11 +1895,17 @@ fn request_rule_ids(headers: &[(String, Vec<u8>)], body: &str) -> Vec<&'static s
     assess(&filter(), headers, body).rule_ids()
 }
 
+/// Returns the ids of the rules that `headers` and `body` trigger at
+/// paranoia level 2.
+fn level2_rule_ids(headers: &[(String, Vec<u8>)], body: &str) -> Vec<&'static str> {
+    let level2 = filter_from(r#"{"filter": {"paranoia_level": 2}}"#);
+    assess(&level2, headers, body).rule_ids()
+}
+
 #[test]
 fn doubly_encoded_letters_are_found() {
     let id = "protocol-double-url-encoding";
-    let level2 = filter_from(r#"{"filter": {"paranoia_level": 2}}"#);
-    let level2_ids = |path: &str| assess(&level2, &request(path), "").rule_ids();
+    let level2_ids = |path: &str| level2_rule_ids(&request(path), "");
     for path in [
         "/?parm=%25%37%33%25%36%46",
         "/search?q=%2573elect",
@@ -1978,6 +1984,16 @@ fn content_type_parameter_syntax() {
 }
 
 #[test]
+fn quoted_charset_read_whole() {
+    // A `;` inside a quoted value does not end the parameter, so the charset
+    // below is `utf-8;x`, which is not an allowed charset.
+    let headers = with_body("POST", "text/plain; charset=\"utf-8;x\"", "");
+    assert!(request_rule_ids(&headers, "").contains(&"protocol-charset-not-allowed"));
+    let headers = with_body("POST", "text/plain; charset=\"utf-8\"", "");
+    assert!(!request_rule_ids(&headers, "").contains(&"protocol-charset-not-allowed"));
+}
+
+#[test]
 fn multipart_charset_field_is_checked() {
     let body = |charset: &str| {
         format!(
@@ -2029,9 +2045,6 @@ fn backup_file_inside_path_is_found() {
 #[test]
 fn url_imitating_request_host_is_found() {
     let id = "rfi-host-confusion";
-    let level2 = filter_from(r#"{"filter": {"paranoia_level": 2}}"#);
-    let level2_ids =
-        |headers: &[(String, Vec<u8>)], body: &str| assess(&level2, headers, body).rule_ids();
     let path = "/go?next=https%3A%2F%2Fexample.com%40evil.net%2F";
     assert!(request_rule_ids(&request(path), "").contains(&id), "{path}");
     // A name that starts with the site's, or the site on another port,
@@ -2044,11 +2057,11 @@ fn url_imitating_request_host_is_found() {
             !request_rule_ids(&request(path), "").contains(&id),
             "{path}"
         );
-        assert!(level2_ids(&request(path), "").contains(&id), "{path}");
+        assert!(level2_rule_ids(&request(path), "").contains(&id), "{path}");
     }
     let body = r#"{"callback": "https://example.com.attacker.io/hook"}"#;
     let headers = with_body("POST", "application/json", body);
-    assert!(level2_ids(&headers, body).contains(&id));
+    assert!(level2_rule_ids(&headers, body).contains(&id));
     for path in [
         "/go?next=https://example.com/account",
         "/go?next=https://www.example.com:443/",

@@ -62,13 +62,13 @@ fn urls(value: &str) -> impl Iterator<Item = (&str, Option<&str>, &str)> {
     })
 }
 
-fn default_port(scheme: &str) -> Option<&'static str> {
+fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
-        "http" | "ws" => Some("80"),
-        "https" | "wss" => Some("443"),
-        "ftp" => Some("21"),
-        "gopher" => Some("70"),
-        "dict" => Some("2628"),
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        "ftp" => Some(21),
+        "gopher" => Some(70),
+        "dict" => Some(2628),
         _ => None,
     }
 }
@@ -101,6 +101,7 @@ fn confusion(
     if user_host.is_some_and(|user_host| user_host == site.host) && target.host != site.host {
         return Some(("request host as user name of another host", 1));
     }
+
     // A single-label host such as `api` starts many unrelated names
     // (`api.github.com`), so only a name with a dot counts.
     if site.host.contains('.')
@@ -110,25 +111,24 @@ fn confusion(
     {
         return Some(("request host followed by another domain", 2));
     }
+
     // A development setup serves its front end and its API on different
     // ports of localhost, and links between them are ordinary. Schemes
     // without a web default port, such as `ssh` for clone URLs, are left out.
     let default = default_port(scheme)?;
-    if target.host == site.host && !is_loopback(&site.host) {
-        let port_number = |port: &str| port.parse::<u16>().ok();
-        let site_port = site
-            .port
-            .as_deref()
-            .map_or(port_number(default), port_number);
-        let target_port = target.port.as_deref().map(port_number);
-        // An explicit default port is the same URL as one without a port.
-        if let Some(target_port) = target_port {
-            if target_port != site_port && target_port != port_number(default) {
-                return Some(("request host with another port", 2));
-            }
-        }
+    if target.host != site.host || is_loopback(&site.host) {
+        return None;
     }
-    None
+    let port_number = |port: &Option<String>| match port {
+        Some(port) => port.parse::<u16>().ok(),
+        None => Some(default),
+    };
+    // An explicit default port is the same URL as one without a port.
+    let target_port = port_number(&target.port);
+    let other_port = target.port.is_some()
+        && target_port != port_number(&site.port)
+        && target_port != Some(default);
+    other_port.then_some(("request host with another port", 2))
 }
 
 /// Reports argument values with a URL whose host imitates the request's

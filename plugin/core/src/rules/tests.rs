@@ -36,15 +36,14 @@ fn implies_one_of(need: &literals::Need, prefilter: &[&str]) -> bool {
     }
 }
 
-/// Rules whose derived literals miss the prefilter although their matches
-/// contain a prefilter literal after the rule's transforms. Most have a
-/// literal that spans `\s*` or `\s+` (`reg ` for `reg\s+add`), which the
-/// literal parser splits, or an exact set cut by the cross-product limit.
-/// The last four keep a branch that runs only beside a prefilter literal of
-/// another branch: a bare comparison such as `1=1`, an event attribute after
-/// a quote, cookie attributes without the word `cookie`, and `java.lang` or
-/// `serialization` in a value that is not base64, where they are ordinary
-/// words.
+/// Rules the branch check skips. In most, a prefilter literal spans `\s*`
+/// or `\s+` (`reg ` for `reg\s+add`), which the literal parser splits, or
+/// an exact set is cut by the cross-product limit, so the check cannot judge
+/// them. The last four keep a branch that runs only beside a prefilter
+/// literal of another branch, because alone it would block ordinary text.
+/// Those branches are a bare comparison such as `1=1`, an event attribute
+/// after a quote, and cookie attributes without the word `cookie`. The
+/// fourth is `java.lang` or `serialization` in a value that is not base64.
 const SPLIT_LITERAL_RULES: &[&str] = &[
     "cmdi-windows",
     "cmdi-chained-cd-or-here-string",
