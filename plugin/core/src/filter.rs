@@ -16,6 +16,7 @@ use crate::targets::{
     body_format, body_targets, header_targets, multipart_boundary, parse_multipart, BodyFormat,
     Target,
 };
+use memo::CleanValues;
 use prefilter::Prefilter;
 use selection::{for_each_rule, intersects, Selection};
 use serde::Deserialize;
@@ -120,6 +121,13 @@ pub(crate) struct FilterSection {
     /// and charsets.
     #[serde(deserialize_with = "crate::config::object")]
     limits: Limits,
+    /// Whether the filter remembers request metadata on which no rule
+    /// matched, and skips the rules when the same value comes again. The
+    /// metadata is the method, the path, header names and values, cookie
+    /// names and argument names, up to 256 values of at most 256 bytes each.
+    /// Argument and cookie values, query strings, bodies and values under
+    /// names that may carry credentials are never remembered. Default true.
+    remember_clean_metadata: bool,
 }
 
 impl Default for FilterSection {
@@ -135,6 +143,7 @@ impl Default for FilterSection {
             exclusions: Vec::new(),
             rules: Vec::new(),
             limits: Limits::default(),
+            remember_clean_metadata: true,
         }
     }
 }
@@ -251,6 +260,9 @@ pub struct Filter {
     selection: Selection,
     exclusions: Vec<Exclusion>,
     limits: Limits,
+    /// Request metadata values on which no rule matched, unless
+    /// `remember_clean_metadata` is off.
+    clean: Option<CleanValues>,
 }
 
 impl Filter {
@@ -342,6 +354,7 @@ impl Filter {
             selection,
             exclusions,
             limits: section.limits.clone(),
+            clean: section.remember_clean_metadata.then(CleanValues::default),
         })
     }
 
@@ -471,6 +484,13 @@ impl Filter {
                 continue;
             }
             let value = &target.value[..target.value.len().min(MAX_INSPECTED_VALUE_BYTES)];
+            let memory = self
+                .clean
+                .as_ref()
+                .and_then(|clean| Some((clean, CleanValues::key(target, value)?)));
+            if memory.is_some_and(|(clean, key)| clean.contains(key, target, value)) {
+                continue;
+            }
             values.clear();
             let structured = target.kind == TargetKind::HeaderValue
                 && STRUCTURED_HEADERS.contains(&target.name.as_str());
@@ -510,9 +530,18 @@ impl Filter {
             for (candidate, applies) in candidates.iter_mut().zip(&applicable) {
                 *candidate &= applies;
             }
+            // The value is remembered only when every candidate rule ran to
+            // its end and none matched. A rule skipped because it matched
+            // an earlier target, or because an exclusion covers this one,
+            // does not show that the value is clean.
+            let mut clean = true;
             for_each_rule(&candidates, |index| {
-                self.run_rule(assessment, &mut values, index, target, value, path);
+                let outcome = self.run_rule(assessment, &mut values, index, target, value, path);
+                clean &= outcome == RuleOutcome::NoMatch;
             });
+            if let Some((memory, key)) = memory.filter(|_| clean) {
+                memory.insert(key, target, value);
+            }
         }
     }
 
@@ -526,27 +555,30 @@ impl Filter {
         target: &Target,
         value: &[u8],
         path: &str,
-    ) {
+    ) -> RuleOutcome {
         let Some(rule) = self.rules.get(index) else {
-            return;
+            return RuleOutcome::NoMatch;
         };
         let slot = self.transform(values, rule.chain, value);
         if !self
             .prefilter
             .rest_holds(index, values.found(&self.prefilter, slot))
-            || assessment
-                .detections
-                .iter()
-                .any(|seen| seen.rule.id == rule.info.id)
+        {
+            return RuleOutcome::NoMatch;
+        }
+        if assessment
+            .detections
+            .iter()
+            .any(|seen| seen.rule.id == rule.info.id)
             || self.excluded(rule.info.id, &target.label, path)
         {
-            return;
+            return RuleOutcome::Skipped;
         }
         let Some(text) = values.text(slot) else {
-            return;
+            return RuleOutcome::NoMatch;
         };
         let Some(range) = rule.find_prefiltered(text) else {
-            return;
+            return RuleOutcome::NoMatch;
         };
         let excerpt = if target.is_sensitive() {
             REDACTED.to_string()
@@ -558,6 +590,7 @@ impl Filter {
             target: target.label.to_string(),
             excerpt,
         });
+        RuleOutcome::Matched
     }
 
     /// Returns the slot in `values` of `value` after `chain`, computing it
@@ -594,6 +627,18 @@ impl Filter {
 
 /// The transformed forms of one target value and the literal groups found in
 /// each.
+/// Result of [`Filter::run_rule`] for one rule on one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuleOutcome {
+    /// The rule ran and did not match.
+    NoMatch,
+    /// The rule matched and was added to the assessment.
+    Matched,
+    /// The rule was not run: it matched an earlier target of the request,
+    /// or an exclusion covers this target.
+    Skipped,
+}
+
 struct TargetValues {
     /// Distinct transformed values.
     texts: Vec<Transformed>,
@@ -766,6 +811,7 @@ fn mask_control(text: &str) -> String {
         .collect()
 }
 
+mod memo;
 mod prefilter;
 mod selection;
 

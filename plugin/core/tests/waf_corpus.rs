@@ -19,7 +19,7 @@
 #[allow(dead_code)]
 mod replay;
 
-use replay::{corpus_path, filter, is_development, load, replay, Count, Entry};
+use replay::{corpus_path, explain, filter, is_development, load, replay, Count, Entry};
 
 /// Share of attacks blocked, in percent, that the rules must keep.
 const MIN_ATTACK_RATE: f64 = 84.0;
@@ -98,4 +98,28 @@ fn corpus_detection_holds_floor() {
         benign.rate(),
         report.false_positives
     );
+}
+
+/// The filter skips request metadata on which no rule matched before. After
+/// it has seen the whole corpus, each line must still match exactly the
+/// rules it matches on a filter that has seen nothing (a clone starts with
+/// nothing remembered).
+#[test]
+fn remembered_values_change_no_match() {
+    let path = corpus_path();
+    let Some(entries) = load(&path) else {
+        println!("corpus not found at {}, skipping", path.display());
+        return;
+    };
+    let seen = filter(1);
+    replay(&seen, &entries);
+    for entry in &entries {
+        let fresh = seen.clone();
+        assert_eq!(
+            explain(&seen, entry),
+            explain(&fresh, entry),
+            "{}",
+            entry.id
+        );
+    }
 }
