@@ -124,7 +124,7 @@ pub(crate) struct FilterSection {
     /// Whether the filter remembers request metadata on which no rule
     /// matched, and skips the rules when the same value comes again. The
     /// metadata is the method, the path, header names and values, cookie
-    /// names and argument names, up to 256 values of at most 256 bytes each.
+    /// names and argument names, up to 1024 values of at most 256 bytes each.
     /// Argument and cookie values, query strings, bodies and values under
     /// names that may carry credentials are never remembered. Default true.
     remember_clean_metadata: bool,

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 /// Number of remembered values. A value's slot comes from its hash; a new
 /// value replaces whatever shared its slot.
-const SLOTS: usize = 256;
+const SLOTS: usize = 1024;
 
 /// Longest value that is remembered. Longer values are rarely repeated, and
 /// the bound keeps the memory under `SLOTS` times this many bytes.
@@ -41,7 +41,7 @@ pub(super) struct CleanValues {
 impl Default for CleanValues {
     fn default() -> Self {
         CleanValues {
-            slots: Mutex::new((0..SLOTS).map(|_| None).collect()),
+            slots: Mutex::new(Vec::new()),
         }
     }
 }
@@ -94,6 +94,11 @@ impl CleanValues {
         let Ok(mut slots) = self.slots.lock() else {
             return;
         };
+        // The table is allocated on first use, so a VM at rest does not pay
+        // for it.
+        if slots.is_empty() {
+            slots.resize_with(SLOTS, || None);
+        }
         if let Some(entry) = slots.get_mut(slot(key)) {
             *entry = Some(Entry {
                 hash: key,
