@@ -1,6 +1,7 @@
 //! Per-VM host state, stored in the wasmtime `Store` so that VMs share nothing by accident.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -8,6 +9,35 @@ use wasmtime::{Memory, TypedFunc};
 
 use crate::abi::Pairs;
 use crate::shared::{HostShared, MetricKind};
+
+/// A map keyed by the context and metric ids that the host hands out.
+pub type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+
+/// Hasher of [`IdMap`]. The keys are small integers that the host assigns
+/// itself, so one multiply mixes them well enough. The maps are read on
+/// every host call, and SipHash cost more there than the lookup itself.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Log levels of `proxy_log`, in the ABI's numbering.
 #[derive(
@@ -279,14 +309,14 @@ pub struct HostState {
     pub callback: Callback,
     pub effective_context: u32,
     pub root_context_id: u32,
-    pub streams: HashMap<u32, StreamMaps>,
+    pub streams: IdMap<StreamMaps>,
     pub tick_period_ms: u32,
     pub outgoing_calls: Vec<OutgoingCall>,
     pub next_call_token: u32,
     /// The response being delivered by `proxy_on_http_call_response`.
     pub call_response: Option<CallResponse>,
     /// Metric ids to names; ids encode the kind in their low two bits as Envoy's do.
-    pub metric_ids: HashMap<u32, (MetricKind, String)>,
+    pub metric_ids: IdMap<(MetricKind, String)>,
     pub next_metric_serial: u32,
     /// Root-context properties set with `proxy_set_property`.
     pub root_filter_state: HashMap<Vec<u8>, Vec<u8>>,
@@ -311,13 +341,13 @@ impl HostState {
             callback: Callback::None,
             effective_context: 0,
             root_context_id: 0,
-            streams: HashMap::new(),
+            streams: IdMap::default(),
             tick_period_ms: 0,
             outgoing_calls: Vec::new(),
             // ngx_wasm_module numbers calls from 0, Envoy from 1.
             next_call_token: u32::from(!ngx),
             call_response: None,
-            metric_ids: HashMap::new(),
+            metric_ids: IdMap::default(),
             next_metric_serial: 0,
             root_filter_state: HashMap::new(),
             pending_done: Vec::new(),

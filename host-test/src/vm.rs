@@ -1,7 +1,6 @@
 //! One plugin VM: a wasmtime instance with its host state, driven through the ABI's
 //! lifecycle the way Envoy drives a VM on one worker thread.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,8 @@ use crate::hostcalls;
 use crate::module::Plugin;
 use crate::shared::HostShared;
 use crate::state::{
-    CallResponse, Callback, FailurePolicy, HostState, LogLevel, LogRecord, OutgoingCall, VmOptions,
+    CallResponse, Callback, FailurePolicy, HostState, IdMap, LogLevel, LogRecord, OutgoingCall,
+    VmOptions,
 };
 use crate::stream::StreamDriver;
 
@@ -126,7 +126,7 @@ pub struct Vm {
     /// Set when a callback trapped: the callback and the trap message.
     pub(crate) failed: Option<String>,
     next_context_id: u32,
-    pub(crate) streams: HashMap<u32, StreamDriver>,
+    pub(crate) streams: IdMap<StreamDriver>,
     /// Monotonic time of the next tick, when a tick period is set.
     next_tick_nanos: Option<u64>,
     tick_period_ms: u32,
@@ -185,7 +185,7 @@ impl Vm {
             vm_index,
             failed: None,
             next_context_id: 1,
-            streams: HashMap::new(),
+            streams: IdMap::default(),
             next_tick_nanos: None,
             tick_period_ms: 0,
             outgoing: Vec::new(),
