@@ -68,31 +68,36 @@ type Cb2R = TypedFunc<(i32, i32), i32>;
 type Cb3R = TypedFunc<(i32, i32, i32), i32>;
 type Cb5 = TypedFunc<(i32, i32, i32, i32, i32), ()>;
 
-/// The guest's callbacks; a missing one is skipped, as proxy-wasm-cpp-host does.
+/// The guest's callbacks; a missing one is skipped, as proxy-wasm-cpp-host does. Each
+/// sits behind an `Arc` because a call clones it out of the VM first, and cloning a
+/// `TypedFunc` itself updates wasmtime's type registry.
 #[derive(Default)]
 pub(crate) struct Exports {
-    pub context_create: Option<Cb2>,
-    pub vm_start: Option<Cb2R>,
-    pub configure: Option<Cb2R>,
-    pub tick: Option<Cb1>,
-    pub request_headers: Option<Cb3R>,
-    pub request_body: Option<Cb3R>,
-    pub request_trailers: Option<Cb2R>,
-    pub response_headers: Option<Cb3R>,
-    pub response_body: Option<Cb3R>,
-    pub response_trailers: Option<Cb2R>,
-    pub log: Option<Cb1>,
-    pub done: Option<TypedFunc<i32, i32>>,
-    pub delete: Option<Cb1>,
-    pub http_call_response: Option<Cb5>,
-    pub queue_ready: Option<Cb2>,
+    pub context_create: Option<Arc<Cb2>>,
+    pub vm_start: Option<Arc<Cb2R>>,
+    pub configure: Option<Arc<Cb2R>>,
+    pub tick: Option<Arc<Cb1>>,
+    pub request_headers: Option<Arc<Cb3R>>,
+    pub request_body: Option<Arc<Cb3R>>,
+    pub request_trailers: Option<Arc<Cb2R>>,
+    pub response_headers: Option<Arc<Cb3R>>,
+    pub response_body: Option<Arc<Cb3R>>,
+    pub response_trailers: Option<Arc<Cb2R>>,
+    pub log: Option<Arc<Cb1>>,
+    pub done: Option<Arc<TypedFunc<i32, i32>>>,
+    pub delete: Option<Arc<Cb1>>,
+    pub http_call_response: Option<Arc<Cb5>>,
+    pub queue_ready: Option<Arc<Cb2>>,
 }
 
 impl Exports {
     fn find(store: &mut Store<HostState>, instance: &Instance) -> Exports {
         macro_rules! typed {
             ($name:literal) => {
-                instance.get_typed_func(&mut *store, $name).ok()
+                instance
+                    .get_typed_func(&mut *store, $name)
+                    .ok()
+                    .map(Arc::new)
             };
         }
         Exports {
