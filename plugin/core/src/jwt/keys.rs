@@ -618,6 +618,10 @@ fn ed25519_material(x: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), KeyErro
         .map_err(|_| KeyError::InvalidKey("Ed25519 public key must be 32 bytes"))?;
     let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
         .map_err(|_| KeyError::InvalidKey("Ed25519 point is invalid"))?;
+    // A key of small order verifies signatures that no private key made.
+    if key.is_weak() {
+        return Err(KeyError::InvalidKey("Ed25519 public key has small order"));
+    }
     let print = fingerprint(KeyFamily::Ed25519, &[x]);
     Ok((KeyFamily::Ed25519, Material::Ed25519(key), print))
 }
@@ -785,6 +789,18 @@ mod tests {
             let jwk = format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB"}}"#);
             assert!(parse_document(&jwk).is_err(), "n = {n:?} was accepted");
         }
+    }
+
+    #[test]
+    fn small_order_ed25519_key_is_rejected() {
+        // The identity point, x = 1: every signature with R = identity and
+        // s = 0 verifies under it with the non-strict check.
+        let jwk =
+            r#"{"kty":"OKP","crv":"Ed25519","x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+        assert_eq!(
+            parse_document(jwk).err(),
+            Some(KeyError::InvalidKey("Ed25519 public key has small order"))
+        );
     }
 
     #[test]

@@ -82,9 +82,11 @@ pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) 
             p521::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
         }
+        // The strict check also rejects a small-order `R` and a key of
+        // small order, with which any message verifies.
         Material::Ed25519(verifying_key) if alg == Algorithm::EdDSA => {
             ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
+                .is_ok_and(|parsed| verifying_key.verify_strict(message, &parsed).is_ok())
         }
         Material::Rsa(public_key) => verify_rsa(alg, public_key, message, signature),
         Material::Standard(decoding_key) => {
