@@ -183,14 +183,15 @@ pub fn on_tick(shared: &Shared) {
     let runtime = &shared.jwt;
     let now = now_ms();
     for (index, name, remote) in remotes(policy) {
-        let record = read_shared(&record_key(name)).and_then(|(value, _)| Record::decode(&value));
+        let record =
+            read_shared(&record_key(name, remote)).and_then(|(value, _)| Record::decode(&value));
         if let Some(record) = &record {
             load_record(runtime, index, name, record);
         }
         let due = record
             .as_ref()
             .is_none_or(|record| record.refresh_due(remote, now));
-        let lease = read_shared(&lease_key(name));
+        let lease = read_shared(&lease_key(name, remote));
         let parsed = lease.as_ref().and_then(|(value, _)| Lease::decode(value));
         if record.is_none() && parsed.is_some_and(|lease| lease.failures > 0) {
             runtime.providers.borrow_mut()[index].failed = true;
@@ -204,7 +205,9 @@ pub fn on_tick(shared: &Shared) {
         let failures = parsed.map_or(0, |lease| lease.failures);
         let cas = lease.map_or(host::CAS_CREATE, |(_, cas)| cas);
         let claim = Lease::start(runtime.owner, failures, remote, now);
-        if hostcalls::set_shared_data(&lease_key(name), Some(&claim.encode()), Some(cas)).is_err() {
+        if hostcalls::set_shared_data(&lease_key(name, remote), Some(&claim.encode()), Some(cas))
+            .is_err()
+        {
             // Another worker took the lease first and fetches for everyone.
             continue;
         }
@@ -293,7 +296,7 @@ pub fn on_http_call_response(
         return true;
     };
     let name = provider.name.as_str();
-    let failures = read_shared(&lease_key(name))
+    let failures = read_shared(&lease_key(name, remote))
         .and_then(|(value, _)| Lease::decode(&value))
         .map_or(0, |lease| lease.failures);
     let result = fetched_body(num_headers, body_size).and_then(|body| {
@@ -308,11 +311,12 @@ pub fn on_http_call_response(
                 fetched_ms: now,
                 body,
             };
-            if let Err(status) = host::overwrite_shared(&record_key(name), &record.encode()) {
+            if let Err(status) = host::overwrite_shared(&record_key(name, remote), &record.encode())
+            {
                 log::warn!("portcullis: provider {name}: storing the JWKS in shared data failed with status {status:?}");
             }
             let lease = Lease::succeeded(shared.jwt.owner, now);
-            if let Err(status) = host::overwrite_shared(&lease_key(name), &lease.encode()) {
+            if let Err(status) = host::overwrite_shared(&lease_key(name, remote), &lease.encode()) {
                 log::warn!("portcullis: provider {name}: releasing the fetch lease failed with status {status:?}");
             }
             shared.jwt.increment(JwtMetric::JwksFetched);
@@ -364,7 +368,7 @@ fn fetch_failed(
 ) {
     let now = now_ms();
     let lease = Lease::failed(shared.jwt.owner, failures, remote, now);
-    if let Err(status) = host::overwrite_shared(&lease_key(name), &lease.encode()) {
+    if let Err(status) = host::overwrite_shared(&lease_key(name, remote), &lease.encode()) {
         log::warn!(
             "portcullis: provider {name}: recording the failed fetch failed with status {status:?}"
         );

@@ -1,10 +1,15 @@
 //! Remote JWKS scheduling shared by worker VMs, free of host calls.
 //!
 //! Two shared-data values per provider coordinate the workers:
-//! - the record (`portcullis.jwt.jwks.NAME`): the last good JWKS body and the
-//!   time it was fetched, written only by the worker that fetched it;
-//! - the lease (`portcullis.jwt.lease.NAME`): which worker may fetch until
-//!   when, and how many fetches failed in a row, which sets the backoff.
+//! - the record (`portcullis.jwt.jwks.NAME.SOURCE`): the last good JWKS body
+//!   and the time it was fetched, written only by the worker that fetched it;
+//! - the lease (`portcullis.jwt.lease.NAME.SOURCE`): which worker may fetch
+//!   until when, and how many fetches failed in a row, which sets the backoff.
+//!
+//! `SOURCE` is a hash of the cluster, authority and path of the fetch. Shared
+//! data outlives a configuration update and is shared by every plugin of
+//! the VM, so a provider that names another JWKS endpoint, after an update or
+//! in another plugin, never reads the keys of the old one.
 //!
 //! Each worker parses the record into its own keys when the record changes,
 //! so one fetch serves every worker. Keys stay in use after
@@ -21,13 +26,26 @@ pub const LEASE_PREFIX: &str = "portcullis.jwt.lease.";
 const LEASE_MARGIN_MS: u64 = 1_000;
 
 /// Returns the record key of a provider.
-pub fn record_key(provider: &str) -> String {
-    format!("{RECORD_PREFIX}{provider}")
+pub fn record_key(provider: &str, remote: &RemoteJwks) -> String {
+    format!("{RECORD_PREFIX}{provider}.{:016x}", source_hash(remote))
 }
 
 /// Returns the lease key of a provider.
-pub fn lease_key(provider: &str) -> String {
-    format!("{LEASE_PREFIX}{provider}")
+pub fn lease_key(provider: &str, remote: &RemoteJwks) -> String {
+    format!("{LEASE_PREFIX}{provider}.{:016x}", source_hash(remote))
+}
+
+/// FNV-1a over the cluster, authority and path of the fetch, each ended by
+/// a NUL byte.
+fn source_hash(remote: &RemoteJwks) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [&remote.cluster, &remote.authority, &remote.path] {
+        for &byte in part.as_bytes().iter().chain(&[0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// A fetched JWKS as stored in shared data.
@@ -147,6 +165,18 @@ mod tests {
             retry_max_ms: 8000,
             fail_before_keys: false,
         }
+    }
+
+    #[test]
+    fn keys_name_the_fetch_source() {
+        let first = remote();
+        let mut moved = remote();
+        moved.path = "/jwks-2".to_string();
+        assert_ne!(record_key("main", &first), record_key("main", &moved));
+        assert_ne!(lease_key("main", &first), lease_key("main", &moved));
+        assert_eq!(record_key("main", &first), record_key("main", &remote()));
+        assert_ne!(record_key("main", &first), record_key("other", &first));
+        assert!(record_key("main", &first).starts_with("portcullis.jwt.jwks.main."));
     }
 
     #[test]
