@@ -12,6 +12,7 @@ use super::policy::{
 };
 use super::response::Rejection;
 use super::token::{parse, Token, BASE64URL};
+use crate::decode::{percent_decode, Plus};
 use crate::http::{lower_case, split_cookies, split_pairs, split_path, HeaderPairs};
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -202,14 +203,18 @@ fn evaluate_rule(
         };
     };
     let mut results: Vec<Option<ProviderResult>> = vec![None; policy.providers.len()];
+    let mut passed = vec![false; policy.providers.len()];
     let mut context = Context {
         policy,
         request,
         keys,
         store,
         results: &mut results,
+        passed: &mut passed,
+        tolerated: None,
     };
     let outcome = context.eval(requirement);
+    let tolerated = context.tolerated;
     match outcome {
         Eval::Wait => return Decision::Wait,
         Eval::Fail(error, index) => {
@@ -218,9 +223,13 @@ fn evaluate_rule(
         }
         Eval::Ok => {}
     }
+    // A token counts only for the providers whose requirement it met: a
+    // valid token of the wrong audience or issuer is neither forwarded nor
+    // used for the rule's claims.
     let valid: Vec<(usize, &ValidToken)> = results
         .iter()
         .enumerate()
+        .filter(|(index, _)| passed[*index])
         .filter_map(|(index, result)| match result {
             Some(ProviderResult::Valid(token)) => Some((index, token.as_ref())),
             _ => None,
@@ -228,7 +237,12 @@ fn evaluate_rule(
         .collect();
     if !rule.claims.is_empty() {
         if valid.is_empty() {
-            return Decision::Reject(Rejection::new(&policy.realm, JwtError::Missing, None));
+            // A token that `allow_missing_or_failed` let through still
+            // failed, and the response reports that failure rather than a
+            // missing token.
+            let (error, index) = tolerated.unwrap_or((JwtError::Missing, None));
+            let provider = index.map(|i| policy.providers[i].name.clone());
+            return Decision::Reject(Rejection::new(&policy.realm, error, provider));
         }
         let satisfied = valid
             .iter()
@@ -284,6 +298,20 @@ struct Context<'a, 'r> {
     keys: &'a dyn KeyLookup,
     store: &'a mut dyn VerifiedStore,
     results: &'a mut Vec<Option<ProviderResult>>,
+    /// Whether each provider's token met a requirement of the rule.
+    passed: &'a mut Vec<bool>,
+    /// The first failure that `allow_missing_or_failed` let pass.
+    tolerated: Option<(JwtError, Option<usize>)>,
+}
+
+/// A provider's token as read before verification.
+enum Peek {
+    /// The provider's locations hold no token.
+    Missing,
+    /// One token, with its `iss` claim when it has one.
+    Token { raw: String, issuer: Option<String> },
+    /// Several different tokens, or one too long or malformed.
+    Unreadable(JwtError),
 }
 
 impl Context<'_, '_> {
@@ -295,12 +323,14 @@ impl Context<'_, '_> {
                 ProviderResult::Pending => Eval::Wait,
                 ProviderResult::Valid(token) => {
                     let provider = &self.policy.providers[*index];
+                    // A failed audience fails this alternative only: another
+                    // one may name the same provider with other audiences.
                     match check_issuer_and_audience(provider, audiences, &token.registered) {
-                        Ok(()) => Eval::Ok,
-                        Err(error) => {
-                            self.results[*index] = Some(ProviderResult::Invalid(error));
-                            Eval::Fail(error, Some(*index))
+                        Ok(()) => {
+                            self.passed[*index] = true;
+                            Eval::Ok
                         }
+                        Err(error) => Eval::Fail(error, Some(*index)),
                     }
                 }
             },
@@ -344,43 +374,107 @@ impl Context<'_, '_> {
                     Eval::Ok
                 }
             }
-            Requirement::AllowMissing => {
-                let mut waiting = false;
-                for index in 0..self.policy.providers.len() {
-                    match self.provider(index) {
-                        ProviderResult::Missing => {}
-                        ProviderResult::Pending => waiting = true,
-                        ProviderResult::Invalid(error) => return Eval::Fail(error, Some(index)),
-                        ProviderResult::Valid(token) => {
-                            let provider = &self.policy.providers[index];
-                            if let Err(error) =
-                                check_issuer_and_audience(provider, &[], &token.registered)
-                            {
-                                self.results[index] = Some(ProviderResult::Invalid(error));
-                                return Eval::Fail(error, Some(index));
-                            }
-                        }
+            Requirement::AllowMissing => self.any_provider(false),
+            Requirement::AllowMissingOrFailed => self.any_provider(true),
+        }
+    }
+
+    /// Evaluates `allow_missing` (`failed_ok` false) and
+    /// `allow_missing_or_failed` (`failed_ok` true), which accept a token of
+    /// any provider. As in Envoy, each token goes to one provider chosen by
+    /// its `iss`: the first provider that found it and names that issuer,
+    /// else the first that found it and names none. A token no provider
+    /// takes fails as from an unknown issuer.
+    fn any_provider(&mut self, failed_ok: bool) -> Eval {
+        let mut tokens: Vec<(String, Option<String>, Vec<usize>)> = Vec::new();
+        for index in 0..self.policy.providers.len() {
+            match self.peek(index) {
+                Peek::Missing => {}
+                Peek::Unreadable(error) => {
+                    if !failed_ok {
+                        return Eval::Fail(error, Some(index));
+                    }
+                    self.tolerate(error, Some(index));
+                }
+                Peek::Token { raw, issuer } => {
+                    match tokens.iter_mut().find(|(seen, _, _)| *seen == raw) {
+                        Some((_, _, finders)) => finders.push(index),
+                        None => tokens.push((raw, issuer, vec![index])),
                     }
                 }
-                if waiting {
-                    Eval::Wait
-                } else {
-                    Eval::Ok
-                }
             }
-            Requirement::AllowMissingOrFailed => {
-                for index in 0..self.policy.providers.len() {
-                    if let ProviderResult::Valid(token) = self.provider(index) {
-                        let provider = &self.policy.providers[index];
-                        if let Err(error) =
-                            check_issuer_and_audience(provider, &[], &token.registered)
-                        {
-                            self.results[index] = Some(ProviderResult::Invalid(error));
-                        }
+        }
+        let mut waiting = false;
+        for (_, issuer, finders) in &tokens {
+            let providers = &self.policy.providers;
+            let chosen = finders
+                .iter()
+                .find(|&&index| {
+                    providers[index].issuer.is_some() && providers[index].issuer == *issuer
+                })
+                .or_else(|| {
+                    finders
+                        .iter()
+                        .find(|&&index| providers[index].issuer.is_none())
+                })
+                .copied();
+            let Some(index) = chosen else {
+                if failed_ok {
+                    self.tolerate(JwtError::UnknownIssuer, finders.first().copied());
+                    continue;
+                }
+                return Eval::Fail(JwtError::UnknownIssuer, finders.first().copied());
+            };
+            match self.provider(index) {
+                ProviderResult::Missing => {}
+                ProviderResult::Pending => waiting = true,
+                ProviderResult::Invalid(error) => {
+                    if !failed_ok {
+                        return Eval::Fail(error, Some(index));
+                    }
+                    self.tolerate(error, Some(index));
+                }
+                ProviderResult::Valid(token) => {
+                    let provider = &self.policy.providers[index];
+                    match check_issuer_and_audience(provider, &[], &token.registered) {
+                        Ok(()) => self.passed[index] = true,
+                        Err(error) if !failed_ok => return Eval::Fail(error, Some(index)),
+                        Err(error) => self.tolerate(error, Some(index)),
                     }
                 }
-                Eval::Ok
             }
+        }
+        if waiting && !failed_ok {
+            Eval::Wait
+        } else {
+            Eval::Ok
+        }
+    }
+
+    /// Keeps the first failure that `allow_missing_or_failed` let pass.
+    fn tolerate(&mut self, error: JwtError, index: Option<usize>) {
+        self.tolerated.get_or_insert((error, index));
+    }
+
+    /// Reads the provider's token and its issuer without verifying it.
+    fn peek(&self, index: usize) -> Peek {
+        let provider = &self.policy.providers[index];
+        let found = extract(provider, self.request.headers);
+        let Some((_, raw)) = found.first() else {
+            return Peek::Missing;
+        };
+        if found[1..].iter().any(|(_, token)| token != raw) {
+            return Peek::Unreadable(JwtError::MultipleTokens);
+        }
+        if raw.len() > provider.max_token_bytes {
+            return Peek::Unreadable(JwtError::TooLarge);
+        }
+        match parse(raw) {
+            Ok(token) => Peek::Token {
+                issuer: token.registered.iss.clone(),
+                raw: raw.clone(),
+            },
+            Err(error) => Peek::Unreadable(error),
         }
     }
 
@@ -499,8 +593,12 @@ fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, Stri
                 let raw_path = header(headers, ":path").unwrap_or_default();
                 if let (_, Some(query)) = split_path(raw_path) {
                     for (name, value) in split_pairs(query) {
-                        if name == param.as_bytes() && !value.is_empty() {
-                            found.push((source.clone(), lossy_string(value)));
+                        if *decoded(name, Plus::Space) != *param.as_bytes() {
+                            continue;
+                        }
+                        let value = decoded(value, Plus::Space);
+                        if !value.is_empty() {
+                            found.push((source.clone(), lossy_string(&value)));
                         }
                     }
                 }
@@ -511,8 +609,12 @@ fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, Stri
                         continue;
                     }
                     for (name, value) in split_cookies(value) {
-                        if name == cookie.as_bytes() && !value.is_empty() {
-                            found.push((source.clone(), lossy_string(value)));
+                        if *decoded(name, Plus::Literal) != *cookie.as_bytes() {
+                            continue;
+                        }
+                        let value = decoded(unquote(value), Plus::Literal);
+                        if !value.is_empty() {
+                            found.push((source.clone(), lossy_string(&value)));
                         }
                     }
                 }
@@ -520,6 +622,30 @@ fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, Stri
         }
     }
     found
+}
+
+/// Returns a query or cookie name or value as applications read it:
+/// percent-decoded, with `+` as a space in query strings. A token must be
+/// found, verified and removed under every spelling that the upstream
+/// decodes to the configured name, such as `access%5Ftoken`.
+fn decoded(bytes: &[u8], plus: Plus) -> Cow<'_, [u8]> {
+    let encoded = bytes
+        .iter()
+        .any(|&byte| byte == b'%' || (byte == b'+' && plus == Plus::Space));
+    if encoded {
+        Cow::Owned(percent_decode(bytes, plus))
+    } else {
+        Cow::Borrowed(bytes)
+    }
+}
+
+/// Returns a cookie value without the double quotes that may enclose it
+/// (RFC 6265, section 4.1.1).
+fn unquote(value: &[u8]) -> &[u8] {
+    value
+        .strip_prefix(b"\"")
+        .and_then(|inner| inner.strip_suffix(b"\""))
+        .unwrap_or(value)
 }
 
 /// Returns the token after a case-insensitive prefix, trimmed of spaces;
@@ -687,7 +813,7 @@ fn forward_edits(
                 for (key, value) in headers {
                     if key.eq_ignore_ascii_case("cookie") {
                         for (name, value) in split_cookies(value) {
-                            if name != cookie.as_bytes() {
+                            if *decoded(name, Plus::Literal) != *cookie.as_bytes() {
                                 let pair = if name.is_empty() {
                                     value.to_vec()
                                 } else {
@@ -739,7 +865,10 @@ fn remove_param(raw_path: &str, param: &str) -> String {
     };
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(param))
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            !pair.is_empty() && *decoded(name.as_bytes(), Plus::Space) != *param.as_bytes()
+        })
         .collect();
     if kept.is_empty() {
         path.to_string()
@@ -774,6 +903,30 @@ mod tests {
         );
         assert_eq!(remove_param("/a?access_token=x", "access_token"), "/a");
         assert_eq!(remove_param("/a", "access_token"), "/a");
+    }
+
+    #[test]
+    fn param_removal_decodes_names() {
+        assert_eq!(
+            remove_param("/a?access%5Ftoken=x&b=1", "access_token"),
+            "/a?b=1"
+        );
+        assert_eq!(
+            remove_param("/a?access%5ftoken=x&access_token=y", "access_token"),
+            "/a"
+        );
+        assert_eq!(
+            remove_param("/a?access%255Ftoken=x", "access_token"),
+            "/a?access%255Ftoken=x"
+        );
+    }
+
+    #[test]
+    fn cookie_quotes_are_stripped() {
+        assert_eq!(unquote(b"\"a.b.c\""), b"a.b.c");
+        assert_eq!(unquote(b"a.b.c"), b"a.b.c");
+        assert_eq!(unquote(b"\"a.b.c"), b"\"a.b.c");
+        assert_eq!(unquote(b"\""), b"\"");
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl ClaimRequirement {
             return false;
         };
         match &self.test {
-            ClaimTest::Equals(expected) => value == expected,
+            ClaimTest::Equals(expected) => json_equal(value, expected),
             ClaimTest::Contains(word) => match value {
                 Value::Array(items) => items.iter().any(|item| item.as_str() == Some(word)),
                 Value::String(text) => text.split(' ').any(|part| part == word),
@@ -180,6 +180,30 @@ impl ClaimRequirement {
                 _ => false,
             },
         }
+    }
+}
+
+/// Compares JSON values with numbers by value, so that a claim `5.0`
+/// equals a configured `5`. Other values compare as `Value` does.
+fn json_equal(left: &Value, right: &Value) -> bool {
+    match (left, right) {
+        (Value::Number(left), Value::Number(right)) => {
+            match (left.as_i64(), right.as_i64(), left.as_u64(), right.as_u64()) {
+                (Some(left), Some(right), _, _) => left == right,
+                (_, _, Some(left), Some(right)) => left == right,
+                _ => left.as_f64() == right.as_f64(),
+            }
+        }
+        (Value::Array(left), Value::Array(right)) => {
+            left.len() == right.len() && left.iter().zip(right).all(|(l, r)| json_equal(l, r))
+        }
+        (Value::Object(left), Value::Object(right)) => {
+            left.len() == right.len()
+                && left.iter().all(|(key, value)| {
+                    right.get(key).is_some_and(|other| json_equal(value, other))
+                })
+        }
+        _ => left == right,
     }
 }
 
@@ -298,5 +322,21 @@ mod tests {
         assert!(compile(r#"{"name":"groups","contains":"b"}"#).holds(&claims));
         assert!(compile(r#"{"name":"org.tier","one_of":["gold","silver"]}"#).holds(&claims));
         assert!(!compile(r#"{"name":"missing","equals":"x"}"#).holds(&claims));
+    }
+
+    #[test]
+    fn equal_numbers_match_by_value() {
+        let claims: Map<String, Value> =
+            serde_json::from_str(r#"{"level":5.0,"big":18446744073709551615,"ids":[1,2.0]}"#)
+                .unwrap();
+        let compile = |json: &str| {
+            let section: ClaimRequirementSection = serde_json::from_str(json).unwrap();
+            ClaimRequirement::compile("c", &section).unwrap()
+        };
+        assert!(compile(r#"{"name":"level","equals":5}"#).holds(&claims));
+        assert!(!compile(r#"{"name":"level","equals":6}"#).holds(&claims));
+        assert!(!compile(r#"{"name":"level","equals":"5"}"#).holds(&claims));
+        assert!(compile(r#"{"name":"big","equals":18446744073709551615}"#).holds(&claims));
+        assert!(compile(r#"{"name":"ids","equals":[1.0,2]}"#).holds(&claims));
     }
 }

@@ -410,8 +410,11 @@ fn compile_provider(name: &str, section: &ProviderSection) -> Result<Provider, E
         audiences: section.audiences.clone(),
         require_expiration: section.require_expiration.unwrap_or(true),
         max_lifetime_seconds,
+        // Envoy's field is a proto3 integer, which cannot tell 0 from
+        // unset, so 0 also means the default there.
         clock_skew_seconds: section
             .clock_skew_seconds
+            .filter(|&seconds| seconds != 0)
             .unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS)
             .min(86_400),
         sources,
@@ -815,4 +818,30 @@ fn compile_requirement(
         return Err(Error::invalid(path, "set exactly one of provider_name, provider_and_audiences, requires_any, requires_all, allow_missing and allow_missing_or_failed"));
     }
     Ok(found.remove(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skew_of(provider: &str) -> u64 {
+        let jwk = r#"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}"#;
+        let json = format!(
+            r#"{{"providers":{{"p":{{"local_jwks":{{"inline_string":"{{\"keys\":[{jwk}]}}"}}{provider}}}}}}}"#
+        );
+        let section: JwtSection =
+            serde_json::from_str(&json).unwrap_or_else(|error| panic!("{error}: {json}"));
+        let policy = JwtPolicy::compile(&section).unwrap_or_else(|error| panic!("{error}"));
+        policy.providers[0].clock_skew_seconds
+    }
+
+    #[test]
+    fn clock_skew_zero_means_default() {
+        assert_eq!(skew_of(""), DEFAULT_CLOCK_SKEW_SECONDS);
+        assert_eq!(
+            skew_of(r#","clock_skew_seconds":0"#),
+            DEFAULT_CLOCK_SKEW_SECONDS
+        );
+        assert_eq!(skew_of(r#","clock_skew_seconds":5"#), 5);
+    }
 }
