@@ -650,12 +650,23 @@ fn unquote(value: &[u8]) -> &[u8] {
 
 /// Returns the token after a case-insensitive prefix, trimmed of spaces;
 /// `None` when the value lacks the prefix or nothing follows it.
+///
+/// A space that ends the prefix matches any run of spaces and tabs, so
+/// that `Bearer<TAB>token` is verified too. Left unread, such a header
+/// would pass a route that allows a missing token and reach an upstream
+/// that splits on any whitespace.
 fn strip_prefix(value: &[u8], prefix: &str) -> Option<String> {
     let prefix = prefix.as_bytes();
-    if value.len() < prefix.len() || !value[..prefix.len()].eq_ignore_ascii_case(prefix) {
+    let word = prefix.trim_ascii_end();
+    let spaced = word.len() < prefix.len();
+    if value.len() < word.len() || !value[..word.len()].eq_ignore_ascii_case(word) {
         return None;
     }
-    let token = value[prefix.len()..].trim_ascii();
+    let rest = &value[word.len()..];
+    if spaced && !rest.starts_with(b" ") && !rest.starts_with(b"\t") {
+        return None;
+    }
+    let token = rest.trim_ascii();
     if token.is_empty() {
         return None;
     }
@@ -893,6 +904,13 @@ mod tests {
         );
         assert_eq!(strip_prefix(b"Basic abc", "Bearer "), None);
         assert_eq!(strip_prefix(b"Bearer ", "Bearer "), None);
+        assert_eq!(
+            strip_prefix(b"Bearer\tabc", "Bearer "),
+            Some("abc".to_string())
+        );
+        assert_eq!(strip_prefix(b"Bearerabc", "Bearer "), None);
+        assert_eq!(strip_prefix(b"Bearer,abc", "Bearer "), None);
+        assert_eq!(strip_prefix(b"abc", ""), Some("abc".to_string()));
     }
 
     #[test]
