@@ -1,6 +1,7 @@
 //! Counting keys: which request values a policy counts by, how they are read,
 //! and the truncated SHA-256 that is stored and logged in their place.
 
+use crate::decode::Plus;
 use crate::http::{first_value, is_form_urlencoded, split_cookies, split_pairs, HeaderPairs};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -21,16 +22,19 @@ pub enum KeyPart {
         /// subscriber usually holds a whole /64.
         ipv6_prefix: u8,
     },
-    /// Every value of a request header, in order.
+    /// The value of a request header. Copies with different values make
+    /// the part ambiguous.
     Header {
         /// Lower-case header name.
         name: String,
         /// Whether the value is lower-cased before hashing.
         lowercase: bool,
     },
-    /// The first cookie with this name.
+    /// The value of the cookie with this name, unquoted and
+    /// percent-decoded. Cookies of that name with different values make the
+    /// part ambiguous.
     Cookie {
-        /// Cookie name, compared exactly.
+        /// Cookie name, compared exactly after percent-decoding.
         name: String,
         /// Whether the value is lower-cased before hashing.
         lowercase: bool,
@@ -139,13 +143,17 @@ impl KeySpec {
         for (tag, part) in self.parts.iter().enumerate() {
             hasher.update([tag as u8]);
             match read_part(part, inputs) {
-                Some(value) => {
+                Read::Value(value) => {
                     hasher.update([1]);
                     hasher.update((value.len() as u32).to_le_bytes());
                     hasher.update(&value);
                 }
-                None if self.missing == MissingKey::Skip => return None,
-                None => hasher.update([0]),
+                Read::Missing if self.missing == MissingKey::Skip => return None,
+                Read::Missing => hasher.update([0]),
+                // Every ambiguous request shares one key, whatever the
+                // `on_missing_key` setting. A client that repeats a field with
+                // other values must neither pick its key nor skip the policy.
+                Read::Ambiguous => hasher.update([2]),
             }
         }
         let digest = hasher.finalize();
@@ -179,78 +187,287 @@ fn lowered(value: Vec<u8>, lowercase: bool) -> Vec<u8> {
     }
 }
 
-fn read_part(part: &KeyPart, inputs: &KeyInputs<'_>) -> Option<Vec<u8>> {
+/// A key part as read from a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Read {
+    Value(Vec<u8>),
+    Missing,
+    /// The request carries the part more than once with different values,
+    /// and applications disagree on which one they use.
+    Ambiguous,
+}
+
+impl Read {
+    /// Reads the one value of a part from its copies, in request order.
+    fn from_copies(copies: impl IntoIterator<Item = Vec<u8>>) -> Read {
+        let mut copies = copies.into_iter();
+        let Some(first) = copies.next() else {
+            return Read::Missing;
+        };
+        if copies.any(|other| other != first) {
+            return Read::Ambiguous;
+        }
+        Read::Value(first)
+    }
+
+    fn map(self, change: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Read {
+        match self {
+            Read::Value(value) => Read::Value(change(value)),
+            other => other,
+        }
+    }
+}
+
+impl From<Option<Vec<u8>>> for Read {
+    fn from(value: Option<Vec<u8>>) -> Read {
+        value.map_or(Read::Missing, Read::Value)
+    }
+}
+
+fn read_part(part: &KeyPart, inputs: &KeyInputs<'_>) -> Read {
     match part {
         KeyPart::Address {
             ipv4_prefix,
             ipv6_prefix,
         } => inputs
             .client_ip
-            .map(|ip| network_bytes(ip, *ipv4_prefix, *ipv6_prefix)),
-        KeyPart::Header { name, lowercase } => {
-            let values: Vec<&[u8]> = inputs
+            .map(|ip| network_bytes(ip, *ipv4_prefix, *ipv6_prefix))
+            .into(),
+        // Back ends differ on which copy of a repeated header they read, so
+        // copies that differ are ambiguous rather than a new key each.
+        KeyPart::Header { name, lowercase } => Read::from_copies(
+            inputs
                 .headers
                 .iter()
                 .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value.as_slice())
-                .collect();
-            if values.is_empty() {
-                return None;
-            }
-            Some(lowered(values.join(&0u8), *lowercase))
-        }
-        KeyPart::Cookie { name, lowercase } => inputs
-            .headers
-            .iter()
-            .filter(|(key, _)| key.eq_ignore_ascii_case("cookie"))
-            .flat_map(|(_, value)| split_cookies(value))
-            .find(|(cookie, _)| *cookie == name.as_bytes())
-            .map(|(_, value)| lowered(value.to_vec(), *lowercase)),
+                .map(|(_, value)| lowered(value.clone(), *lowercase)),
+        ),
+        KeyPart::Cookie { name, lowercase } => Read::from_copies(
+            inputs
+                .headers
+                .iter()
+                .filter(|(key, _)| key.eq_ignore_ascii_case("cookie"))
+                .flat_map(|(_, value)| split_cookies(value))
+                .filter(|(cookie, _)| {
+                    crate::decode::percent_decode(cookie, Plus::Literal) == name.as_bytes()
+                })
+                .map(|(_, value)| lowered(cookie_value(value), *lowercase)),
+        ),
         KeyPart::Claim { name, lowercase } => inputs
             .claims
             .and_then(|claims| claims.get(name))
-            .map(|value| lowered(json_value_bytes(value), *lowercase)),
+            .map(|value| lowered(json_value_bytes(value), *lowercase))
+            .into(),
         KeyPart::BodyField { field, lowercase } => {
-            let body = inputs.body?;
+            let Some(body) = inputs.body else {
+                return Read::Missing;
+            };
             body_field(inputs.headers, body, field).map(|value| lowered(value, *lowercase))
         }
     }
 }
 
+/// Reads a cookie value as frameworks do, so that its spellings make one
+/// key: surrounding double quotes removed with the backslash escapes inside
+/// them (`"\141bc"` is `abc`), then percent-decoded.
+fn cookie_value(raw: &[u8]) -> Vec<u8> {
+    let unquoted = match raw
+        .strip_prefix(b"\"")
+        .and_then(|inner| inner.strip_suffix(b"\""))
+    {
+        Some(inner) => unescape(inner),
+        None => raw.to_vec(),
+    };
+    crate::decode::percent_decode(&unquoted, Plus::Literal)
+}
+
+/// Resolves `\ooo` octal escapes, and `\x` to `x` for any other byte.
+fn unescape(quoted: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(quoted.len());
+    let mut index = 0;
+    while index < quoted.len() {
+        let byte = quoted[index];
+        if byte != b'\\' || index + 1 == quoted.len() {
+            output.push(byte);
+            index += 1;
+            continue;
+        }
+        let octal = quoted
+            .get(index + 1..index + 4)
+            .filter(|digits| digits.iter().all(|digit| (b'0'..=b'7').contains(digit)))
+            .map(|digits| {
+                digits
+                    .iter()
+                    .fold(0u32, |value, digit| value * 8 + u32::from(digit - b'0'))
+            });
+        match octal {
+            Some(value) => {
+                output.push((value & 0xff) as u8);
+                index += 4;
+            }
+            None => {
+                output.push(quoted[index + 1]);
+                index += 2;
+            }
+        }
+    }
+    output
+}
+
 /// Reads a field from a form or JSON body. The `content-type` header picks
 /// the format; without one, a body that starts with `{` is read as JSON and
 /// any other as a form.
-fn body_field(headers: &HeaderPairs, body: &[u8], field: &str) -> Option<Vec<u8>> {
+fn body_field(headers: &HeaderPairs, body: &[u8], field: &str) -> Read {
     let content_type = first_value(headers, "content-type");
     let json = match content_type {
         Some(value) => is_json(value),
         None => body.trim_ascii_start().first() == Some(&b'{'),
     };
     if json {
-        let document: Value = serde_json::from_slice(body).ok()?;
-        let value = if field.starts_with('/') {
-            document.pointer(field)?
-        } else {
-            document.get(field)?
+        return match serde_json::from_slice::<Json>(body) {
+            Ok(document) => json_field(&document, field),
+            Err(_) => Read::Missing,
         };
-        return Some(json_value_bytes(value));
     }
     if content_type.is_some_and(|value| !is_form_urlencoded(value)) {
-        return None;
+        return Read::Missing;
     }
     // Frameworks disagree on which of repeated fields counts (the first in
     // Flask and Express, the last in PHP and Django), so a field repeated
-    // with different values is ambiguous and read as missing: a client
-    // cannot choose which value is counted.
-    let mut values = split_pairs(body)
-        .into_iter()
-        .filter(|(name, _)| form_decode(name) == field.as_bytes())
-        .map(|(_, value)| form_decode(value));
-    let first = values.next()?;
-    if values.any(|other| other != first) {
-        return None;
+    // with different values is ambiguous: a client cannot choose which value
+    // is counted.
+    Read::from_copies(
+        split_pairs(body)
+            .into_iter()
+            .filter(|(name, _)| form_decode(name) == field.as_bytes())
+            .map(|(_, value)| form_decode(value)),
+    )
+}
+
+/// Reads a member, or a JSON pointer (RFC 6901) when `field` starts with
+/// `/`, from a document that keeps duplicate members. Names compare without
+/// ASCII case, because some decoders (Go's, ASP.NET Core's) match them so:
+/// members whose names differ only in case, or repeat, with different
+/// values make the field ambiguous.
+fn json_field(document: &Json, field: &str) -> Read {
+    let segments: Vec<String> = match field.strip_prefix('/') {
+        Some(pointer) => pointer
+            .split('/')
+            .map(|segment| segment.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+        None => vec![field.to_string()],
+    };
+    let mut current = document;
+    for segment in &segments {
+        current = match current {
+            Json::Object(members) => {
+                let mut found = members
+                    .iter()
+                    .filter(|(name, _)| name.eq_ignore_ascii_case(segment))
+                    .map(|(_, value)| value);
+                let Some(first) = found.next() else {
+                    return Read::Missing;
+                };
+                let expected = first.to_value();
+                if found.any(|other| other.to_value() != expected) {
+                    return Read::Ambiguous;
+                }
+                first
+            }
+            Json::Array(items) => {
+                let canonical = segment == "0" || !segment.starts_with('0');
+                match segment.parse::<usize>().ok().filter(|_| canonical) {
+                    Some(index) if index < items.len() => &items[index],
+                    _ => return Read::Missing,
+                }
+            }
+            Json::Scalar(_) => return Read::Missing,
+        };
     }
-    Some(first)
+    Read::Value(json_value_bytes(&current.to_value()))
+}
+
+/// A JSON document that keeps every member of an object, duplicates
+/// included, where `serde_json::Value` keeps the last.
+enum Json {
+    Object(Vec<(String, Json)>),
+    Array(Vec<Json>),
+    Scalar(Value),
+}
+
+impl Json {
+    fn to_value(&self) -> Value {
+        match self {
+            Json::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.to_value()))
+                    .collect(),
+            ),
+            Json::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Scalar(value) => value.clone(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::Bool(value)))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(value)))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(value)))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::from(value)))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::String(value.to_string())))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::String(value)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Scalar(Value::Null))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut members = Vec::new();
+        while let Some(member) = map.next_entry::<String, Json>()? {
+            members.push(member);
+        }
+        Ok(Json::Object(members))
+    }
 }
 
 fn is_json(content_type: &[u8]) -> bool {

@@ -280,9 +280,25 @@ impl Policy {
         (key.prefix_u64() % u64::from(self.buckets)) as u32
     }
 
-    /// Returns the shared-data key of a bucket.
+    /// Returns the shared-data key of a bucket. Besides the policy name it
+    /// names the algorithm, what is counted and the number of buckets,
+    /// because stored entries mean something else under another algorithm
+    /// or count, and keys map to other buckets under another number. After
+    /// a configuration update that changes one of them, the policy starts
+    /// from empty buckets instead of misreading the old ones.
     pub fn bucket_key(&self, index: u32) -> String {
-        format!("portcullis.limits.{}.{index}", self.name)
+        let algorithm = match self.algorithm {
+            Algorithm::SlidingWindow => "sliding",
+            Algorithm::TokenBucket => "bucket",
+        };
+        let counted = match self.counting {
+            Counting::Requests => "requests",
+            Counting::Failures(_) => "failures",
+        };
+        format!(
+            "portcullis.limits.{}.{algorithm}.{counted}.{}.{index}",
+            self.name, self.buckets
+        )
     }
 
     /// The request-time check. For failure counting it reads the lockout and
@@ -295,7 +311,7 @@ impl Policy {
         now_ms: u64,
     ) -> Result<Step<Decision>, BucketFull> {
         if self.counts_failures() {
-            return Ok(self.check_failures(bucket, key, now_ms));
+            return self.check_failures(bucket, key, now_ms);
         }
         let mut bucket = bucket.clone();
         let mut transitions = Vec::new();
@@ -322,25 +338,24 @@ impl Policy {
     /// through while failures in the window plus requests in flight stay
     /// under the limit, and the same write raises the in-flight count, so
     /// that concurrent requests of one key on any worker see each other.
-    fn check_failures(&self, bucket: &Bucket, key: &KeyHash, now_ms: u64) -> Step<Decision> {
+    ///
+    /// Returns `BucketFull` for a key whose bucket is full of active
+    /// lockouts, and the caller applies `on_store_failure` as for request
+    /// counting. Let through untracked, its guesses would never be counted.
+    fn check_failures(
+        &self,
+        bucket: &Bucket,
+        key: &KeyHash,
+        now_ms: u64,
+    ) -> Result<Step<Decision>, BucketFull> {
         let mut bucket = bucket.clone();
         let mut transitions = Vec::new();
         let (index, inserted) = match bucket.position(key) {
             Some(index) => (index, false),
-            None => match self.insert(&mut bucket, *key, now_ms, &mut transitions) {
-                Ok(index) => (index, true),
-                // NOTE: a key whose bucket is full of active lockouts is let
-                // through untracked, so its requests in flight are not
-                // limited. Its failures are then not counted either, and the
-                // policy's `on_store_failure` choice is not applied.
-                Err(BucketFull) => {
-                    return Step {
-                        bucket: None,
-                        output: self.fresh_decision(),
-                        transitions: Vec::new(),
-                    }
-                }
-            },
+            None => (
+                self.insert(&mut bucket, *key, now_ms, &mut transitions)?,
+                true,
+            ),
         };
         let before = bucket.entries[index];
         let entry = &mut bucket.entries[index];
@@ -371,11 +386,11 @@ impl Policy {
             other => other,
         };
         let changed = inserted || bucket.entries[index] != before;
-        Step {
+        Ok(Step {
             bucket: changed.then_some(bucket),
             output,
             transitions,
-        }
+        })
     }
 
     /// Requests of a key in flight at `now`. A count last raised
@@ -508,14 +523,6 @@ impl Policy {
             bucket: changed.then_some(bucket),
             output: live,
             transitions,
-        }
-    }
-
-    fn fresh_decision(&self) -> Decision {
-        Decision::Allow {
-            remaining: self.limit,
-            reset_seconds: 0,
-            in_flight: false,
         }
     }
 
