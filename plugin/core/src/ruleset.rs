@@ -947,7 +947,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["$", "_", "php://"],
-            r"\$_(?:get|post|cookie|request|server|env|files|session)\b|\$\s*\{\s*['\x22$@]|\$globals\b|\bphp://(?:input|filter|stdin|memory|temp|fd)|\$\s+\{\s*\w+\s*\}|\$\{\s+\w+\s*\}|\$\w+\s*->\s*\$?\w+\s*\(|\$http_raw_post_data|\$argv\b",
+            r"\$_(?:get|post|cookie|request|server|env|files|session)\b|\$\s*\{\s*['\x22$@]|\$globals\b|\bphp://(?:input|filter|stdin|memory|temp|fd)|\$\s+\{\s*\w+\s*\}|\$\{\s+\w+\s*\}|\$\w+\s*->\s*\$?\w+\s*\(|\$http_raw_post_data|\$http_(?:get|post|cookie|server|env|session|post_files)_vars\b|\$argv\b",
         ),
     ),
     // Names that only PHP uses, such as `fsockopen` or `shell_exec`, count
@@ -974,7 +974,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["(", "$"],
-            r#"\$+\{?\s*@?[a-z_]\w*\s*\}?(?:\s|/\*.*?\*/|(?:#|//)[^\n]*\n|\[[^\]]{0,40}\])*\(\s*[\w'"$@)]|\(\s*['"][a-z_]\w*['"]\s*\)\s*\(|['"]\s*\.\s*['"][a-z_]*['"]?\s*\)\s*\(|\$\w+\s*\(\s*['"$]|\$\{\s*['"]?\w+['"]?\s*\}\s*\("#,
+            r#"\$+\{?\s*@?[a-z_]\w*\s*\}?(?:\s|/\*.*?\*/|(?:#|//)[^\n]*\n|\[[^\]]{0,40}\])*\(\s*[\w'"$@)]|\(\s*['"][a-z_]\w*['"]\s*\)\s*\(|['"]\s*\.\s*['"][a-z_]*['"]?\s*\)\s*\(|\$\w+\s*\(\s*['"$]|\$\{\s*['"]?\w+['"]?\s*\}\s*\(|['"](?:\\[0-7]{1,3}){2,}['"]\s*\("#,
         ),
     ),
     // Separate from the rule above, whose literals for this form would be
@@ -1032,7 +1032,7 @@ pub const RULES: &[RuleSpec] = &[
                 "html_errors",
                 ":{",
             ],
-            r#"^\s*(?:extension|zend_extension|memory_limit|max_execution_time|max_input_\w+|smtp|smtp_port|sendmail_\w+|include_path|upload_\w+|post_max_size|doc_root|user_dir|log_errors|error_log|short_open_tag|expose_php|html_errors|mbstring\.\w+|display_\w+)\s*=|\b(?:allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|unserialize_max_depth|register_globals|file_uploads|enable_dl|display_errors|error_reporting|suhosin\.\w+|session\.\w+|zend\.\w+|opcache\.\w+|assert\.\w+)\s*=|(?:^|[;{])\s*[oc]:\d+:"[\w\\]+":\d+:\{|(?:^|[;{])a:\d+:\{[isbdo]:"#,
+            r#"^\s*(?:extension|zend_extension|memory_limit|max_execution_time|max_input_\w+|smtp|smtp_port|sendmail_\w+|include_path|upload_\w+|post_max_size|doc_root|user_dir|log_errors|error_log|short_open_tag|expose_php|html_errors|mbstring\.\w+|display_\w+)\s*=|\b(?:allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|unserialize_max_depth|register_globals|file_uploads|enable_dl|display_errors|error_reporting|suhosin\.\w+|session\.\w+|zend\.\w+|opcache\.\w+|assert\.\w+)\s*=|(?:^|[;{])\s*[oc]:\+?\d+:"[\w\\]+":\d+:\{|(?:^|[;{])a:\d+:\{[isbdo]:"#,
         ),
     ),
     rule(

@@ -2298,3 +2298,31 @@ fn backtick_substitution_next_to_prose_is_blocked() {
         assert!(json_value_blocked("comment", value), "{value}");
     }
 }
+
+#[test]
+fn php_long_arrays_and_obfuscated_calls_are_blocked() {
+    for value in [
+        "$HTTP_GET_VARS['cmd']",
+        "$HTTP_POST_VARS['a']",
+        "O:+4:\"User\":0:{}",
+        "\"\\163\\171\\163\\164\\145\\155\"('id')",
+    ] {
+        assert!(json_value_blocked("expr", value), "{value}");
+    }
+    for value in ["HTTP GET vars in old PHP", "O: 4 users online"] {
+        assert!(!json_value_blocked("expr", value), "{value}");
+    }
+}
+
+#[test]
+fn graphql_string_arguments_are_inspected() {
+    let body = r#"mutation { ping(host: "8.8.8.8; id") }"#;
+    let headers = with_body("POST", "application/graphql", body);
+    assert!(blocked(&headers, body));
+    let body = r#"mutation { comment(body: "<img src=x onerror=alert(1)>") { id } }"#;
+    let headers = with_body("POST", "application/graphql", body);
+    assert!(blocked(&headers, body));
+    let body = r#"query { products(first: 10, filter: "red shoes") { id name } }"#;
+    let headers = with_body("POST", "application/graphql", body);
+    assert!(!blocked(&headers, body));
+}
