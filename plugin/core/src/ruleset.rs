@@ -2077,12 +2077,17 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "cmdi-tilde-or-history-expansion",
-        "Command injection: a value that is only a shell tilde or history expansion such as ~+, ~-1 or !-2",
+        "Command injection: a value that is only a shell tilde, history or arithmetic expansion such as ~+, !-2 or $((7*7))",
         Critical,
         1,
         ARGS,
         TEXT,
-        Test::Regex(&["~", "!-"], r"^\s*(?:~(?:[+-]\d*|\d+)|(?:!-\d+)+)\s*$"),
+        // `$[...]` counts only empty or with an operator, because JSONPath
+        // writes `$[0]` and `$[*]`.
+        Test::Regex(
+            &["~", "!-", "$[", "$(("],
+            r"^\s*(?:~(?:[+-]\d*|\d+)|(?:!-\d+)+|\$\[\s*(?:[\w$]+\s*[-+*/%]\s*[\w$]+)?\s*\]|\$\(\([^()]*\)\))\s*$",
+        ),
     ),
     named(
         rule(

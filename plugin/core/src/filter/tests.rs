@@ -2326,3 +2326,22 @@ fn graphql_string_arguments_are_inspected() {
     let headers = with_body("POST", "application/graphql", body);
     assert!(!blocked(&headers, body));
 }
+
+#[test]
+fn arithmetic_expansion_value_is_blocked() {
+    for path in [
+        "/get?math=%24%5B%5D",
+        "/get?math=%24%5B1%2B1%5D",
+        "/get?math=%24%28%287*7%29%29",
+    ] {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+    for path in [
+        "/api/query?path=%24%5B0%5D",
+        "/api/query?path=%24%5B*%5D",
+        "/api/query?path=%24%5B0%5D.name",
+        "/search?q=%24%28%28i%2B1%29%29+in+bash",
+    ] {
+        assert!(!blocked(&request(path), ""), "{path}");
+    }
+}
