@@ -665,9 +665,31 @@ fn remove_comments(value: &[u8]) -> Vec<u8> {
 
 fn shell_unescape(value: &[u8]) -> Vec<u8> {
     let mut output = Vec::with_capacity(value.len());
+    let prose = value.contains(&b'`') && prose_words(value) >= CODE_SPAN_PROSE_WORDS;
+    // Index of the closing backtick of the Markdown code span being read.
+    let mut span_end: Option<usize> = None;
     let mut index = 0;
     while index < value.len() {
         let rest = &value[index..];
+        if span_end.is_some_and(|end| index >= end) {
+            if span_end == Some(index) {
+                output.push(b' ');
+                index += 1;
+            }
+            span_end = None;
+            continue;
+        }
+        // Backticks of a code span become spaces, so the command inside
+        // reads as text and not as a substitution.
+        if let Some(length) = (prose && span_end.is_none())
+            .then(|| code_span(value, index))
+            .flatten()
+        {
+            output.push(b' ');
+            span_end = Some(index + length - 1);
+            index += 1;
+            continue;
+        }
         if let Some(length) = ifs_reference(rest) {
             output.push(b' ');
             index += length;
@@ -801,6 +823,77 @@ fn code_fence(rest: &[u8]) -> Option<usize> {
         .count();
     let length = ticks + language;
     matches!(rest.get(length), None | Some(b'\n' | b'\r')).then_some(length)
+}
+
+/// Minimum number of prose words outside backticks that makes backticks in
+/// a value Markdown code spans, as in "run `npm install` and restart".
+/// Payloads that use backticks for command substitution usually have
+/// fewer.
+const CODE_SPAN_PROSE_WORDS: usize = 2;
+
+/// Counts the words of two or more letters outside backtick pairs in
+/// `value`, with punctuation around them allowed.
+fn prose_words(value: &[u8]) -> usize {
+    let mut outside = Vec::with_capacity(value.len());
+    let mut inside = false;
+    for &byte in value {
+        if byte == b'`' {
+            inside = !inside;
+            outside.push(b' ');
+        } else if !inside {
+            outside.push(byte);
+        }
+    }
+    outside
+        .split(u8::is_ascii_whitespace)
+        .map(|word| {
+            let start = word
+                .iter()
+                .take_while(|byte| b"(\"'".contains(byte))
+                .count();
+            let end = word.len()
+                - word[start..]
+                    .iter()
+                    .rev()
+                    .take_while(|byte| b".,:;!?)\"'".contains(byte))
+                    .count();
+            &word[start..end]
+        })
+        .filter(|word| word.len() >= 2 && word.iter().all(u8::is_ascii_alphabetic))
+        .count()
+}
+
+/// Matches a Markdown code span that starts at `index` and returns its
+/// length with both backticks. The opening backtick follows a space, a line
+/// break or `(`. The text inside is one line of two or more words without
+/// backticks. The closing backtick, with any punctuation after it, ends the
+/// value or comes before whitespace.
+fn code_span(value: &[u8], index: usize) -> Option<usize> {
+    if value.get(index) != Some(&b'`') || index == 0 {
+        return None;
+    }
+    if !matches!(value[index - 1], b' ' | b'\t' | b'\n' | b'(') {
+        return None;
+    }
+    let text = &value[index + 1..];
+    let close = text
+        .iter()
+        .position(|&byte| byte == b'`' || byte == b'\n')?;
+    // A single word such as `whoami` stays a substitution, because a code
+    // span in prose quotes a command with its arguments.
+    if text[close] != b'`' || !text[..close].contains(&b' ') {
+        return None;
+    }
+    let after = &text[close + 1..];
+    let punctuation = after
+        .iter()
+        .take_while(|byte| b".,;:!?)".contains(byte))
+        .count();
+    match after.get(punctuation) {
+        None => Some(close + 2),
+        Some(byte) if byte.is_ascii_whitespace() => Some(close + 2),
+        Some(_) => None,
+    }
 }
 
 /// Matches `$IFS`, `${IFS}` or `$IFS$9` at the start of `rest` and returns

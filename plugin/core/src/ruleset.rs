@@ -136,7 +136,7 @@ use Severity::{Critical, Medium};
 /// Names of shell commands that are not also common English words.
 macro_rules! strong_commands {
     () => {
-        r"cat|tac|nl|wget|curl|lwp-download|nc|ncat|netcat|socat|telnet|tftp|ftp|scp|sftp|ssh|rsync|sh|bash|zsh|dash|ksh|csh|tcsh|fish|busybox|id|whoami|uname|hostname|ifconfig|ip\s+a|netstat|ss|ps|env|printenv|ping|ping6|traceroute|nslookup|dig|python[23]?(?:\.\d+)?|perl|php\d*|ruby|node|lua|awk|gawk|sed|xargs|grep|egrep|ls|rm|cp|mv|chmod|chown|mkdir|echo|printf|base64|xxd|od|dd|tar|zip|unzip|gzip|pkill|killall|crontab|sudo|passwd|useradd|nohup|timeout|sleep|eval|exec|mkfifo|mknod|openssl|gcc|c89|c99|java|jrunscript|jjs|docker|kubectl|systemctl|shutdown|reboot|chattr|lsof|tcpdump|nmap|cscli|apt|apt-get|yum|dnf|apk|pip|npm|gem|git|svn|mysql|psql|sqlite3|redis-cli|mongo|powershell|pwsh|cmd|cmd\.exe|certutil|bitsadmin|netsh|reg|regsvr32|rundll32|mshta|wmic|cscript|wscript|tasklist|taskkill|systeminfo|ipconfig|bcdedit|bcdboot|diskpart|vssadmin|schtasks|attrib|icacls|whoami\.exe|msiexec|forfiles|findstr|ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|knife|visudo|aptitude|regedit|gdb|strace|ltrace|iwr|irm|curl\.exe|wget\.exe|nslookup\.exe|bitsadmin\.exe|setsid|chroot|unshare|nsenter|pkexec|doas|xterm|ncat\.exe|tclsh|jshell|irb|php-cgi|base32|zcat|zgrep|bzcat|xzcat|ldd|ld\.so|vim?|nano|emacs|perf"
+        r"cat|tac|nl|wget|curl|lwp-download|nc|ncat|netcat|socat|telnet|tftp|ftp|scp|sftp|ssh|rsync|sh|bash|zsh|dash|ksh|csh|tcsh|fish|busybox|id|whoami|uname|hostname|ifconfig|ip\s+a|netstat|ss|ps|env|printenv|ping|ping6|traceroute|nslookup|dig|python[23]?(?:\.\d+)?|perl|php\d*|ruby|node|lua|awk|gawk|sed|xargs|grep|egrep|ls|rm|cp|mv|chmod|chown|mkdir|echo|printf|base64|xxd|od|dd|tar|zip|unzip|gzip|pkill|killall|crontab|sudo|passwd|useradd|nohup|timeout|sleep|eval|exec|mkfifo|mknod|openssl|gcc|c89|c99|java|jrunscript|jjs|docker|kubectl|systemctl|shutdown|reboot|chattr|lsof|tcpdump|nmap|cscli|apt|apt-get|yum|dnf|apk|pip|npm|gem|git|svn|mysql|psql|sqlite3|redis-cli|mongo|powershell|pwsh|cmd|cmd\.exe|certutil|bitsadmin|netsh|reg|regsvr32|rundll32|mshta|wmic|cscript|wscript|tasklist|taskkill|systeminfo|ipconfig|bcdedit|bcdboot|diskpart|vssadmin|schtasks|attrib|icacls|whoami\.exe|msiexec|forfiles|findstr|ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|knife|visudo|aptitude|regedit|gdb|strace|ltrace|iwr|irm|curl\.exe|wget\.exe|nslookup\.exe|bitsadmin\.exe|setsid|chroot|unshare|nsenter|pkexec|doas|xterm|ncat\.exe|tclsh|jshell|irb|php-cgi|base32|zcat|zgrep|bzcat|xzcat|ldd|ld\.so|vim?|nano|emacs|perf|uptime|whereis|aria2c|axel|sendmail|lsb_release|hexdump|getent|pgrep"
     };
 }
 
@@ -144,7 +144,7 @@ macro_rules! strong_commands {
 /// `host`, `find`), which count only with an argument that looks like one.
 macro_rules! word_commands {
     () => {
-        r"head|tail|more|less|fetch|host|w|who|last|set|export|find|touch|kill|dir|type|copy|file|sort|cut|make|script|expect|service|mount|ed|ex|rev|wish|net|del|halt|tee|stat|strings|uniq|wc|su|cc"
+        r"head|tail|more|less|fetch|host|w|who|last|set|export|find|touch|kill|dir|type|copy|file|sort|cut|make|script|expect|service|mount|ed|ex|rev|wish|net|del|halt|tee|stat|strings|uniq|wc|su|cc|locate|which|history|route|groups|users"
     };
 }
 
@@ -394,6 +394,21 @@ const COMMAND_WORDS: &[&str] = &[
     "emacs",
     "ed",
     "ex",
+    "uptime",
+    "whereis",
+    "aria2c",
+    "axel",
+    "sendmail",
+    "lsb_release",
+    "hexdump",
+    "getent",
+    "pgrep",
+    "locate",
+    "which",
+    "history",
+    "route",
+    "groups",
+    "users",
 ];
 
 /// What follows a command name in a payload: the end of the value, a flag, a
@@ -455,6 +470,31 @@ const SERVER_CONFIG_LITERALS: &[&str] = &[
 /// A file name that configures the web server, the PHP runtime, the
 /// application or a login shell.
 const SERVER_CONFIG_FILE: &str = r"(?:^|[/\\])(?:\.ht(?:access|passwd|digest)|\.user\.ini|php\.ini|web\.config|wp-config[^/\\]*|configuration\.php|localsettings\.php|\.env(?:\.\w+)?|authorized_keys|global\.asax?|\.bash(?:rc|_profile|_logout)|\.profile)\s*$";
+
+/// Parameter names that applications pass as a host name or address to a
+/// network tool such as `ping`, `nslookup` or `traceroute`. Host names and
+/// addresses contain no spaces and no shell syntax.
+const HOST_PARAMETERS: &[&str] = &[
+    "host",
+    "hostname",
+    "ip",
+    "ipaddr",
+    "ipaddress",
+    "ip_address",
+    "addr",
+    "domain",
+    "ping",
+];
+
+/// Parameter names whose value an application runs as a command.
+const COMMAND_PARAMETERS: &[&str] = &["cmd", "command", "exec", "execute", "run", "daemon"];
+
+/// Programs that Windows payloads start to prove execution.
+macro_rules! windows_programs {
+    () => {
+        r"calc|notepad|mspaint|explorer|cmd|powershell|pwsh|wscript|cscript|whoami|systeminfo|ipconfig|tasklist"
+    };
+}
 
 /// The built-in rules, in the order they run.
 pub const RULES: &[RuleSpec] = &[
@@ -542,7 +582,7 @@ pub const RULES: &[RuleSpec] = &[
         FILE,
         Test::Regex(
             &["..", "0x2e", "%2e", "%u"],
-            r"(?:^|[/\\=:])(?:\.|0x2e|%2e|%u002e){2}(?:[/\\]|0x2f|0x5c|%2f|%5c|$)|(?:\.|0x2e){2,}[/\\;]",
+            r"(?:^|[/\\=:])(?:\.|0x2e|%2e|%u002e){2}(?:[/\\]|0x2f|0x5c|%2f|%5c|$)|(?:\.|0x2e){2,}[/\\;\x{2215}\x{2216}]",
         ),
     ),
     rule(
@@ -622,12 +662,15 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "rfi-trailing-question-mark",
-        "Remote file inclusion with a trailing question mark",
+        "Remote file inclusion with a trailing question mark, or a script or text file URL with a trailing number sign",
         Critical,
         1,
         ARG_VALUES,
         TEXT,
-        Test::Regex(&["?"], r"^\s*(?:file|ftps?|https?)\b[^\s]*\?+\s*$"),
+        Test::Regex(
+            &["?", "#"],
+            r"^\s*(?:file|ftps?|https?)\b[^\s]*\?+\s*$|^\s*(?:ftps?|https?)://[^\s?#]*/[^\s/?#]+\.(?:txt|php\d?|phtml|inc|sh|pl|py|cgi|asp|aspx|jsp|gif|jpe?g|png|dat|log)#+\s*$",
+        ),
     ),
     named(
         rule(
@@ -904,7 +947,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["$", "_", "php://"],
-            r"\$_(?:get|post|cookie|request|server|env|files|session)\b|\$\s*\{\s*['\x22$@]|\$globals\b|\bphp://(?:input|filter|stdin|memory|temp|fd)|\$\s+\{\s*\w+\s*\}|\$\{\s+\w+\s*\}|\$\w+\s*->\s*\$?\w+\s*\(|\$http_raw_post_data|\$argv\b",
+            r"\$_(?:get|post|cookie|request|server|env|files|session)\b|\$\s*\{\s*['\x22$@]|\$globals\b|\bphp://(?:input|filter|stdin|memory|temp|fd)|\$\s+\{\s*\w+\s*\}|\$\{\s+\w+\s*\}|\$\w+\s*->\s*\$?\w+\s*\(|\$http_raw_post_data|\$http_(?:get|post|cookie|server|env|session|post_files)_vars\b|\$argv\b",
         ),
     ),
     // Names that only PHP uses, such as `fsockopen` or `shell_exec`, count
@@ -931,7 +974,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["(", "$"],
-            r#"\$+\{?\s*@?[a-z_]\w*\s*\}?(?:\s|/\*.*?\*/|(?:#|//)[^\n]*\n|\[[^\]]{0,40}\])*\(\s*[\w'"$@)]|\(\s*['"][a-z_]\w*['"]\s*\)\s*\(|['"]\s*\.\s*['"][a-z_]*['"]?\s*\)\s*\(|\$\w+\s*\(\s*['"$]|\$\{\s*['"]?\w+['"]?\s*\}\s*\("#,
+            r#"\$+\{?\s*@?[a-z_]\w*\s*\}?(?:\s|/\*.*?\*/|(?:#|//)[^\n]*\n|\[[^\]]{0,40}\])*\(\s*[\w'"$@)]|\(\s*['"][a-z_]\w*['"]\s*\)\s*\(|['"]\s*\.\s*['"][a-z_]*['"]?\s*\)\s*\(|\$\w+\s*\(\s*['"$]|\$\{\s*['"]?\w+['"]?\s*\}\s*\(|['"](?:\\[0-7]{1,3}){2,}['"]\s*\("#,
         ),
     ),
     // Separate from the rule above, whose literals for this form would be
@@ -989,7 +1032,7 @@ pub const RULES: &[RuleSpec] = &[
                 "html_errors",
                 ":{",
             ],
-            r#"^\s*(?:extension|zend_extension|memory_limit|max_execution_time|max_input_\w+|smtp|smtp_port|sendmail_\w+|include_path|upload_\w+|post_max_size|doc_root|user_dir|log_errors|error_log|short_open_tag|expose_php|html_errors|mbstring\.\w+|display_\w+)\s*=|\b(?:allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|unserialize_max_depth|register_globals|file_uploads|enable_dl|display_errors|error_reporting|suhosin\.\w+|session\.\w+|zend\.\w+|opcache\.\w+|assert\.\w+)\s*=|(?:^|[;{])\s*[oc]:\d+:"[\w\\]+":\d+:\{|(?:^|[;{])a:\d+:\{[isbdo]:"#,
+            r#"^\s*(?:extension|zend_extension|memory_limit|max_execution_time|max_input_\w+|smtp|smtp_port|sendmail_\w+|include_path|upload_\w+|post_max_size|doc_root|user_dir|log_errors|error_log|short_open_tag|expose_php|html_errors|mbstring\.\w+|display_\w+)\s*=|\b(?:allow_url_include|allow_url_fopen|auto_prepend_file|auto_append_file|disable_functions|open_basedir|safe_mode|unserialize_max_depth|register_globals|file_uploads|enable_dl|display_errors|error_reporting|suhosin\.\w+|session\.\w+|zend\.\w+|opcache\.\w+|assert\.\w+)\s*=|(?:^|[;{])\s*[oc]:\+?\d+:"[\w\\]+":\d+:\{|(?:^|[;{])a:\d+:\{[isbdo]:"#,
         ),
     ),
     rule(
@@ -1148,7 +1191,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["proto", "constructor"],
-            r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*['\x22]?constructor['\x22]?\s*\]|\bconstructor\s*\.\s*prototype",
+            r"__proto__|\bobject\s*\.\s*prototype\s*(?:\.\s*[\w$]+|\[[^\]]*\])\s*=[^=]|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*['\x22]?constructor['\x22]?\s*\]|\bconstructor\s*\.\s*prototype",
         ),
     ),
     // The React Server Components (Flight) reply format resolves `$1:a:b`
@@ -1210,6 +1253,20 @@ pub const RULES: &[RuleSpec] = &[
         Test::Regex(
             &["{{", "{%", "${", "#{", "<%", "@{", "*{", "@("],
             r"\{\{\s*[^}]*(?:\d\s*[*+/-]\s*\d|__\w+__|\bconfig\b|\bself\b|\brequest\b|\bcycler\b|\blipsum\b|\bjoiner\b|\bnamespace\b|\bget_flashed_messages\b|\burl_for\b|\.__class__|\|\s*attr|\[\s*['\x22]_)|\{%\s*(?:if|for|set|import|include|extends|macro|block|raw|debug|print|load|with|autoescape|filter|call)\b|#\{\s*[^}]*(?:\d\s*[*+/-]\s*\d|\.\w+\s*\(|`|%x|system|exec|require)|\$\{\s*\d+\s*[*+/-]\s*\d+\s*\}|<%=?\s*(?:\d|system|exec|`|require|process|request|response|out\.|eval|if\b|for\b|each\b|end\b|while\b|import\b|include\b)|@\{\s*\[|@\(\s*(?:system|exec)|\*\{\s*t\s*\(|\{\{\s*['\x22]?\s*\d+\s*['\x22]?\s*\*\s*['\x22]?\d+",
+        ),
+    ),
+    // FreeMarker's `?new` built-in creates an object of any class that
+    // implements TemplateModel, and `Execute` among them runs a command.
+    rule(
+        "ssti-freemarker-new",
+        "Server-side template injection: FreeMarker ?new built-in or utility class",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["freemarker", "?new"],
+            r#"freemarker\.template\.utility\.\w+|['"]\s*\?new\s*\("#,
         ),
     ),
     rule(
@@ -1312,6 +1369,8 @@ pub const RULES: &[RuleSpec] = &[
                 "0.0.0.0",
                 "nip.io",
                 "sslip.io",
+                "xip.io",
+                "rbndr.us",
                 "ipv6-localhost",
                 "localhost",
                 "[::1]",
@@ -1323,7 +1382,7 @@ pub const RULES: &[RuleSpec] = &[
                 "[0:0:0:0:0:0:0:1]",
                 "0x7f000001",
             ],
-            r"(?:^|[/@\s=]|\w+://)(?:169\.254\.169\.254|169\.254\.170\.2|metadata\.google\.internal|metadata\.goog|metadata\.azure\.com|instance-data(?:\.ec2\.internal)?|100\.100\.100\.200|192\.0\.0\.192|\[?fd00:ec2::254\]?|2852039166|0xa9fea9fe|0xa9\.0xfe\.0xa9\.0xfe|0251\.0376\.0251\.0376|\[::ffff:(?:a9fe:a9fe|169\.254\.169\.254)\]|host\.docker\.internal|gateway\.docker\.internal|kubernetes\.default(?:\.svc)?|ipv6-localhost|ip6-localhost|ip6-loopback)|(?:://|@)(?:[\w.-]*\.(?:nip\.io|sslip\.io|localtest\.me|lvh\.me)|2130706433|0x7f000001|0177\.0+\.0+\.0*1|127\.1|0\.0\.0\.0|\[::\]|\[::1\]|\[0:0:0:0:0:0:0:1\]|\[::ffff:7f00:1\]|\[::ffff:127\.0\.0\.1\]|localhost(?:\.localdomain)?)(?:[:/?#]|$)|/(?:latest/(?:meta-data|user-data|api/token|dynamic)|computemetadata/v1|metadata/(?:instance|identity)|openstack/latest)",
+            r"(?:^|[/\\@\s=]|\w+://)(?:169\.254\.169\.254|169\.254\.170\.2|metadata\.google\.internal|metadata\.goog|metadata\.azure\.com|instance-data(?:\.ec2\.internal)?|100\.100\.100\.200|192\.0\.0\.192|\[?fd00:ec2::254\]?|2852039166|0xa9fea9fe|0xa9\.0xfe\.0xa9\.0xfe|0251\.0376\.0251\.0376|\[::ffff:(?:a9fe:a9fe|169\.254\.169\.254)\]|host\.docker\.internal|gateway\.docker\.internal|kubernetes\.default(?:\.svc)?|ipv6-localhost|ip6-localhost|ip6-loopback)|(?:://|@)(?:[\w.-]*\.(?:nip\.io|sslip\.io|xip\.io|rbndr\.us|localtest\.me|lvh\.me)|2130706433|0x7f000001|0177\.0+\.0+\.0*1|127\.1|0\.0\.0\.0|\[::\]|\[::1\]|\[0:0:0:0:0:0:0:1\]|\[::ffff:7f00:1\]|\[::ffff:127\.0\.0\.1\]|localhost(?:\.localdomain)?)(?:[:/?#]|$)|/(?:latest/(?:meta-data|user-data|api/token|dynamic)|computemetadata/v1|metadata/(?:instance|identity)|openstack/latest)",
         ),
     ),
     rule(
@@ -1851,18 +1910,21 @@ pub const RULES: &[RuleSpec] = &[
         MARKUP,
         Test::Regex(
             &["[]", "`", "j", "reflect", "<"],
-            r"!!\[\]|\(\s*!\[\][\s+]*\[\]\s*\)|\[[\s+]*![\s+]*\[\]\s*\]|\+\s*!\s*\+\s*\[\]|\b(?:call|apply|bind)\s*`|\[\]\s*\.\s*\w+\s*\.\s*(?:call|apply)\b|\breflect\s*\.\s*(?:apply|construct)\b|\$\{\s*(?:alert|eval|prompt|confirm)\s*\}|j\s+a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|j\s*a\s+v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|java\s+script\s*:|<\s*[a-z](?:\s[a-z]){2,}\b|(?:<[a-z]\w*[^>]*?\s|['\x22`]\s*)on[a-z]{3,}\s*=(?:[^=]|$)|<\s*(?:noscript|plaintext|xmp|noembed|noframes|title|textarea|keygen)\b",
+            r"!!\[\]|\(\s*!\[\][\s+]*\[\]\s*\)|\[[\s+]*![\s+]*\[\]\s*\]|\+\s*!\s*\+\s*\[\]|\b(?:call|apply|bind)\s*`|\[\]\s*\.\s*\w+\s*\.\s*(?:call|apply)\b|\breflect\s*\.\s*(?:apply|construct)\b|\$\{\s*(?:alert|eval|prompt|confirm)\s*\}|j\s+a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|j\s*a\s+v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|java\s+script\s*:|<\s*[a-z](?:\s[a-z]){2,}\b|(?:<[a-z]\w*[^>]*?[\s/]|['\x22`]\s*)on[a-z]{3,}\s*=(?:[^=]|$)|<\s*(?:noscript|plaintext|xmp|noembed|noframes|title|textarea|keygen)\b",
         ),
     ),
     // Generic injection: template engines, serializers and ORMs.
     rule(
         "node-serialize-function",
-        "Node.js injection: node-serialize function marker",
+        "Node.js injection: node-serialize or funcster function marker",
         Critical,
         1,
         EVERYWHERE,
         TEXT,
-        Test::Regex(&["_$$nd_func$$_"], r"_\$\$nd_func\$\$_"),
+        Test::Regex(
+            &["_$$nd_func$$_", "__js_function"],
+            r"_\$\$nd_func\$\$_|__js_function\b",
+        ),
     ),
     rule(
         "orm-lookup-traversal",
@@ -1885,7 +1947,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["localhost", ".internal", "metadata", ":", "@"],
-            r"^\s*(?:[a-z][a-z0-9+.-]*://)?(?:localhost[46]?(?:\.localdomain[46]?)?|[\w-]+(?:\.[\w-]+)*\.internal|metadata\.[\w-]+(?:\.[\w-]+)*)(?:[:/?#]|$)|^\s*(?:https?|ftps?|gopher|dict|ldap|tftp):(?:\d{1,3}\.\d|\d{8,10}(?:[:/?#]|$)|0x[0-9a-f]{8}\b|\[|localhost)|^\s*[a-z]+://[^/]*@[^/]*@|://[a-z0-9.-]+\.[a-z]{2,}(?::\d+)?[/\\]@|\b[a-z][a-z0-9+.-]*://(?:[^/?#\s@]*@)?(?:\d{8,10}|0x[0-9a-f]{8}|\d{1,3}\.\d{5,8}|\d{1,3}\.\d{1,3}\.\d{4,5}|(?:0x[0-9a-f]{1,2}\.){1,3}0x[0-9a-f]{1,2}|(?:0\d{1,3}\.){3}0\d{1,3})(?:[:/?#]|$)",
+            r"^\s*(?:[a-z][a-z0-9+.-]*://)?(?:localhost[46]?(?:\.localdomain[46]?)?|[\w-]+(?:\.[\w-]+)*\.internal|metadata\.[\w-]+(?:\.[\w-]+)*)\.?(?:[:/?#]|$)|^\s*(?:https?|ftps?|gopher|dict|ldap|tftp):(?:\d{1,3}\.\d|\d{8,10}(?:[:/?#]|$)|0x[0-9a-f]{8}\b|\[|localhost)|^\s*[a-z]+://[^/]*@[^/]*@|://[a-z0-9.-]+\.[a-z]{2,}(?::\d+)?[/\\]@|\b[a-z][a-z0-9+.-]*://(?:[^/?#\s@]*@)?(?:\d{8,10}|0x[0-9a-f]{8}|\d{1,3}\.\d{5,8}|\d{1,3}\.\d{1,3}\.\d{4,5}|(?:0x[0-9a-f]{1,2}\.){1,3}0x[0-9a-f]{1,2}|(?:0\d{1,3}\.){3}0\d{1,3})(?:[:/?#]|$)",
         ),
     ),
     // Path and file access.
@@ -2015,12 +2077,17 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "cmdi-tilde-or-history-expansion",
-        "Command injection: a value that is only a shell tilde or history expansion such as ~+, ~-1 or !-2",
+        "Command injection: a value that is only a shell tilde, history or arithmetic expansion such as ~+, !-2 or $((7*7))",
         Critical,
         1,
         ARGS,
         TEXT,
-        Test::Regex(&["~", "!-"], r"^\s*(?:~(?:[+-]\d*|\d+)|(?:!-\d+)+)\s*$"),
+        // `$[...]` counts only empty or with an operator, because JSONPath
+        // writes `$[0]` and `$[*]`.
+        Test::Regex(
+            &["~", "!-", "$[", "$(("],
+            r"^\s*(?:~(?:[+-]\d*|\d+)|(?:!-\d+)+|\$\[\s*(?:[\w$]+\s*[-+*/%]\s*[\w$]+)?\s*\]|\$\(\([^()]*\)\))\s*$",
+        ),
     ),
     named(
         rule(
@@ -2379,6 +2446,140 @@ pub const RULES: &[RuleSpec] = &[
             "flask_session",
             "phpsession",
         ],
+    ),
+    // Command injection: parameters that carry a host name or a command,
+    // and Windows and shell environment forms.
+    named(
+        rule(
+            "cmdi-host-parameter-shell-syntax",
+            "Command injection: shell syntax or a command line in a host name or address parameter",
+            Critical,
+            1,
+            ARG_VALUES,
+            SHELL_LINES,
+            Test::Regex(
+                &[
+                    ";", "|", "&", "`", "\r", "\n", "<", ">", "$(", "${", " ", "\t", "id", "whoami",
+                    "uname", "ifconfig", "ipconfig", "pwd", "printenv", "systeminfo", "tasklist",
+                ],
+                concat!(
+                    r"[;|&`\r\n<>]|\$[({]|^\s*(?:id|whoami|uname|ifconfig|ipconfig|pwd|printenv|systeminfo|tasklist)\s*$|^\s*",
+                    bin_prefix!(),
+                    "(?:",
+                    strong_commands!(),
+                    r")[ \t]+\S"
+                ),
+            ),
+        ),
+        HOST_PARAMETERS,
+    ),
+    named(
+        rule(
+            "cmdi-command-parameter",
+            "Command injection: a shell command in a parameter whose value the application runs",
+            Critical,
+            1,
+            ARG_VALUES,
+            SHELL,
+            Test::WordRegex(
+                COMMAND_WORDS,
+                concat!(r"^\s*", bin_prefix!(), "(?:", strong_commands!(), r")(?:\s|$)"),
+            ),
+        ),
+        COMMAND_PARAMETERS,
+    ),
+    // An IPv4 address, `localhost` or a host or file name, then a separator
+    // and a short command line. A name needs a dot, a last label of letters
+    // and the separator right after it. This keeps out phrases such as
+    // `fish & chips`, `v1.2; cat food` or `Node.js | Echo framework`.
+    rule(
+        "cmdi-address-then-command",
+        "Command injection: an address or file name followed by a separator and a short command line",
+        Critical,
+        1,
+        FIELDS,
+        SHELL_LINES,
+        Test::Regex(
+            &[";", "|", "&", "\n", "\r"],
+            concat!(
+                r"^\s*(?:(?:\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?|localhost)[ \t]*|[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?::\d+)?)(?:;|\|\|?|&&?|\r?\n)+[ \t]*(?:\{[ \t]*)?",
+                bin_prefix!(),
+                "(?:",
+                strong_commands!(),
+                "|",
+                windows_programs!(),
+                r"|head|tail|more|less|touch|kill|find|dir|type|export|set|ver|del)(?:\.exe)?(?:[ \t]+[\w.,/@:=+~*'\x22$-]+){0,4}[ \t]*$"
+            ),
+        ),
+    ),
+    rule(
+        "cmdi-windows-obfuscation",
+        "Command injection: cmd variable slicing, PowerShell aliases and .NET calls that payloads use, or a program started after a separator",
+        Critical,
+        1,
+        FIELDS,
+        SHELL,
+        Test::Regex(
+            &[
+                ":~", "$pshome", "$shellid", "$env:comspec", "env:", "iex", "iwr", "invoke-", "gcm",
+                "get-command", "::", ".exe", ".bat", ".ps1", ".vbs", ".hta", "mspaint", "script",
+                "whoami", "systeminfo", "ipconfig", "tasklist",
+            ],
+            r"%[a-z_][\w()]*:~-?\d+(?:,-?\d+)?%|\$(?:pshome|shellid|env:comspec)\s*\[|\$env:comspec\b|\b(?:gci|ls|dir|get-childitem|gc|get-content|type|cat)\s+env:|\b(?:sal|set-alias|nal|new-alias)\s+(?:-\w+\s+)*[\w-]+\s+(?:-\w+\s+)*(?:iex|invoke-expression|iwr|invoke-webrequest)\b|\b(?:gcm|get-command)\s+[\w-]*[*?]|\[(?:system\.)?(?:diagnostics\.process|reflection\.assembly|net\.webclient|activator|scriptblock|runtime\.interopservices\.marshal)\]\s*::|\[(?:system\.)?convert\]\s*::\s*frombase64string|\[(?:system\.)?text\.encoding\]\s*::\s*\w+\s*\.\s*getstring|[;&|]\s*(?:[a-z]:)?[\w\\/.-]*\.(?:exe|bat|ps1|vbs|hta)\b|[;&|]\s*(?:mspaint|wscript|cscript|whoami|systeminfo|ipconfig|tasklist)(?:\.exe)?\s*$",
+        ),
+    ),
+    rule(
+        "cmdi-environment-tampering",
+        "Command injection: loader, startup or history variables set after a separator, or a /dev/tcp redirection",
+        Critical,
+        1,
+        FIELDS,
+        SHELL,
+        Test::Regex(
+            &["ld_", "bash_env", "prompt_command", "histfile", "histsave", "/dev/tcp/", "/dev/udp/"],
+            r"[;&|`]\s*(?:export\s+)?(?:ld_preload|ld_audit|bash_env|prompt_command|histfile)\s*=|[;&|`]\s*unset\s+(?:histfile|histsave|bash_env)\b|/dev/(?:tcp|udp)/[\w.-]+/\d+",
+        ),
+    ),
+    // Client-side template expressions: AngularJS, Vue and similar engines
+    // evaluate `{{...}}` in the page, and `constructor.constructor` reaches
+    // the Function constructor from any object.
+    rule(
+        "xss-function-constructor",
+        "Cross-site scripting: the Function constructor reached through constructor.constructor or called with code",
+        Critical,
+        1,
+        FIELDS,
+        MARKUP,
+        Test::Regex(
+            &["constructor"],
+            r#"\bconstructor\s*\.\s*constructor\b|\.\s*constructor\s*[(`]\s*['"`]"#,
+        ),
+    ),
+    // Files that hold credentials or server configuration, in a value that
+    // is only a path. A sentence that names such a file does not start with
+    // a path and end with the file name.
+    rule(
+        "lfi-sensitive-path-value",
+        "Access to a credential or server configuration file through a path parameter",
+        Critical,
+        1,
+        ARG_VALUES | TargetKind::CookieValue.bit(),
+        FILE,
+        Test::Regex(
+            &["/", "\\"],
+            r"^\s*(?:[a-z]:|~|\.{1,2})?[/\\](?:[^\r\n<>|]*[/\\])?(?:tomcat-users\.xml|pg_hba\.conf|httpd\.conf|apache2\.conf|nginx\.conf|my\.ini|my\.cnf|\.git-credentials|credentials(?:\.db|\.json)?|master\.key|secrets\.ya?ml|database\.ya?ml|application(?:-\w+)?\.(?:properties|ya?ml)|\.env(?:\.\w+)?|id_(?:rsa|dsa|ecdsa|ed25519)|ssh_host_\w+_key|admin\.conf|k3s\.yaml|kubeconfig|privkey\.pem|web\.xml)\s*$|^\s*(?:[a-z]:)?[/\\]?(?:[^\s]*[/\\])?(?:web|meta)-inf[/\\]|^\s*/(?:etc/(?:kubernetes|rancher|letsencrypt|ssl/private|postgresql|docker|containerd|kubelet)|(?:var/)?run/secrets)/",
+        ),
+    ),
+    // Classic ASP names its session cookie ASPSESSIONID and eight letters
+    // that change with the application pool.
+    rule(
+        "session-fixation-asp-id-name",
+        "Session fixation: classic ASP session id in an argument",
+        Critical,
+        1,
+        TargetKind::ArgName.bit(),
+        LOWER,
+        Test::Regex(&["aspsessionid"], r"^aspsessionid[a-z]{8}$"),
     ),
     rule(
         "base64-encoded-attack",

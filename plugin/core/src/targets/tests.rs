@@ -300,3 +300,32 @@ fn label_names_are_printable_and_short() {
     assert_eq!(label("header", b"x\nid"), "header.x?id");
     assert_eq!(label("query", b""), "query.");
 }
+
+#[test]
+fn graphql_string_literals() {
+    let body = br#"mutation { ping(host: "8.8.8.8; id", note: "say \"hi\"") # c: "x"
+  comment(body: """<b>x</b>""") }"#;
+    let targets = labels(&body_targets(body, Some(b"application/graphql"), &[]));
+    assert!(targets.contains(&(
+        TargetKind::ArgValue,
+        "graphql.host".into(),
+        "8.8.8.8; id".into()
+    )));
+    assert!(targets.contains(&(
+        TargetKind::ArgValue,
+        "graphql.note".into(),
+        "say \"hi\"".into()
+    )));
+    assert!(targets.contains(&(
+        TargetKind::ArgValue,
+        "graphql.body".into(),
+        "<b>x</b>".into()
+    )));
+    assert_eq!(
+        targets
+            .iter()
+            .filter(|(kind, _, _)| *kind == TargetKind::ArgValue)
+            .count(),
+        3
+    );
+}
