@@ -1772,7 +1772,7 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "sqli-statement-fragment",
-        "SQL injection: statement fragment such as AS ... FROM, quoted table names or a cast of a system value",
+        "SQL injection: statement fragment such as AS ... FROM, quoted table names, a cast of a system value or a set operator before SELECT",
         Critical,
         1,
         FIELDS,
@@ -1787,8 +1787,11 @@ pub const RULES: &[RuleSpec] = &[
                 "user",
                 "current_database",
                 "version",
+                "except",
+                "intersect",
+                "minus",
             ],
-            r#"(?:[;)`'"]|\d)\s*as\s+[`'"]?\w+[`'"]?\s+from\b|\bfrom\s+`[^`]+`|\b(?:current_user|session_user|user|current_database|version)(?:\(\))?\s*::\s*[a-z]+|\bselect\s+0x[0-9a-f]+"#,
+            r#"(?:[;)`'"]|\d)\s*as\s+[`'"]?\w+[`'"]?\s+from\b|\bfrom\s+`[^`]+`|\b(?:current_user|session_user|user|current_database|version)(?:\(\))?\s*::\s*[a-z]+|\bselect\s+0x[0-9a-f]+|\b(?:except|intersect|minus)(?:\s+(?:all|distinct))?\s*\(?\s*select\b\s*(?:[\d.*(@'"`]|[a-z_]\w*\s*,)"#,
         ),
     ),
     rule(
@@ -2185,14 +2188,14 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "sqli-glued-string-or-chained-condition",
-        "SQL injection: a quoted string glued to a word after AND or OR, a condition chained with || or &&, or a run of quotes",
+        "SQL injection: a quoted string glued to a word after AND or OR, AND or OR glued between quotes, a condition chained with || or &&, or a run of quotes",
         Critical,
         1,
         FIELDS,
         SQL,
         Test::Regex(
-            &["'", "||", "&&"],
-            r"\b(?:and|or|xor)\s+'[^']*'[a-z_]|(?:^|=)\s*(?:\|\||&&)\s*\(?\s*[a-z_][\w.]*\s*(?:={1,3}|!==?|<>|[<>]=?)|(?:'[\s.,+|]{0,2}){8,}",
+            &["'", "\"", "||", "&&"],
+            r"\b(?:and|or|xor)\s+'[^']*'[a-z_]|\w'\)*(?:or|and|xor)\(*'|\w\x22\)*(?:or|and|xor)\(*\x22|(?:^|=)\s*(?:\|\||&&)\s*\(?\s*[a-z_][\w.]*\s*(?:={1,3}|!==?|<>|[<>]=?)|(?:'[\s.,+|]{0,2}){8,}",
         ),
     ),
     // The quote in the first two branches is an odd-numbered quote of its

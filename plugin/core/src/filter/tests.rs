@@ -2312,3 +2312,34 @@ fn paired_backticks_before_comment_pass() {
         assert!(query_rules(value).contains(&id), "{value}");
     }
 }
+
+#[test]
+fn set_operator_before_select_is_found() {
+    let id = "sqli-statement-fragment";
+    for value in [
+        "1 except select 1,2",
+        "x' intersect select null,null-- ",
+        "1 minus select 1 from dual",
+        "1 except all (select @@version)",
+    ] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in [
+        "open daily except select holidays",
+        "intersect select items",
+        "minus select fees",
+    ] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn condition_glued_between_quotes_is_found() {
+    let id = "sqli-glued-string-or-chained-condition";
+    for value in ["a'or'a", "x'and'1", "1\"or\"1", "x')or('1"] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in ["the \"or\" operator", "Romeo and Juliet", "'or' is a word"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
