@@ -1523,7 +1523,7 @@ pub const RULES: &[RuleSpec] = &[
             &[
                 "'", "\"", "`", "or", "and", "||", "&&", "\u{2019}", "\u{b4}",
             ],
-            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*(?:['"`’´][\w.-]*['"`’´]|[\w.-]+)\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|^[^`]*(?:`[^`]*`[^`]*)*`|[’´])\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:0x[0-9a-f]+|\d+|[xbn]?'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:0x[0-9a-f]+|\d+|[xbn]?'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:exists|isnull|ifnull|ascii|substr\w*|char|length|sleep|benchmark|if)\s*\("#,
+            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*(?:['"`’´][\w.-]*['"`’´]|[\w.-]+)\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|^[^`]*(?:`[^`]*`[^`]*)*`|[’´])\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:0x[0-9a-f]+|\d+|[xbn]?'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:0x[0-9a-f]+|\d+|[xbn]?'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:(?:exists|isnull|ifnull)\s*\(|(?:ascii|substr\w*|char|length|sleep|benchmark|if)\s*\(\s*(?:[\d'"@(-]|select\b|\w+\s*\())"#,
         ),
     ),
     rule(
@@ -1563,7 +1563,7 @@ pub const RULES: &[RuleSpec] = &[
                 "returns",
                 "values",
             ],
-            r"\bselect\s+(?:\*|@@\w+|\w+\s*\(|null\b|count\s*\(|top\s+\d|distinct\b|concat|group_concat|char\s*\(|version\s*\(|user\s*\(|database\s*\(|\d+\s*,\s*\d+|if\s*\(|case\b|substring|sleep|benchmark|extractvalue|updatexml|load_file)|\binsert\s+(?:ignore\s+)?into\s+[\w`.\x22\[\]]+\s*(?:\(|values\b|select\b|set\b|default\b)|[;'\x22`)]\s*insert\s+(?:ignore\s+)?into\b|\bupdate\s+[\w`.\x22\[\]]+\s+set\b|\bdelete\s+from\s+[\w`\x22.\[\]]+\s*(?:where\b|;|--|#|$)|[;'\x22`)]\s*(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\b|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\s+(?:if\s+(?:not\s+)?exists\s+)?(?:[`\x22\[]|[\w.]+\s*(?:;|--|#|/\*|\())|\bexec(?:ute)?\s*(?:\(|\s+(?:master|xp_|sp_|immediate|@))|\bdeclare\s+@\w+|\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\breplace\s+into\b|\bmerge\s+into\b|\bshutdown\s+with\s+nowait|\bgrant\s+(?:all|select|insert|update|delete)\b|\bhandler\s+\w+\s+open\b|\bshow\s+(?:tables|databases|columns|grants|variables|processlist|create)\b|\b(?:describe|desc)\s+[\w`.]+\s*(?:$|;|--|#)|\bcall\s+\w+\s*\(|\bmatch\s*\([^()]{1,100}\)\s*against\s*\(|\bload\s+data\s+(?:local\s+)?infile\b|\bvalues\s*\(\s*(?:'[^']*'|\d+|null)\s*,\s*(?:'[^']*'|\d+|null)\s*[,)]|\bcreate\s+(?:or\s+replace\s+)?(?:aggregate\s+)?function\s+[\w.`]+\s+returns\b",
+            r"\bselect\s+(?:\*|@@\w+|\w+\s*\(|null\b|count\s*\(|top\s+\d|distinct\b|concat|group_concat|char\s*\(|version\s*\(|user\s*\(|database\s*\(|\d+\s*,\s*\d+|if\s*\(|case\b|substring|sleep|benchmark|extractvalue|updatexml|load_file)|\binsert\s+(?:ignore\s+)?into\s+[\w`.\x22\[\]]+\s*(?:\(|values\b|select\b|set\b|default\b)|[;'\x22`)]\s*insert\s+(?:ignore\s+)?into\b|\bupdate\s+[\w`.\x22\[\]]+\s+set\b|\bdelete\s+from\s+[\w`\x22.\[\]]+\s*(?:where\b|;|--|#|$)|[;'\x22`)]\s*(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\b|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\s+(?:if\s+(?:not\s+)?exists\s+)?(?:[`\x22\[]|[\w.]+\s*(?:;|--|#|/\*|\())|\bexec(?:ute)?\s*(?:\(|\s+(?:master|xp_|sp_|immediate|@))|\bdeclare\s+@\w+|\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\breplace\s+into\b|\bmerge\s+into\b|\bshutdown\s+with\s+nowait|\bgrant\s+(?:all|select|insert|update|delete)\b|\bhandler\s+\w+\s+open\b|\bshow\s+(?:tables|databases|columns|grants|variables|processlist|create)\b|\b(?:describe|desc)\s+[\w`.]+\s*(?:$|;|--|#)|\bcall\s+[\w.]+\(|\bmatch\s*\([^()]{1,100}\)\s*against\s*\(|\bload\s+data\s+(?:local\s+)?infile\b|\bvalues\s*\(\s*(?:'[^']*'|\d+|null)\s*,\s*(?:'[^']*'|\d+|null)\s*[,)]|\bcreate\s+(?:or\s+replace\s+)?(?:aggregate\s+)?function\s+[\w.`]+\s+returns\b",
         ),
     ),
     rule(
@@ -1628,7 +1628,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &[";"],
-            r#"(?:^\s*|['")\d=]\s*);\s*(?:select|insert|update|delete|drop|create|alter|truncate|exec|execute|declare|shutdown|waitfor|set\s+@|grant|revoke|begin|commit|rollback|use|call|load|copy|handler)\b"#,
+            r#"(?:^\s*|['")\d=]\s*);\s*(?:select|insert|update|delete|drop|create|alter|truncate|exec|execute|declare|shutdown|waitfor|set\s+@|grant|revoke|begin|commit|rollback|call|load|copy|handler)\b|(?:^\s*|['")\d=]\s*);\s*use\s+[\w`\[\]]+\s*(?:;|--|#|$)"#,
         ),
     ),
     rule(
@@ -1664,7 +1664,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["order", "group", "having", "procedure", "limit"],
-            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+|\w+\s*(?:--|#|/\*|;|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+(?:\d+|'[^']{1,40}'|`[^`]{1,64}`)\s*(?:[<>=]|!=)|\bhaving\s+(?:count|sum|avg|min|max)\s*\([^)]*\)\s*(?:[<>=!]|\bis\b|\bin\b|\bbetween\b|\blike\b)|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
+            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+\b|\w+\s*(?:--|#|/\*|;|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+(?:\d+|'[^']{1,40}'|`[^`]{1,64}`)\s*(?:[<>=]|!=)|\bhaving\s+(?:count|sum|avg|min|max)\s*\([^)]*\)\s*(?:[<>=!]|\bis\b|\bin\b|\bbetween\b|\blike\b)|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
         ),
     ),
     // A quote before `or` or `and` counts when it is an odd-numbered quote
@@ -2015,7 +2015,7 @@ pub const RULES: &[RuleSpec] = &[
                 "6e(", "7e(", "8e(", "9e(", "union", "from", "and", "or", "xor", "div", "like", "having", "like'", "like '", "like\"", "like \"", "regexp'",
                 "regexp '", "regexp\"", "regexp \"", "'$", "\"$",
             ],
-            r#"(?:[=<>(]|\b(?:in|exists|any|all|some|not))\s*\(\s*select\b|\bif\s*\(\s*\d+\s*(?:=|<|>)|\b\d+\.?e\s*\(|\b\d+\.?e\d*(?:union|select|from|and|or|xor|div|like|having)\b|\b(?:like|regexp|rlike)\s*['"]\s*$|['"]\s*(?:->>?|[<>=])\s*['"]\$[.\[]"#,
+            r#"(?:[=<>(]|\b(?:in|exists|any|all|some|not))\s*\(\s*select\b|\b(?:and|or|xor)\s*\(\s*select\s+[^()]{1,80}?\bfrom\s+[\w.`\[\]]+\s*(?:where\b|limit\b|\)|$)|\bif\s*\(\s*\d+\s*(?:=|<|>)|\b\d+\.?e\s*\(|\b\d+\.?e\d*(?:union|select|from|and|or|xor|div|like|having)\b|\b(?:like|regexp|rlike)\s*['"]\s*$|['"]\s*(?:->>?|[<>=])\s*['"]\$[.\[]"#,
         ),
     ),
     rule(

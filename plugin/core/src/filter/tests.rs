@@ -2343,3 +2343,47 @@ fn condition_glued_between_quotes_is_found() {
         assert!(!query_rules(value).contains(&id), "{value}");
     }
 }
+
+#[test]
+fn prose_with_sql_words_passes() {
+    for (id, value) in [
+        ("sqli-keyword-sequence", "call me (555) 123-4567"),
+        ("sqli-stacked-query", "Preheat to 200; use a tray"),
+        ("sqli-order-by-probe", "order by 3pm for same day delivery"),
+        ("sqli-tautology", "width or length (cm)"),
+        ("sqli-tautology", "buy now and if (needed) return it"),
+    ] {
+        assert!(!query_rules(value).contains(&id), "{id} {value}");
+    }
+    for value in [
+        "1; call proc(1)",
+        "1; use master--",
+        "1 order by 3--",
+        "1 or length(database())=8",
+        "1 and if(1=1,sleep(5),0)",
+        "x' and ascii('a')=97-- ",
+    ] {
+        assert!(
+            blocked(&request(&format!("/search?q={}", encode(value))), ""),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn subquery_after_boolean_operator_is_found() {
+    let id = "sqli-subquery-or-evasion";
+    let attack = "1.2.3.4' and (select password from users where id=1) like 'a%";
+    assert!(query_rules(attack).contains(&id), "{attack}");
+    let headers: Vec<(String, Vec<u8>)> = request("/track")
+        .into_iter()
+        .chain([("x-forwarded-for".to_string(), attack.as_bytes().to_vec())])
+        .collect();
+    assert!(blocked(&headers, ""), "{attack}");
+    for value in [
+        "pick a size and (select one below)",
+        "toppings or (select extras from the menu list)",
+    ] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
