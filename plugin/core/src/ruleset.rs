@@ -1767,7 +1767,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`"],
-            r#"'\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^']*$|"\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^"]*$|\w['"`][^'"`]{0,60}?(?:--[\s-]*|#\s*)$"#,
+            r#"'\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^']*$|"\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^"]*$|\w['"`][^'"`]{0,60}?--[\s-]*$|\w['"`](?:[^'"`]{0,59}[^'"`a-z])?#\s*$"#,
         ),
     ),
     rule(

@@ -2387,3 +2387,14 @@ fn subquery_after_boolean_operator_is_found() {
         assert!(!query_rules(value).contains(&id), "{value}");
     }
 }
+
+#[test]
+fn language_name_with_hash_passes() {
+    let id = "sqli-unclosed-quote-keyword";
+    for value in ["what's new in C#", "it's in C# and F#"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+    for value in ["admin'#", "x' or 1=1 #", "x'--"] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+}
