@@ -349,10 +349,9 @@ impl Rule {
             Operator::Sqli if is_arithmetic(text) => None,
             Operator::Sqli => {
                 let result = libinjectionrs::detect_sqli(text.as_bytes());
-                let code = result
-                    .fingerprint
-                    .as_ref()
-                    .is_some_and(|fingerprint| is_code_fingerprint(fingerprint.as_bytes()));
+                let code = result.fingerprint.as_ref().is_some_and(|fingerprint| {
+                    is_code_fingerprint(fingerprint.as_bytes(), !text.contains('@'))
+                });
                 (result.is_injection() && !code).then_some(0..text.len())
             }
             Operator::Xss => {
@@ -392,11 +391,21 @@ fn contains_literal(text: &str, literal: &str, word_start: bool) -> bool {
 /// `if (a < b && c > d)` reads this way. An injection usually carries one of
 /// the missing tokens to leave its string or to compare values; the other
 /// SQL rules still inspect the value.
-fn is_code_fingerprint(fingerprint: &[u8]) -> bool {
+///
+/// With `without_at_sign`, a variable token (`v`) counts as code too.
+/// libinjection reads `null` as a variable, so `null or undefined` and
+/// `x == null || y` have one, while the MySQL variables that an injection
+/// reads, such as `@@version`, contain `@`.
+fn is_code_fingerprint(fingerprint: &[u8], without_at_sign: bool) -> bool {
+    let code_tokens: &[u8] = if without_at_sign {
+        b"nf()&ov"
+    } else {
+        b"nf()&o"
+    };
     fingerprint
         .iter()
         .take_while(|&&token| token != 0)
-        .all(|token| b"nf()&o".contains(token))
+        .all(|token| code_tokens.contains(token))
 }
 
 /// Returns `text` with every quoted `style` attribute whose value is plain

@@ -1582,7 +1582,7 @@ pub const RULES: &[RuleSpec] = &[
             &[
                 "'", "\"", "`", "or", "and", "||", "&&", "\u{2019}", "\u{b4}",
             ],
-            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*(?:['"`’´][\w.-]*['"`’´]|[\w.-]+)\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|[`’´])\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:\d+|'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:\d+|'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:exists|isnull|ifnull|ascii|substr\w*|char|length|sleep|benchmark|if)\s*\("#,
+            r#"['"`’´]\s*\)*\s*(?:or|and|xor|\|\||&&|div|rlike|regexp|like|sounds\s+like)\b\s*\(*\s*(?:['"`’´][\w.-]*['"`’´]|[\w.-]+)\s*(?:[=<>!]|<>|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|\brlike\b)|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|^[^`]*(?:`[^`]*`[^`]*)*`|[’´])\s*\)*\s*(?:--(?:\s|$)|#\s*$|/\*|;\s*(?:--|#))|['"’´]\s*\)*\s*;\s*$|\b(?:or|and)\s+(?:0x[0-9a-f]+|\d+|[xbn]?'[^']*'|"[^"]*"|true|false|null)\s*(?:=|<=>|<>|!=|>=|<=|>|<|\blike\b|\bis\b)\s*(?:0x[0-9a-f]+|\d+|[xbn]?'[^']*'|"[^"]*"|true|false|null)|['"`’´]\s*(?:or|and|\|\||&&)\s*(?:not\s+)?(?:true|false|null|\d+|\w+\s*\()|\b(?:or|and|\|\||&&)\s+(?:not\s+)?(?:(?:exists|isnull|ifnull)\s*\(|(?:ascii|substr\w*|char|length|sleep|benchmark|if)\s*\(\s*(?:[\d'"@(-]|select\b|\w+\s*\())"#,
         ),
     ),
     rule(
@@ -1617,8 +1617,12 @@ pub const RULES: &[RuleSpec] = &[
                 "show",
                 "describe",
                 "desc ",
+                "against",
+                "infile",
+                "returns",
+                "values",
             ],
-            r"\bselect\s+(?:\*|@@\w+|\w+\s*\(|null\b|count\s*\(|top\s+\d|distinct\b|concat|group_concat|char\s*\(|version\s*\(|user\s*\(|database\s*\(|\d+\s*,\s*\d+|if\s*\(|case\b|substring|sleep|benchmark|extractvalue|updatexml|load_file)|\binsert\s+(?:ignore\s+)?into\s+[\w`.\x22\[\]]+\s*(?:\(|values\b|select\b|set\b|default\b)|[;'\x22`)]\s*insert\s+(?:ignore\s+)?into\b|\bupdate\s+[\w`.\x22\[\]]+\s+set\b|\bdelete\s+from\s+[\w`\x22.\[\]]+\s*(?:where\b|;|--|#|$)|[;'\x22`)]\s*(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\b|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\s+(?:if\s+(?:not\s+)?exists\s+)?(?:[`\x22\[]|[\w.]+\s*(?:;|--|#|/\*|\())|\bexec(?:ute)?\s*(?:\(|\s+(?:master|xp_|sp_|immediate|@))|\bdeclare\s+@\w+|\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\breplace\s+into\b|\bmerge\s+into\b|\bshutdown\s+with\s+nowait|\bgrant\s+(?:all|select|insert|update|delete)\b|\bhandler\s+\w+\s+open\b|\bshow\s+(?:tables|databases|columns|grants|variables|processlist|create)\b|\b(?:describe|desc)\s+[\w`.]+\s*(?:$|;|--|#)|\bcall\s+\w+\s*\(",
+            r"\bselect\s+(?:\*|@@\w+|\w+\s*\(|null\b|count\s*\(|top\s+\d|distinct\b|concat|group_concat|char\s*\(|version\s*\(|user\s*\(|database\s*\(|\d+\s*,\s*\d+|if\s*\(|case\b|substring|sleep|benchmark|extractvalue|updatexml|load_file)|\binsert\s+(?:ignore\s+)?into\s+[\w`.\x22\[\]]+\s*(?:\(|values\b|select\b|set\b|default\b)|[;'\x22`)]\s*insert\s+(?:ignore\s+)?into\b|\bupdate\s+[\w`.\x22\[\]]+\s+set\b|\bdelete\s+from\s+[\w`\x22.\[\]]+\s*(?:where\b|;|--|#|$)|[;'\x22`)]\s*(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\b|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|index|procedure|function|trigger|user|column|definer|or\s+replace)\s+(?:if\s+(?:not\s+)?exists\s+)?(?:[`\x22\[]|[\w.]+\s*(?:;|--|#|/\*|\())|\bexec(?:ute)?\s*(?:\(|\s+(?:master|xp_|sp_|immediate|@))|\bdeclare\s+@\w+|\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\breplace\s+into\b|\bmerge\s+into\b|\bshutdown\s+with\s+nowait|\bgrant\s+(?:all|select|insert|update|delete)\b|\bhandler\s+\w+\s+open\b|\bshow\s+(?:tables|databases|columns|grants|variables|processlist|create)\b|\b(?:describe|desc)\s+[\w`.]+\s*(?:$|;|--|#)|\bcall\s+[\w.]+\(|\bmatch\s*\([^()]{1,100}\)\s*against\s*\(|\bload\s+data\s+(?:local\s+)?infile\b|\bvalues\s*\(\s*(?:'[^']*'|\d+|null)\s*,\s*(?:'[^']*'|\d+|null)\s*[,)]|\bcreate\s+(?:or\s+replace\s+)?(?:aggregate\s+)?function\s+[\w.`]+\s+returns\b",
         ),
     ),
     rule(
@@ -1630,6 +1634,10 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(&["select"], r"\bselect\b.{0,200}?\bfrom\b\s*[\w`\x22'\[(]"),
     ),
+    // `sleep` counts with a number, string, variable, subquery or call as its
+    // argument, and `benchmark` with a comma, so that searches such as
+    // `sleep(8 hours)` and `benchmark(s)` pass. The geometry functions and
+    // `exp` count with a nested expression, as in error-based probes.
     rule(
         "sqli-function",
         "SQL injection: database function or system object",
@@ -1667,7 +1675,7 @@ pub const RULES: &[RuleSpec] = &[
                 "user_tables",
                 "user_tab_columns",
             ],
-            r"\b(?:sleep|benchmark|extractvalue|updatexml|load_file|group_concat|concat_ws|make_set|elt|exp|geometrycollection|multipoint|polygon|linestring|multilinestring|multipolygon|name_const|json_keys|gtid_subset|st_latfromgeohash|randomblob|sqlite_version|unhex|from_base64|to_base64)\s*\(|\b(?:pg_sleep|pg_read_file|pg_ls_dir|lo_import|lo_export|dblink|utl_http\.request|utl_inaddr\.\w+|dbms_pipe\.receive_message|dbms_\w+\.\w+|ctxsys\.\w+|xmltype|openrowset|opendatasource|openquery|xp_cmdshell|xp_dirtree|xp_regread|sp_executesql|sp_oacreate|sp_password|sp_makewebtask|sys_eval|sys_exec|master\.\.\w+|char\s*\(\s*\d+\s*(?:,\s*\d+\s*)+\)|chr\s*\(\s*\d+\s*\)\s*\|\||hex\s*\(\s*(?:version|user|database)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\s*\(|session_user\s*\(|system_user\s*\(|schema\s*\(\s*\)|user\s*\(\s*\)|last_insert_id\s*\(|row_count\s*\(|found_rows\s*\(|connection_id\s*\(|uuid\s*\(\s*\)|iif\s*\(|ifnull\s*\(|nullif\s*\(|isnull\s*\(|coalesce\s*\(|cast\s*\(.{0,60}?\bas\s+\w+|convert\s*\(.{0,60}?\busing\b|substr(?:ing)?\s*\(\s*(?:@@|\(?select|version|user|database|current_user|password|table_name|column_name)|ascii\s*\(\s*(?:substr|mid|\(?select)|mid\s*\(\s*(?:@@|\(?select|version|user|database)|length\s*\(\s*(?:@@|\(?select|database|user|version))\s*\(?|@@(?:version|datadir|hostname|basedir|tmpdir|servername|global|session|identity|spid|language|microsoftversion|rowcount)\b|\binformation_schema\b|\b(?:mysql\.(?:user|db|host)|sys\.(?:objects|tables|columns|databases|sysobjects|user_summary|schema_\w+|x\$\w+)|sysobjects|syscolumns|sysdatabases|pg_(?:catalog|class|tables|user|shadow|database|namespace|proc|stat_activity)|all_tables|all_tab_columns|user_tables|user_tab_columns|dba_users|dba_tables|v\$version|msdb\.\w+|sqlite_master|sqlite_schema|sqlite_temp_master)\b|\bfrom\s+dual\b|\bwaitfor[\s+]+(?:delay|time)[\s+]+'",
+            r"\bsleep\s*\(\s*(?:(?:0x[0-9a-f]+|[\d.]+)\s*(?:[),*/+-]|\.|$)|['\x22@(]|\w+\s*\(|select\b)|\bbenchmark\s*\([^),]*,|\b(?:exp|geometrycollection|multipoint|polygon|linestring|multilinestring|multipolygon)\s*\(\s*(?:[(~]|select\b)|\b(?:extractvalue|updatexml|load_file|group_concat|concat_ws|make_set|elt|name_const|json_keys|gtid_subset|st_latfromgeohash|randomblob|sqlite_version|unhex|from_base64|to_base64)\s*\(|\b(?:pg_sleep|pg_read_file|pg_ls_dir|lo_import|lo_export|dblink|utl_http\.request|utl_inaddr\.\w+|dbms_pipe\.receive_message|dbms_\w+\.\w+|ctxsys\.\w+|xmltype|openrowset|opendatasource|openquery|xp_cmdshell|xp_dirtree|xp_regread|sp_executesql|sp_oacreate|sp_password|sp_makewebtask|sys_eval|sys_exec|master\.\.\w+|char\s*\(\s*\d+\s*(?:,\s*\d+\s*)+\)|chr\s*\(\s*\d+\s*\)\s*\|\||hex\s*\(\s*(?:version|user|database)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\s*\(|session_user\s*\(|system_user\s*\(|schema\s*\(\s*\)|user\s*\(\s*\)|last_insert_id\s*\(|row_count\s*\(|found_rows\s*\(|connection_id\s*\(|uuid\s*\(\s*\)|iif\s*\(|ifnull\s*\(|nullif\s*\(|isnull\s*\(|coalesce\s*\(|cast\s*\(.{0,60}?\bas\s+\w+|convert\s*\(.{0,60}?\busing\b|substr(?:ing)?\s*\(\s*(?:@@|\(?select|version|user|database|current_user|password|table_name|column_name)|ascii\s*\(\s*(?:substr|mid|\(?select)|mid\s*\(\s*(?:@@|\(?select|version|user|database)|length\s*\(\s*(?:@@|\(?select|database|user|version))\s*\(?|@@(?:version|datadir|hostname|basedir|tmpdir|servername|global|session|identity|spid|language|microsoftversion|rowcount)\b|\binformation_schema\b|\b(?:mysql\.(?:user|db|host)|sys\.(?:objects|tables|columns|databases|sysobjects|user_summary|schema_\w+|x\$\w+)|sysobjects|syscolumns|sysdatabases|pg_(?:catalog|class|tables|user|shadow|database|namespace|proc|stat_activity)|all_tables|all_tab_columns|user_tables|user_tab_columns|dba_users|dba_tables|v\$version|msdb\.\w+|sqlite_master|sqlite_schema|sqlite_temp_master)\b|\bfrom\s+dual\b|\bwaitfor[\s+]+(?:delay|time)[\s+]+'",
         ),
     ),
     rule(
@@ -1679,7 +1687,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &[";"],
-            r#"(?:^\s*|['")\d=]\s*);\s*(?:select|insert|update|delete|drop|create|alter|truncate|exec|execute|declare|shutdown|waitfor|set\s+@|grant|revoke|begin|commit|rollback|use|call|load|copy|handler)\b"#,
+            r#"(?:^\s*|['")\d=]\s*);\s*(?:select|insert|update|delete|drop|create|alter|truncate|exec|execute|declare|shutdown|waitfor|set\s+@|grant|revoke|begin|commit|rollback|call|load|copy|handler)\b|(?:^\s*|['")\d=]\s*);\s*use\s+[\w`\[\]]+\s*(?:;|--|#|$)"#,
         ),
     ),
     rule(
@@ -1715,7 +1723,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["order", "group", "having", "procedure", "limit"],
-            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+|\w+\s*(?:--|#|/\*|;|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+\d+\s*=\s*\d+|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
+            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+\b|\w+\s*(?:--|#|/\*|;|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+(?:\d+|'[^']{1,40}'|`[^`]{1,64}`)\s*(?:[<>=]|!=)|\bhaving\s+(?:count|sum|avg|min|max)\s*\([^)]*\)\s*(?:[<>=!]|\bis\b|\bin\b|\bbetween\b|\blike\b)|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
         ),
     ),
     // A quote before `or` or `and` counts when it is an odd-numbered quote
@@ -1732,7 +1740,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`", "or", "and", "xor", "||", "&&", "null"],
-            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|\b(?:admin|administrator|root|user|test)\s*['"`]\s*(?:--|#|/\*|\)|;|or\b|and\b)|^[^']*(?:'[^']*'[^']*)*\b(?:admin|administrator|root|user|test)\s*'\s*$|^[^"]*(?:"[^"]*"[^"]*)*\b(?:admin|administrator|root|user|test)\s*"\s*$|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+(?:[\w.]+\s*(?:[<>=!]|[-+*/%^|&])|true\b|false\b|not\b|null\b|[\w.]+\s*\(|\(|['"`@])|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
+            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|^[^']*(?:'[^']*'[^']*)*\b(?:admin|administrator|root|user|test)\s*'\s*(?:$|--|#|/\*|\)|;|or\b|and\b)|^[^"]*(?:"[^"]*"[^"]*)*\b(?:admin|administrator|root|user|test)\s*"\s*(?:$|--|#|/\*|\)|;|or\b|and\b)|^[^`]*(?:`[^`]*`[^`]*)*\b(?:admin|administrator|root|user|test)\s*`\s*(?:--|#|/\*|\)|;|or\b|and\b)|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+(?:[\w.]+\s*(?:[<>=!]|[-+*/%^|&])|true\b|false\b|not\b|null\b|[\w.]+\s*\(|\(|\[\w+\]\s*(?:[<>=!]|[-+*/%^|&])|['"`@])|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
         ),
     ),
     rule(
@@ -1818,12 +1826,12 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`"],
-            r#"'\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^']*$|"\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^"]*$|\w['"`][^'"`]{0,60}?(?:--[\s-]*|#\s*)$"#,
+            r#"'\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^']*$|"\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^"]*$|\w['"`][^'"`]{0,60}?--[\s-]*$|\w['"`](?:[^'"`]{0,59}[^'"`a-z])?#\s*$"#,
         ),
     ),
     rule(
         "sqli-statement-fragment",
-        "SQL injection: statement fragment such as AS ... FROM, quoted table names or a cast of a system value",
+        "SQL injection: statement fragment such as AS ... FROM, quoted table names, a cast of a system value or a set operator before SELECT",
         Critical,
         1,
         FIELDS,
@@ -1838,8 +1846,11 @@ pub const RULES: &[RuleSpec] = &[
                 "user",
                 "current_database",
                 "version",
+                "except",
+                "intersect",
+                "minus",
             ],
-            r#"(?:[;)`'"]|\d)\s*as\s+[`'"]?\w+[`'"]?\s+from\b|\bfrom\s+`[^`]+`|\b(?:current_user|session_user|user|current_database|version)(?:\(\))?\s*::\s*[a-z]+|\bselect\s+0x[0-9a-f]+"#,
+            r#"(?:[;)`'"]|\d)\s*as\s+[`'"]?\w+[`'"]?\s+from\b|\bfrom\s+`[^`]+`|\b(?:current_user|session_user|user|current_database|version)(?:\(\))?\s*::\s*[a-z]+|\bselect\s+0x[0-9a-f]+|\b(?:except|intersect|minus)(?:\s+(?:all|distinct))?\s*\(?\s*select\b\s*(?:[\d.*(@'"`]|[a-z_]\w*\s*,)"#,
         ),
     ),
     rule(
@@ -1886,6 +1897,60 @@ pub const RULES: &[RuleSpec] = &[
             "adventureworks",
             "sakila",
             "tempdb",
+            "performance_schema",
+            "pg_authid",
+            "pg_roles",
+            "sqlite_sequence",
+            "sysprocesses",
+            "syslogins",
+            "sysxlogins",
+            "sysusers",
+            "syscomments",
+            "sysservers",
+            "dbms_java",
+            "dbms_lock",
+            "dbms_scheduler",
+            "dbms_xmlquery",
+            "owa_util",
+            // Extended and system stored procedures of SQL Server that run
+            // commands, read files or the registry, or change logins.
+            "xp_availablemedia",
+            "xp_dirtree",
+            "xp_enumdsn",
+            "xp_enumgroups",
+            "xp_execresultset",
+            "xp_fileexist",
+            "xp_fixeddrives",
+            "xp_loginconfig",
+            "xp_logininfo",
+            "xp_makecab",
+            "xp_msver",
+            "xp_ntsec_enumdomains",
+            "xp_regaddmultistring",
+            "xp_regdeletekey",
+            "xp_regdeletevalue",
+            "xp_regenumkeys",
+            "xp_regenumvalues",
+            "xp_regremovemultistring",
+            "xp_regwrite",
+            "xp_servicecontrol",
+            "xp_subdirs",
+            "xp_terminate_process",
+            "sp_addextendedproc",
+            "sp_addlinkedserver",
+            "sp_addlinkedsrvlogin",
+            "sp_addlogin",
+            "sp_addsrvrolemember",
+            "sp_configure",
+            "sp_dropextendedproc",
+            "sp_msforeachdb",
+            "sp_msforeachtable",
+            "sp_oadestroy",
+            "sp_oagetproperty",
+            "sp_oamethod",
+            "sp_oasetproperty",
+            "sp_replwritetovarbin",
+            "sp_start_job",
         ]),
     ),
     rule(
@@ -1897,7 +1962,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["$"],
-            r"(?:^|\[)\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|elemmatch|nor|or|and|not|expr|function|accumulator)\s*(?:\]|$)",
+            r"(?:^|\[)\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|elemmatch|nor|or|and|not|expr|function|accumulator|all|size|mod|text|slice|jsonschema)\s*(?:\]|$)",
         ),
     ),
     // Cross-site scripting: evasions of the tag and attribute rules.
@@ -2009,10 +2074,10 @@ pub const RULES: &[RuleSpec] = &[
         Test::Regex(
             &[
                 "select", "if(", "if (", ".e(", ".e (", "0e(", "1e(", "2e(", "3e(", "4e(", "5e(",
-                "6e(", "7e(", "8e(", "9e(", "like'", "like '", "like\"", "like \"", "regexp'",
+                "6e(", "7e(", "8e(", "9e(", "union", "from", "and", "or", "xor", "div", "like", "having", "like'", "like '", "like\"", "like \"", "regexp'",
                 "regexp '", "regexp\"", "regexp \"", "'$", "\"$",
             ],
-            r#"(?:[=<>(]|\b(?:in|exists|any|all|some|not))\s*\(\s*select\b|\bif\s*\(\s*\d+\s*(?:=|<|>)|\b\d+\.?e\s*\(|\b(?:like|regexp|rlike)\s*['"]\s*$|['"]\s*(?:->>?|[<>=])\s*['"]\$[.\[]"#,
+            r#"(?:[=<>(]|\b(?:in|exists|any|all|some|not))\s*\(\s*select\b|\b(?:and|or|xor)\s*\(\s*select\s+[^()]{1,80}?\bfrom\s+[\w.`\[\]]+\s*(?:where\b|limit\b|\)|$)|\bif\s*\(\s*\d+\s*(?:=|<|>)|\b\d+\.?e\s*\(|\b\d+\.?e\d*(?:union|select|from|and|or|xor|div|like|having)\b|\b(?:like|regexp|rlike)\s*['"]\s*$|['"]\s*(?:->>?|[<>=])\s*['"]\$[.\[]"#,
         ),
     ),
     rule(
@@ -2048,7 +2113,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["("],
-            r"(?:^|[^\w.$])(?:abs|acos|ascii|asin|atan2?|avg|benchmark|bin|bit_(?:and|or|xor|length)|cast|ceil(?:ing)?|char(?:_length|acter_length|index)?|chr|coalesce|compress|concat(?:_ws)?|conv|convert|count|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting)|database|datalength|date_format|datediff|db_name|decode|degrees|elt|encode|exp|export_set|extract(?:value)?|field|find_in_set|floor|format|from_(?:base64|unixtime)|greatest|group_concat|hex|host_name|if|ifnull|iif|inet_(?:aton|ntoa)|instr|isnull|json_(?:extract|keys|object|array)|lcase|least|left|len|length|ln|load_file|locate|log(?:10|2)?|lower|lpad|ltrim|make_set|max|md5|mid|min|mod|name_const|now|nullif|nvl2?|object_id|oct|octet_length|ord|password|pg_sleep|pi|position|pow(?:er)?|quote(?:name)?|radians|rand(?:om|omblob)?|regexp_(?:like|replace|substr|instr)|repeat|replace|reverse|right|round|rpad|rtrim|schema|session_user|sha[12]?|sign|sin|sleep|soundex|space|sqrt|str_to_date|strcmp|string_agg|stuff|substr(?:ing(?:_index)?)?|sum|sys_context|sysdate|system_user|tan|to_(?:char|number|date|base64)|translate|trim|ucase|uncompress|unhex|unicode|unistr|unix_timestamp|updatexml|upper|user|utc_\w+|uuid|values|version|weight_string|xmltype|zeroblob)\s*\\?\(\s*$",
+            r"(?:^|[^\w.$])(?:abs|acos|add(?:date|time)|aes_(?:en|de)crypt|array_agg|ascii(?:str)?|asin|atan2?|avg|benchmark|bin|bin_to_num|bit_(?:and|or|xor|length|count)|cast|ceil(?:ing)?|char(?:_length|acter_length|index|set)?|chr|coalesce|coercibility|collation|compress|concat(?:_ws)?|connection_id|conv|convert(?:_tz)?|cos|cot|count|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting|database|schema)|database|datalength|date_(?:add|sub|format|trunc|part)|datediff|datepart|dayname|dayof(?:month|week|year)|db_name|decode|degrees|des_(?:en|de)crypt|elt|encode|encrypt|exp|export_set|extract(?:value)?|field|find_in_set|floor|format|found_rows|from_(?:base64|unixtime|days)|generate_series|get_(?:format|lock)|getdate|greatest|group_concat|hex|hextoraw|host_name|if|ifnull|iif|inet6?_(?:aton|ntoa)|instr|is_(?:free|used)_lock|isnull|jsonb?_[a-z_]+|last_(?:day|insert_id)|lcase|least|left|len|length|ln|load_file|locate|log(?:10|2)?|lower|lpad|ltrim|make(?:_set|date|time)|master_pos_wait|max|md5|microsecond|mid|min|mod|monthname|name_const|newid|now|nullif|nvl2?|object_(?:id|name)|oct|octet_length|old_password|ord|password|period_(?:add|diff)|pg_[a-z_]+|pi|position|pow(?:er)?|quote(?:name)?|radians|rand(?:om|omblob)?|rawto(?:n?hex)|regexp_(?:like|replace|substr|instr)|release_lock|repeat|replace|reverse|right|round|row_count|rpad|rtrim|schema|sec_to_time|session_user|sha[12]?|sign|sin|sleep|soundex|space|sqlite_version|sqrt|stddev(?:_pop|_samp)?|str_to_date|strcmp|string_(?:agg|to_array)|stuff|sub(?:date|time)|substr(?:ing(?:_index)?)?|sum|suser_sname|sys_context|sysdate|system_user|tan|time_(?:format|to_sec)|timediff|timestamp(?:add|diff)|to_(?:char|number|date|base64|days|seconds|nchar|timestamp)|translate|trim|typeof|ucase|uncompress(?:ed_length)?|unhex|unicode|unistr|unix_timestamp|unnest|updatexml|upper|user|utc_\w+|uuid(?:_short)?|values|var_(?:pop|samp)|variance|version|weekday|weekofyear|weight_string|xmltype|yearweek|zeroblob)\s*\\?\(\s*$",
         ),
     ),
     rule(
@@ -2190,14 +2255,33 @@ pub const RULES: &[RuleSpec] = &[
     ),
     rule(
         "sqli-glued-string-or-chained-condition",
-        "SQL injection: a quoted string glued to a word after AND or OR, a condition chained with || or &&, or a run of quotes",
+        "SQL injection: a quoted string glued to a word after AND or OR, AND or OR glued between quotes, a condition chained with || or &&, or a run of quotes",
         Critical,
         1,
         FIELDS,
         SQL,
         Test::Regex(
-            &["'", "||", "&&"],
-            r"\b(?:and|or|xor)\s+'[^']*'[a-z_]|^\s*(?:\|\||&&)\s*\(?\s*[a-z_][\w.]*\s*(?:={1,3}|!==?|<>|[<>]=?)|(?:'[\s.,+|]{0,2}){8,}",
+            &["'", "\"", "||", "&&"],
+            r"\b(?:and|or|xor)\s+'[^']*'[a-z_]|\w'\)*(?:or|and|xor)\(*'|\w\x22\)*(?:or|and|xor)\(*\x22|(?:^|=)\s*(?:\|\||&&)\s*\(?\s*[a-z_][\w.]*\s*(?:={1,3}|!==?|<>|[<>]=?)|(?:'[\s.,+|]{0,2}){8,}",
+        ),
+    ),
+    // The quote in the first two branches is an odd-numbered quote of its
+    // kind, so it ends a string that the application opened: `3' ' 1` and
+    // `x' ? = #` pass nothing but an empty string or bare operators after
+    // it. `rock 'n' roll` and `say 'hi' !!` pass, because their quotes
+    // pair up.
+    // NOTE: an apostrophe earlier in the value shifts the count, so prose
+    // such as `it's 'a' 'b'` matches.
+    rule(
+        "sqli-quote-fragment",
+        "SQL injection: a string closed and followed by an empty string or only operators, or a value that starts with a comma and an identifier closed by a quote",
+        Critical,
+        1,
+        FIELDS,
+        SQL,
+        Test::Regex(
+            &["'", "\"", ","],
+            r#"^[^']*(?:'[^']*'[^']*)*(?:[\w)]'\s+'|'\s*[?#=<>!|&^~]+(?:\s+[?#=<>!|&^~@]+)+\s*$)|^[^"]*(?:"[^"]*"[^"]*)*(?:[\w)]"\s+"|"\s*[?#=<>!|&^~]+(?:\s+[?#=<>!|&^~@]+)+\s*$)|^\s*,\s*[a-z_][\w.]*\s*['"`)]"#,
         ),
     ),
     rule(

@@ -2345,3 +2345,330 @@ fn arithmetic_expansion_value_is_blocked() {
         assert!(!blocked(&request(path), ""), "{path}");
     }
 }
+
+/// Returns the ids of the rules that a form body triggers.
+fn form_rule_ids(body: &str) -> Vec<&'static str> {
+    let headers = with_body("POST", "application/x-www-form-urlencoded", body);
+    request_rule_ids(&headers, body)
+}
+
+#[test]
+fn unclosed_database_function_calls_are_found() {
+    let id = "sqli-unclosed-function-call";
+    for body in [
+        "pay=date_add%28",
+        "pay=dayofweek%28",
+        "pay=get_lock%28",
+        "pay=aes_decrypt%28",
+        "pay=timestampdiff%28",
+        "pay=json_build_object%28",
+        "pay=pg_read_binary_file%28",
+        "pay=rawtohex%28",
+        "pay=typeof%28",
+        "pay=inet6_ntoa%28",
+    ] {
+        assert!(form_rule_ids(body).contains(&id), "{body}");
+    }
+    for value in ["new Date(", "list.insert(", "typeof x", "date_add(a, b)"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn quote_fragments_are_found() {
+    let id = "sqli-quote-fragment";
+    for value in [
+        "3' ' 1",
+        "x' 'y",
+        "abc\" \"1",
+        "' ? # = #",
+        "' <> #",
+        "\" # = ?",
+        ",varname\"",
+        ", col`",
+        ",name)",
+    ] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in [
+        "rock 'n' roll",
+        "say 'hi' !!",
+        "Let's go !!",
+        "O'Brien, 'Bob'",
+        "5' 11\" tall",
+        "apples, pears",
+        "',' separated",
+    ] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn chained_condition_after_equals_is_found() {
+    let id = "sqli-glued-string-or-chained-condition";
+    for body in ["pay%3D%7C%7C%28c%3D%3D%3D", "v%3D%26%26+%28b%3E%3D"] {
+        assert!(form_rule_ids(body).contains(&id), "{body}");
+    }
+    for value in ["x = a || (b === c)", "a ||= b", "x == y && z"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn having_with_aggregate_comparison_is_found() {
+    let id = "sqli-order-by-probe";
+    for value in [
+        " HAVING SUM(price) > 100",
+        "1 having count(*) >= 2",
+        "x having avg(y) is null",
+    ] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in ["having trouble (again)", "having fun > working"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn more_mongodb_operators_are_found() {
+    let id = "sqli-nosql-operator";
+    for body in ["u%5B%24all%5D=1", "u%5B%24size%5D=2", "u%5B%24text%5D=a"] {
+        assert!(form_rule_ids(body).contains(&id), "{body}");
+    }
+    for body in ["u%5Ball%5D=1", "price%24=2", "u%5B%24sizes%5D=2"] {
+        assert!(!form_rule_ids(body).contains(&id), "{body}");
+    }
+}
+
+#[test]
+fn database_procedures_and_catalogs_are_found() {
+    let id = "sqli-system-name";
+    for value in [
+        "xp_fileexist",
+        "exec xp_regwrite 'HKLM'",
+        "sp_oamethod",
+        "sp_configure 'show advanced options',1",
+        "performance_schema",
+        "select * from pg_authid",
+        "dbms_java",
+    ] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in ["xp points", "sp_500 index", "performance schema review"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn account_name_quote_must_end_a_string() {
+    let id = "sqli-auth-bypass";
+    for value in ["admin' or 1=1", "admin'--", "root\" or \"", "user'#"] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in [
+        "Click 'Test' or 'Cancel'",
+        "choose \"user\" or \"group\"",
+        "the `root` or the `home` folder",
+    ] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn null_in_prose_skips_the_sql_tokenizer() {
+    let id = "sqli-libinjection";
+    for value in ["null or undefined", "x == null || y"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+    for value in ["@@version or x", "1' or '1'='1"] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn typed_literal_tautologies_are_found() {
+    for value in [
+        "1 or x'41'=x'41'",
+        "' or b'1'=b'1'-- ",
+        "1 or 0x61=0x61",
+        "1 or [a]=[a]",
+        "5 and [x]>0",
+    ] {
+        assert!(
+            blocked(&request(&format!("/search?q={}", encode(value))), ""),
+            "{value}"
+        );
+    }
+    for value in ["box or bag", "1 or [2]", "x or y = z"] {
+        assert!(query_rules(value).is_empty(), "{value}");
+    }
+}
+
+#[test]
+fn statement_shapes_are_found() {
+    let id = "sqli-keyword-sequence";
+    for value in [
+        "x' and match (title) against ('admin*' in boolean mode)-- ",
+        "1; load data local infile '/etc/passwd' into table t",
+        "create function sys_exec returns integer soname 'udf.so'",
+        "VALUES ('192.168.0.1', 'test')",
+        "values(1,null)",
+    ] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in [
+        "watch the match (live) against Arsenal",
+        "load the data file",
+        "our values (trust and care)",
+        "the function returns a list",
+    ] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn having_with_quoted_operand_is_found() {
+    let id = "sqli-order-by-probe";
+    for value in ["1 having 'a'='a'", "' having `id`=1-- ", "1 having 1>0"] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn exponent_glued_to_keyword_is_found() {
+    let id = "sqli-subquery-or-evasion";
+    for value in [
+        "1e1union select 1",
+        "1.e0from users",
+        "2e3and 1=1",
+        ".1e1or 1=1",
+    ] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in ["1e10 or more", "model 2e and up", "3e or 4e"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn delay_functions_need_delay_arguments() {
+    let id = "sqli-function";
+    for value in [
+        "sleep(5)",
+        "1 and sleep(5",
+        "sleep(20.to_i)",
+        "SeleCT sLeEp (mOD(10,5))",
+        "sleep('10')",
+        "benchmark(5000000,md5(1))",
+        "exp(~(select * from(select user())x))",
+        "polygon((select * from(select user())a))",
+    ] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in [
+        "sleep(8 hours)",
+        "sleep(ing) bags",
+        "benchmark(s)",
+        "benchmark (2024) gpu",
+        "polygon (matic) price",
+        "exp(x) derivative",
+    ] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn paired_backticks_before_comment_pass() {
+    let id = "sqli-tautology";
+    let value = "the bug is in `where x = 1 or y = 2` -- it should be `and`.";
+    assert!(!query_rules(value).contains(&id), "{value}");
+    for value in ["admin`-- ", "x` #"] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn set_operator_before_select_is_found() {
+    let id = "sqli-statement-fragment";
+    for value in [
+        "1 except select 1,2",
+        "x' intersect select null,null-- ",
+        "1 minus select 1 from dual",
+        "1 except all (select @@version)",
+    ] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in [
+        "open daily except select holidays",
+        "intersect select items",
+        "minus select fees",
+    ] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn condition_glued_between_quotes_is_found() {
+    let id = "sqli-glued-string-or-chained-condition";
+    for value in ["a'or'a", "x'and'1", "1\"or\"1", "x')or('1"] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+    for value in ["the \"or\" operator", "Romeo and Juliet", "'or' is a word"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn prose_with_sql_words_passes() {
+    for (id, value) in [
+        ("sqli-keyword-sequence", "call me (555) 123-4567"),
+        ("sqli-stacked-query", "Preheat to 200; use a tray"),
+        ("sqli-order-by-probe", "order by 3pm for same day delivery"),
+        ("sqli-tautology", "width or length (cm)"),
+        ("sqli-tautology", "buy now and if (needed) return it"),
+    ] {
+        assert!(!query_rules(value).contains(&id), "{id} {value}");
+    }
+    for value in [
+        "1; call proc(1)",
+        "1; use master--",
+        "1 order by 3--",
+        "1 or length(database())=8",
+        "1 and if(1=1,sleep(5),0)",
+        "x' and ascii('a')=97-- ",
+    ] {
+        assert!(
+            blocked(&request(&format!("/search?q={}", encode(value))), ""),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn subquery_after_boolean_operator_is_found() {
+    let id = "sqli-subquery-or-evasion";
+    let attack = "1.2.3.4' and (select password from users where id=1) like 'a%";
+    assert!(query_rules(attack).contains(&id), "{attack}");
+    let headers: Vec<(String, Vec<u8>)> = request("/track")
+        .into_iter()
+        .chain([("x-forwarded-for".to_string(), attack.as_bytes().to_vec())])
+        .collect();
+    assert!(blocked(&headers, ""), "{attack}");
+    for value in [
+        "pick a size and (select one below)",
+        "toppings or (select extras from the menu list)",
+    ] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+}
+
+#[test]
+fn language_name_with_hash_passes() {
+    let id = "sqli-unclosed-quote-keyword";
+    for value in ["what's new in C#", "it's in C# and F#"] {
+        assert!(!query_rules(value).contains(&id), "{value}");
+    }
+    for value in ["admin'#", "x' or 1=1 #", "x'--"] {
+        assert!(query_rules(value).contains(&id), "{value}");
+    }
+}

@@ -295,12 +295,17 @@ fn literal_search_finds_word_starts_after_other_occurrences() {
 #[test]
 fn code_fingerprints_are_told_apart() {
     // Bare words, calls and operators: `if (a < b && c > d)`.
-    assert!(is_code_fingerprint(b"f(n&n\0\0\0"));
-    assert!(is_code_fingerprint(b"n&n"));
+    assert!(is_code_fingerprint(b"f(n&n\0\0\0", true));
+    assert!(is_code_fingerprint(b"n&n", true));
+    assert!(is_code_fingerprint(b"n&n", false));
     // A number, a string or a keyword makes it an injection shape.
-    assert!(!is_code_fingerprint(b"1&1"));
-    assert!(!is_code_fingerprint(b"s&sos"));
-    assert!(!is_code_fingerprint(b"f(n)k"));
+    assert!(!is_code_fingerprint(b"1&1", true));
+    assert!(!is_code_fingerprint(b"s&sos", true));
+    assert!(!is_code_fingerprint(b"f(n)k", true));
+    // `null or undefined` has a variable token, which counts as code only
+    // when the value has no `@`.
+    assert!(is_code_fingerprint(b"v&n", true));
+    assert!(!is_code_fingerprint(b"v&n", false));
 }
 
 #[test]
