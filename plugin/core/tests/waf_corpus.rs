@@ -5,10 +5,10 @@
 //! not checked.
 //!
 //! NOTE: the detection targets are 90% of attacks overall and 75% in every
-//! category. The rule set does not reach them yet (84.4% overall, remote
-//! file inclusion at 71.0%), so the floors below are the measured rates,
-//! rounded down, and guard against regressions only. Raise them as the
-//! rules improve; the test prints the gap to the targets.
+//! category. The rule set reaches the first (90.3% overall) but not the
+//! second (remote file inclusion at 71.0%), so the floors below are the
+//! measured rates, rounded down, and guard against regressions only. Raise
+//! them as the rules improve; the test prints the gap to the targets.
 //!
 //! The corpus lives outside the repository; the test prints a note and
 //! passes when it is absent.
@@ -22,7 +22,7 @@ mod replay;
 use replay::{corpus_path, explain, filter, is_development, load, replay, Count, Entry};
 
 /// Share of attacks blocked, in percent, that the rules must keep.
-const MIN_ATTACK_RATE: f64 = 84.0;
+const MIN_ATTACK_RATE: f64 = 90.0;
 /// Share blocked in every category, in percent, that the rules must keep.
 const MIN_CATEGORY_RATE: f64 = 70.0;
 /// Detection targets, printed beside the measured rates.
