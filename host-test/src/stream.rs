@@ -630,6 +630,7 @@ impl Vm {
                 d.buffering = false;
             });
         }
+        let ngx = self.options().ngx();
         let Some(driver) = self.streams.get_mut(&id) else {
             return false;
         };
@@ -653,16 +654,13 @@ impl Vm {
         driver.coalesce = false;
         // nginx reads a trailer section itself and ends the body before it, so
         // ngx_wasm_module marks the last chunk as the end whether trailers follow.
-        let trailers_follow = driver.client.trailers.is_some() && !self.options().ngx();
-        let Some(driver) = self.streams.get_mut(&id) else {
-            return false;
-        };
+        let trailers_follow = driver.client.trailers.is_some() && !ngx;
         let end_of_stream = driver.next_chunk == total && !trailers_follow && driver.client.ends;
         let buffering = driver.buffering;
         // nginx writes a request body larger than client_body_buffer_size (16 KiB on 64-bit
         // machines) to a temporary file, and ngx_wasm_module then hands the module nothing.
         let body_size: usize = driver.client.body_chunks.iter().map(Vec::len).sum();
-        let spooled = self.options().ngx() && body_size > NGX_BODY_BUFFER;
+        let spooled = ngx && body_size > NGX_BODY_BUFFER;
         let Some(maps) = self.maps(id) else {
             return false;
         };
@@ -827,6 +825,7 @@ impl Vm {
                 d.buffering = false;
             });
         }
+        let ngx = self.options().ngx();
         let Some(driver) = self.streams.get_mut(&id) else {
             return false;
         };
@@ -851,10 +850,6 @@ impl Vm {
             upstream.body_chunks[driver.next_chunk - 1].clone()
         };
         driver.coalesce = false;
-        let ngx = self.options().ngx();
-        let Some(driver) = self.streams.get_mut(&id) else {
-            return false;
-        };
         let end_of_stream = driver.next_chunk == total && (!has_trailers || ngx);
         let buffering = driver.buffering;
         let Some(maps) = self.maps(id) else {

@@ -35,6 +35,7 @@ pub mod error;
 pub mod event;
 pub mod export;
 pub mod filter;
+mod fnv;
 pub mod headers;
 pub mod hosts;
 pub mod http;

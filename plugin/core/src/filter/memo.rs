@@ -12,8 +12,10 @@
 //! never stored, so the memory contains none of them and its timing reveals
 //! nothing about them.
 
+use crate::fnv::Fnv;
 use crate::rules::TargetKind;
 use crate::targets::Target;
+use std::hash::Hasher;
 use std::sync::Mutex;
 
 /// Number of remembered values. A value's slot comes from its hash; a new
@@ -117,20 +119,12 @@ fn slot(key: u64) -> usize {
 /// FNV-1a over the kind, the name and the value. Entries compare all three
 /// in full, so two values with one hash only share a slot.
 fn hash(kind: TargetKind, name: &str, value: &[u8]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut hash = OFFSET;
-    let kind = [kind as u8, 0xff];
-    for &byte in kind
-        .iter()
-        .chain(name.as_bytes())
-        .chain(&[0xff])
-        .chain(value)
-    {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(PRIME);
-    }
-    hash
+    let mut hasher = Fnv::default();
+    hasher.write(&[kind as u8, 0xff]);
+    hasher.write(name.as_bytes());
+    hasher.write(&[0xff]);
+    hasher.write(value);
+    hasher.finish()
 }
 
 #[cfg(test)]

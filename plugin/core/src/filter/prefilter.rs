@@ -9,35 +9,15 @@
 //! hides one. The libinjection checks run on every value.
 
 use crate::error::Error;
+use crate::fnv::Fnv;
 use crate::rules::literals::Need;
 use crate::rules::{is_word_start, Rule};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
-/// FNV-1a, for the builder's tables: their keys are the configuration's own
-/// literals, so SipHash's defence against chosen keys buys nothing, and its
-/// cost showed in configuration time.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
+/// The builder's tables. Their keys are the configuration's own literals,
+/// and SipHash's cost showed in configuration time.
 type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// A condition on the literals found in a value. Its leaves are groups of

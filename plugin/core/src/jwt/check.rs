@@ -459,20 +459,15 @@ impl Context<'_, '_> {
     /// Reads the provider's token and its issuer without verifying it.
     fn peek(&self, index: usize) -> Peek {
         let provider = &self.policy.providers[index];
-        let found = extract(provider, self.request.headers);
-        let Some((_, raw)) = found.first() else {
-            return Peek::Missing;
+        let raw = match find_token(provider, self.request.headers) {
+            Ok(Some((_, raw))) => raw,
+            Ok(None) => return Peek::Missing,
+            Err(error) => return Peek::Unreadable(error),
         };
-        if found[1..].iter().any(|(_, token)| token != raw) {
-            return Peek::Unreadable(JwtError::MultipleTokens);
-        }
-        if raw.len() > provider.max_token_bytes {
-            return Peek::Unreadable(JwtError::TooLarge);
-        }
-        match parse(raw) {
+        match parse(&raw) {
             Ok(token) => Peek::Token {
                 issuer: token.registered.iss.clone(),
-                raw: raw.clone(),
+                raw,
             },
             Err(error) => Peek::Unreadable(error),
         }
@@ -503,17 +498,11 @@ fn check_provider(
     keys: KeyState<'_>,
     store: &mut dyn VerifiedStore,
 ) -> ProviderResult {
-    let found = extract(provider, request.headers);
-    let Some(first) = found.first() else {
-        return ProviderResult::Missing;
+    let (sources, raw) = match find_token(provider, request.headers) {
+        Ok(Some(found)) => found,
+        Ok(None) => return ProviderResult::Missing,
+        Err(error) => return ProviderResult::Invalid(error),
     };
-    let raw = first.1.clone();
-    if found[1..].iter().any(|(_, token)| *token != raw) {
-        return ProviderResult::Invalid(JwtError::MultipleTokens);
-    }
-    if raw.len() > provider.max_token_bytes {
-        return ProviderResult::Invalid(JwtError::TooLarge);
-    }
     let token = match parse(&raw) {
         Ok(token) => token,
         Err(error) => return ProviderResult::Invalid(error),
@@ -534,7 +523,7 @@ fn check_provider(
         registered: token.registered.clone(),
         payload_part: token.payload_part.to_string(),
         claims: token.claims,
-        sources: found.into_iter().map(|(source, _)| source).collect(),
+        sources,
         cached,
     }))
 }
@@ -572,6 +561,28 @@ fn verify_cached(
         );
     }
     Ok(false)
+}
+
+/// Returns the provider's one token with the locations it came from, `None`
+/// when the locations hold no token, or the error for different tokens or
+/// one over the size limit.
+fn find_token(
+    provider: &Provider,
+    headers: &HeaderPairs,
+) -> Result<Option<(Vec<TokenSource>, String)>, JwtError> {
+    let found = extract(provider, headers);
+    let Some((_, raw)) = found.first() else {
+        return Ok(None);
+    };
+    if found[1..].iter().any(|(_, token)| token != raw) {
+        return Err(JwtError::MultipleTokens);
+    }
+    if raw.len() > provider.max_token_bytes {
+        return Err(JwtError::TooLarge);
+    }
+    let raw = raw.clone();
+    let sources = found.into_iter().map(|(source, _)| source).collect();
+    Ok(Some((sources, raw)))
 }
 
 /// Reads every token of the provider's locations, in order.

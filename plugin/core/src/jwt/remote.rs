@@ -17,6 +17,8 @@
 //! until a fetch succeeds.
 
 use super::policy::RemoteJwks;
+use crate::fnv::Fnv;
+use std::hash::Hasher;
 
 /// Prefix of the record keys.
 pub const RECORD_PREFIX: &str = "portcullis.jwt.jwks.";
@@ -38,14 +40,12 @@ pub fn lease_key(provider: &str, remote: &RemoteJwks) -> String {
 /// FNV-1a over the cluster, authority and path of the fetch, each ended by
 /// a NUL byte.
 fn source_hash(remote: &RemoteJwks) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hasher = Fnv::default();
     for part in [&remote.cluster, &remote.authority, &remote.path] {
-        for &byte in part.as_bytes().iter().chain(&[0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        hasher.write(part.as_bytes());
+        hasher.write(&[0]);
     }
-    hash
+    hasher.finish()
 }
 
 /// A fetched JWKS as stored in shared data.

@@ -1865,7 +1865,7 @@ fn cookie_spellings_make_one_key() {
 }
 
 #[test]
-fn json_members_that_differ_in_case_are_ambiguous() {
+fn json_case_variants_are_ambiguous() {
     let harness = key_harness(json!([{"body_field": "username"}]));
     let json = Some("application/json");
     let alice = harness.key_of(&with_body(json, r#"{"username":"alice"}"#));
@@ -1880,6 +1880,7 @@ fn json_members_that_differ_in_case_are_ambiguous() {
         )),
         alice
     );
+
     let ambiguous = harness.key_of(&with_body(
         json,
         r#"{"username":"junk1","USERNAME":"alice"}"#,
@@ -1891,6 +1892,7 @@ fn json_members_that_differ_in_case_are_ambiguous() {
     ] {
         assert_eq!(harness.key_of(&with_body(json, body)), ambiguous, "{body}");
     }
+
     let pointer = key_harness(json!([{"body_field": "/user/name"}]));
     let nested = pointer.key_of(&with_body(json, r#"{"user":{"name":"alice"}}"#));
     assert_eq!(
