@@ -1,15 +1,17 @@
-//! Host calls that change header maps or send a local response, with every
-//! status returned as a value.
+//! Host calls that read or change header maps, read buffers and properties,
+//! or send a local response, with every status returned as a value.
 //!
-//! The SDK's wrappers for these calls panic on any status but OK, and a panic
-//! in the module is a trap that fails the VM. Hosts do return other statuses
-//! here: Envoy answers BAD_ARGUMENT to a change of a map that is not
-//! available in the current callback, host-test and Envoy reject header
-//! values with CR, LF or NUL, and other hosts differ again. These wrappers
-//! call the same ABI functions and hand the status back.
+//! The SDK's wrappers for these calls panic on a status they do not expect,
+//! and a panic in the module is a trap that fails the VM. Hosts do return
+//! other statuses here: Envoy answers BAD_ARGUMENT to a change of a map that
+//! is not available in the current callback, host-test and Envoy reject
+//! header values with CR, LF or NUL, and other hosts differ again. The SDK's
+//! map reader also panics on a header name that is not UTF-8, which nginx
+//! passes on from an upstream. These wrappers call the same ABI functions
+//! and hand the status back.
 #![allow(unsafe_code)] // Calls of host imports; each pointer and length pair comes from one live slice.
 
-use proxy_wasm::types::MapType;
+use proxy_wasm::types::{BufferType, MapType};
 
 /// A status other than OK returned by a host call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +53,31 @@ extern "C" {
         value_size: usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_buffer_data: *mut *mut u8,
+        return_buffer_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -63,11 +90,102 @@ extern "C" {
     ) -> u32;
 }
 
+/// The NOT_FOUND status.
+const NOT_FOUND: u32 = 1;
+
 fn result(status: u32) -> Result<(), HostStatus> {
     match status {
         0 => Ok(()),
         other => Err(HostStatus(other)),
     }
+}
+
+/// Runs a host call that returns bytes through a pointer and size pair,
+/// and takes ownership of them. `Ok(None)` is NOT_FOUND; an empty result
+/// (a null pointer) reads as no bytes.
+fn returned_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Result<Option<Vec<u8>>, HostStatus> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    match call(&mut data, &mut size) {
+        0 if data.is_null() || size == 0 => Ok(Some(Vec::new())),
+        // SAFETY: the host wrote `data` and `size` from a call of the SDK's
+        // `proxy_on_memory_allocate`, which hands out a boxed slice of
+        // exactly `size` bytes and forgets it; this takes it back once.
+        0 => Ok(Some(unsafe { Vec::from_raw_parts(data, size, size) })),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// Reads every pair of a header map. Names that are not UTF-8 are read
+/// lossily, values as bytes.
+pub fn header_pairs(map: MapType) -> Result<Vec<(String, Vec<u8>)>, HostStatus> {
+    // SAFETY: both out-pointers are live locals for the whole call.
+    let bytes = returned_bytes(|data, size| unsafe {
+        proxy_get_header_map_pairs(map as u32, data, size)
+    })?
+    .unwrap_or_default();
+    deserialize_pairs(&bytes).ok_or(HostStatus(SERIALIZATION_FAILURE))
+}
+
+/// The SERIALIZATION_FAILURE status, for a map the host encoded wrongly.
+const SERIALIZATION_FAILURE: u32 = 3;
+
+/// Reads the first value of a header, `None` when it is absent.
+pub fn header_value(map: MapType, name: &str) -> Result<Option<Vec<u8>>, HostStatus> {
+    // SAFETY: the name outlives the call, which only reads it, and both
+    // out-pointers are live locals.
+    returned_bytes(|data, size| unsafe {
+        proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), data, size)
+    })
+}
+
+/// Reads up to `max_size` bytes of a buffer from `start`, `None` when the
+/// buffer does not exist.
+pub fn buffer(buffer: BufferType, start: usize, max_size: usize) -> Result<Option<Vec<u8>>, HostStatus> {
+    // SAFETY: both out-pointers are live locals for the whole call.
+    returned_bytes(|data, size| unsafe {
+        proxy_get_buffer_bytes(buffer as u32, start, max_size, data, size)
+    })
+}
+
+/// Reads a property given as path segments, `None` when it is not found.
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
+    // Segments are joined by NUL bytes.
+    let serialized = path.join("\0");
+    // SAFETY: the path outlives the call, which only reads it, and both
+    // out-pointers are live locals.
+    returned_bytes(|data, size| unsafe {
+        proxy_get_property(serialized.as_ptr(), serialized.len(), data, size)
+    })
+}
+
+/// Decodes header pairs from the ABI's map format (see [`serialize_pairs`]),
+/// or `None` when the bytes do not hold what their counts say.
+fn deserialize_pairs(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let word = |at: usize| -> Option<usize> {
+        let raw = bytes.get(at..at.checked_add(4)?)?;
+        usize::try_from(u32::from_le_bytes(raw.try_into().ok()?)).ok()
+    };
+    let count = word(0)?;
+    let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
+    if data > bytes.len() {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(count);
+    for index in 0..count {
+        let name_size = word(4 + 8 * index)?;
+        let value_size = word(8 + 8 * index)?;
+        let name = bytes.get(data..data.checked_add(name_size)?)?;
+        data = data.checked_add(name_size + 1)?;
+        let value = bytes.get(data..data.checked_add(value_size)?)?;
+        data = data.checked_add(value_size + 1)?;
+        pairs.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
+    }
+    Some(pairs)
 }
 
 /// Adds one copy of a header.

@@ -7,16 +7,23 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Reads every pair of a header map, values as raw bytes.
-///
-/// The SDK's `String` getters panic on values that are not UTF-8, so only
-/// the bytes getter is used. On a host error the map reads as empty.
+/// Reads every pair of a header map, values as raw bytes and names that are
+/// not UTF-8 lossily. On a host error the map reads as empty.
 pub fn header_pairs(context_id: u32, map: MapType) -> Vec<(String, Vec<u8>)> {
-    hostcalls::get_map_bytes(map).unwrap_or_else(|status| {
+    abi::header_pairs(map).unwrap_or_else(|status| {
         log::warn!(
             "portcullis: context {context_id}: reading {map:?} failed with status {status:?}"
         );
         Vec::new()
+    })
+}
+
+/// Reads the first value of a header; `None` when it is absent or the host
+/// fails.
+pub fn header_value(map: MapType, name: &str) -> Option<Vec<u8>> {
+    abi::header_value(map, name).unwrap_or_else(|status| {
+        log::debug!("portcullis: reading header {name} of {map:?} failed with status {status}");
+        None
     })
 }
 
@@ -45,7 +52,7 @@ pub fn add_header(context_id: u32, map: MapType, name: &str, value: &[u8]) {
 /// Reads `size` bytes of the buffered request body from offset 0, or `None`
 /// when the host fails.
 pub fn request_body(context_id: u32, size: usize) -> Option<Vec<u8>> {
-    match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size) {
+    match abi::buffer(BufferType::HttpRequestBody, 0, size) {
         Ok(body) => Some(body.unwrap_or_default()),
         Err(status) => {
             log::warn!("portcullis: context {context_id}: reading the request body failed with status {status:?}");
@@ -56,18 +63,18 @@ pub fn request_body(context_id: u32, size: usize) -> Option<Vec<u8>> {
 
 /// Reads the plugin configuration; an absent buffer reads as empty.
 pub fn plugin_configuration() -> Result<Vec<u8>, String> {
-    hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+    abi::buffer(BufferType::PluginConfiguration, 0, usize::MAX)
         .map(Option::unwrap_or_default)
-        .map_err(|status| format!("reading the plugin configuration failed with status {status:?}"))
+        .map_err(|status| format!("reading the plugin configuration failed with status {status}"))
 }
 
 /// Reads a property as bytes; `None` when it is not found or the host fails.
 pub fn property(path: &[&str]) -> Option<Vec<u8>> {
-    match hostcalls::get_property(path.to_vec()) {
+    match abi::property(path) {
         Ok(value) => value,
         Err(status) => {
             log::debug!(
-                "portcullis: reading property {} failed with status {status:?}",
+                "portcullis: reading property {} failed with status {status}",
                 path.join(".")
             );
             None

@@ -342,18 +342,16 @@ fn fetched_body(num_headers: usize, body_size: usize) -> Result<String, String> 
     if num_headers == 0 {
         return Err("the call failed or timed out".to_string());
     }
-    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let status =
+        crate::host::header_value(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
     if status != b"200" {
         return Err(format!(
             "the answer has status {}",
             String::from_utf8_lossy(&status)
         ));
     }
-    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .map_err(|status| format!("reading the body failed with status {status:?}"))?
+    let body = crate::abi::buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .map_err(|status| format!("reading the body failed with status {status}"))?
         .unwrap_or_default();
     String::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())
 }

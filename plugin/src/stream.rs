@@ -205,10 +205,7 @@ impl Stream {
     /// headers to the response.
     fn add_rate_limit_headers(&self) {
         let status =
-            proxy_wasm::hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .and_then(|value| std::str::from_utf8(&value).ok()?.parse().ok());
+            host::header_value(MapType::HttpResponseHeaders, ":status").and_then(|value| std::str::from_utf8(&value).ok()?.parse().ok());
         let shared = self.shared.clone();
         for (name, value) in crate::limits::on_response_headers(self.context_id, &shared, status) {
             host::replace_header(self.context_id, MapType::HttpResponseHeaders, &name, &value);
