@@ -103,7 +103,9 @@ fn result(status: u32) -> Result<(), HostStatus> {
 /// Runs a host call that returns bytes through a pointer and size pair,
 /// and takes ownership of them. `Ok(None)` is NOT_FOUND; an empty result
 /// (a null pointer) reads as no bytes.
-fn returned_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Result<Option<Vec<u8>>, HostStatus> {
+fn returned_bytes(
+    call: impl FnOnce(*mut *mut u8, *mut usize) -> u32,
+) -> Result<Option<Vec<u8>>, HostStatus> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     match call(&mut data, &mut size) {
@@ -121,10 +123,9 @@ fn returned_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Result<
 /// lossily, values as bytes.
 pub fn header_pairs(map: MapType) -> Result<Vec<(String, Vec<u8>)>, HostStatus> {
     // SAFETY: both out-pointers are live locals for the whole call.
-    let bytes = returned_bytes(|data, size| unsafe {
-        proxy_get_header_map_pairs(map as u32, data, size)
-    })?
-    .unwrap_or_default();
+    let bytes =
+        returned_bytes(|data, size| unsafe { proxy_get_header_map_pairs(map as u32, data, size) })?
+            .unwrap_or_default();
     deserialize_pairs(&bytes).ok_or(HostStatus(SERIALIZATION_FAILURE))
 }
 
@@ -142,7 +143,11 @@ pub fn header_value(map: MapType, name: &str) -> Result<Option<Vec<u8>>, HostSta
 
 /// Reads up to `max_size` bytes of a buffer from `start`, `None` when the
 /// buffer does not exist.
-pub fn buffer(buffer: BufferType, start: usize, max_size: usize) -> Result<Option<Vec<u8>>, HostStatus> {
+pub fn buffer(
+    buffer: BufferType,
+    start: usize,
+    max_size: usize,
+) -> Result<Option<Vec<u8>>, HostStatus> {
     // SAFETY: both out-pointers are live locals for the whole call.
     returned_bytes(|data, size| unsafe {
         proxy_get_buffer_bytes(buffer as u32, start, max_size, data, size)

@@ -221,7 +221,8 @@ pub fn on_http_call_response(shared: &Shared, token: u32, num_headers: usize) ->
     let status = if num_headers == 0 {
         None
     } else {
-        crate::host::header_value(MapType::HttpCallResponseHeaders, ":status").and_then(|raw| String::from_utf8(raw).ok()?.parse::<u32>().ok())
+        crate::host::header_value(MapType::HttpCallResponseHeaders, ":status")
+            .and_then(|raw| String::from_utf8(raw).ok()?.parse::<u32>().ok())
     };
     let delivered = status.is_some_and(|status| (200..300).contains(&status));
     let now = now_ms();

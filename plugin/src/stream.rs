@@ -204,8 +204,8 @@ impl Stream {
     /// Counts a failure status for the limits and adds their `RateLimit`
     /// headers to the response.
     fn add_rate_limit_headers(&self) {
-        let status =
-            host::header_value(MapType::HttpResponseHeaders, ":status").and_then(|value| std::str::from_utf8(&value).ok()?.parse().ok());
+        let status = host::header_value(MapType::HttpResponseHeaders, ":status")
+            .and_then(|value| std::str::from_utf8(&value).ok()?.parse().ok());
         let shared = self.shared.clone();
         for (name, value) in crate::limits::on_response_headers(self.context_id, &shared, status) {
             host::replace_header(self.context_id, MapType::HttpResponseHeaders, &name, &value);

@@ -33,8 +33,9 @@ pub(crate) struct ClientAddressSection {
     #[cfg_attr(feature = "schema", schemars(range(max = 16)))]
     trusted_hops: u8,
     /// Request header that carries the client address upstream, an HTTP
-    /// token other than `host` and `content-length`. Default
-    /// `x-portcullis-client-ip`.
+    /// token other than the headers that frame, route or authenticate a
+    /// request (`host`, `content-length`, `transfer-encoding`, `cookie`,
+    /// `authorization` and the like). Default `x-portcullis-client-ip`.
     header: String,
     /// Whether the client address is sent upstream in `header`, after the
     /// client's own copies of that header are removed. Default true.
@@ -59,6 +60,25 @@ pub struct ClientAddressPolicy {
     forward: bool,
 }
 
+/// Headers that `client_address.header` may not name.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "proxy-connection",
+    "expect",
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+];
+
 impl ClientAddressPolicy {
     /// Checks the `headers.client_address` section.
     pub(crate) fn compile(section: &ClientAddressSection) -> Result<Self, Error> {
@@ -72,11 +92,24 @@ impl ClientAddressPolicy {
             ));
         }
         let header = section.header.to_ascii_lowercase();
-        if !is_token(&header) || matches!(header.as_str(), "content-length" | "host") {
+        if !is_token(&header) {
             return Err(Error::invalid(
                 "headers.client_address.header",
                 format!(
                     "invalid header name {:?}, expected an HTTP token such as \"x-real-ip\"",
+                    section.header
+                ),
+            ));
+        }
+        // The header is stripped from every request and then set, so a name
+        // that frames the message, routes it, or carries the client's
+        // credentials would break requests or drop what the client sent.
+        let dashed = header.replace('_', "-");
+        if RESERVED_HEADERS.contains(&dashed.as_str()) {
+            return Err(Error::invalid(
+                "headers.client_address.header",
+                format!(
+                    "header {:?} frames, routes or authenticates requests, use a header of its own such as \"x-real-ip\"",
                     section.header
                 ),
             ));

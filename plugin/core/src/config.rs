@@ -213,10 +213,26 @@ impl Config {
             })?;
             parsed.0
         };
+        let headers = HeaderPolicy::compile(&parsed.headers.0)?;
+        let cors = CorsPolicy::compile(&parsed.cors.0)?;
+        // CORS writes `Vary` and the `Access-Control-*` headers itself, and a
+        // response rule for one of them would replace its answer: drop
+        // `Vary: Origin`, or allow credentials for origins outside the list.
+        if cors.enabled() {
+            let owned = headers
+                .rule_names()
+                .find(|name| *name == "vary" || name.starts_with("access-control-"));
+            if let Some(name) = owned {
+                return Err(Error::invalid(
+                    "headers",
+                    format!("the response rule for {name} conflicts with cors, which sets that header; remove the rule or configure the header in cors"),
+                ));
+            }
+        }
         Ok(Config {
-            headers: HeaderPolicy::compile(&parsed.headers.0)?,
+            headers,
             filter: Filter::compile(&parsed.filter.0)?,
-            cors: CorsPolicy::compile(&parsed.cors.0)?,
+            cors,
             jwt: JwtPolicy::compile(&parsed.jwt.0)?,
             limits: Limits::compile(&parsed.limits.0)?,
             events: EventsPolicy::compile(&parsed.events.0)?,
@@ -246,6 +262,23 @@ mod tests {
         match Config::from_json(json.as_bytes()) {
             Ok(_) => panic!("{json} was accepted"),
             Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn response_rules_may_not_set_headers_that_cors_sets() {
+        for rule in [
+            r#""vary": {"mode": "default", "value": "Accept-Encoding"}"#,
+            r#""access-control-allow-credentials": {"mode": "set", "value": "true"}"#,
+        ] {
+            let document = format!(
+                r#"{{"cors": {{"enabled": true, "allowed_origins": ["https://app.example"]}}, "headers": {{"response": {{{rule}}}}}}}"#
+            );
+            assert!(
+                parse_error(&document).contains("conflicts with cors"),
+                "{document}"
+            );
+            parse(&format!(r#"{{"headers": {{"response": {{{rule}}}}}}}"#));
         }
     }
 

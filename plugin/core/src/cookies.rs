@@ -227,7 +227,13 @@ fn parse_attributes<'a>(segments: impl Iterator<Item = &'a [u8]>) -> Attributes 
         } else if name.eq_ignore_ascii_case(b"httponly") {
             attributes.http_only = true;
         } else if name.eq_ignore_ascii_case(b"samesite") {
-            attributes.same_site = Some(value.unwrap_or_default().trim_ascii().to_vec());
+            // The last `SameSite` counts, and browsers read a value other
+            // than these three as no attribute (RFC 6265bis, 5.6.7).
+            let value = value.unwrap_or_default().trim_ascii();
+            let known = [&b"strict"[..], b"lax", b"none"]
+                .iter()
+                .any(|known| value.eq_ignore_ascii_case(known));
+            attributes.same_site = known.then(|| value.to_vec());
         }
     }
     attributes
@@ -414,6 +420,26 @@ mod tests {
         assert!(
             message.starts_with("headers.cookies.http_only[0]: "),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn unknown_same_site_value_counts_as_none() {
+        let policy = policy_from(r#"{"secure": false}"#);
+        for value in [
+            "a=1; SameSite=",
+            "a=1; SameSite=Laxx",
+            "a=1; SameSite=Strict; SameSite=x",
+        ] {
+            assert_eq!(
+                harden(&policy, value, false),
+                Some(format!("{value}; SameSite=Lax")),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            harden(&policy, "a=1; SameSite=x; SameSite=strict", false),
+            None
         );
     }
 }

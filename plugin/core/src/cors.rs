@@ -374,8 +374,27 @@ fn compile_origin(entry: &str, path: &str) -> Result<OriginPattern, Error> {
             ),
         ));
     }
+    // Browsers leave the default port out of the origins they send.
+    if let Some(bare) = lower
+        .strip_suffix(":443")
+        .filter(|_| lower.starts_with("https://"))
+        .or_else(|| {
+            lower
+                .strip_suffix(":80")
+                .filter(|_| lower.starts_with("http://"))
+        })
+    {
+        return Err(Error::invalid(
+            path,
+            format!("origin {entry:?} never matches, because browsers send it without the default port; write it as {bare:?}"),
+        ));
+    }
     Ok(OriginPattern::Exact(lower))
 }
+
+/// Methods that browsers send in upper case whatever case a script wrote
+/// them in (the Fetch standard's normalization; `PATCH` is not among them).
+const STANDARD_METHODS: &[&str] = &["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
 
 /// Checks a list of HTTP tokens. Header names are lower-cased; methods are
 /// case-sensitive (RFC 9110, section 9.1) and kept as written.
@@ -393,6 +412,15 @@ fn compile_tokens(entries: &[String], path: &str, lower: bool) -> Result<Vec<Str
         } else {
             entry.clone()
         };
+        // Browsers send the standard methods in upper case, and methods
+        // compare case-sensitively, so a lower-case spelling never matches.
+        let upper = entry.to_ascii_uppercase();
+        if !lower && upper != *entry && STANDARD_METHODS.contains(&upper.as_str()) {
+            return Err(Error::invalid(
+                format!("{path}[{index}]"),
+                format!("method {entry:?} never matches, because methods are case-sensitive and browsers send {upper:?}"),
+            ));
+        }
         if !tokens.contains(&token) {
             tokens.push(token);
         }
@@ -617,6 +645,14 @@ mod tests {
     #[test]
     fn rejects_bad_configuration() {
         let cases = [
+            (
+                r#"{"allowed_origins": ["https://a.example.com:443"]}"#,
+                "cors.allowed_origins[0]: origin \"https://a.example.com:443\" never matches",
+            ),
+            (
+                r#"{"allowed_origins": ["*"], "allowed_methods": ["get"]}"#,
+                "cors.allowed_methods[0]: method \"get\" never matches",
+            ),
             (
                 r#"{"allowed_origins": ["*"], "allow_credentials": true}"#,
                 "cors.allowed_origins[0]: \"*\" cannot be combined",

@@ -13,7 +13,7 @@ use crate::cookies::{CookiePolicy, CookiesSection};
 use crate::cors::{CorsDecision, CorsPolicy, CorsResponse, CORS_RESPONSE_HEADERS};
 use crate::error::Error;
 use crate::hosts::HostAllowlist;
-use crate::http::{first_value, is_token, lower_case, split_path, HeaderPairs};
+use crate::http::{first_value, is_token, lower_case, HeaderPairs};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
@@ -374,6 +374,24 @@ impl NamePattern {
             NamePattern::Prefix(prefix) => name.starts_with(prefix.as_str()),
         }
     }
+
+    /// Returns the pattern with every `_` written as `-`.
+    fn dashed(self) -> NamePattern {
+        match self {
+            NamePattern::Exact(exact) => NamePattern::Exact(exact.replace('_', "-")),
+            NamePattern::Prefix(prefix) => NamePattern::Prefix(prefix.replace('_', "-")),
+        }
+    }
+
+    /// Tells whether every name that `other` matches also matches this.
+    fn covers(&self, other: &NamePattern) -> bool {
+        match other {
+            NamePattern::Exact(name) => self.matches(name),
+            NamePattern::Prefix(prefix) => {
+                matches!(self, NamePattern::Prefix(own) if prefix.starts_with(own.as_str()))
+            }
+        }
+    }
 }
 
 /// A change to a header map. Hosts apply all removals before any addition.
@@ -389,7 +407,7 @@ pub enum HeaderEdit {
 /// Facts about a request that the hardening of its response needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exchange {
-    /// Request path without query, normalized for route matching.
+    /// Request path as route rules read it (see [`crate::http::route_path`]).
     pub path: String,
     /// Whether the client reached the first proxy over HTTPS.
     pub https: bool,
@@ -478,6 +496,18 @@ impl HeaderPolicy {
                     ),
                 ));
             }
+            // Request paths are decoded and normalized before they are
+            // compared, so a prefix that normalizing changes never matches.
+            let normalized = crate::http::route_path(route.prefix.as_bytes());
+            if normalized != route.prefix && normalized != route.prefix.trim_end_matches('/') {
+                return Err(Error::invalid(
+                    format!("{path}.prefix"),
+                    format!(
+                        "path prefix {:?} never matches, because request paths are compared decoded and normalized; write it as {normalized:?}",
+                        route.prefix
+                    ),
+                ));
+            }
             if routes
                 .iter()
                 .any(|existing| existing.prefix == route.prefix)
@@ -505,12 +535,30 @@ impl HeaderPolicy {
             "headers.remove_response_extra",
         )?);
         let client = ClientAddressPolicy::compile(&section.client_address.0)?;
-        let mut strip_request = compile_patterns(&section.strip_request, "headers.strip_request")?;
+        // Request names are matched with `_` read as `-` (see
+        // `request_headers_to_strip`), so the patterns are folded the same way.
+        let mut strip_request: Vec<NamePattern> =
+            compile_patterns(&section.strip_request, "headers.strip_request")?
+                .into_iter()
+                .map(NamePattern::dashed)
+                .collect();
+        // The host routes the request: Envoy keeps it in `:authority`, and
+        // nginx would lose the client's `Host`.
+        if let Some(index) = strip_request
+            .iter()
+            .position(|pattern| pattern.matches("host"))
+        {
+            return Err(Error::invalid(
+                format!("headers.strip_request[{index}]"),
+                "the host header cannot be stripped: it routes the request",
+            ));
+        }
+        let client_header = NamePattern::Exact(client.header().to_string()).dashed();
         let header_stripped = strip_request
             .iter()
-            .any(|pattern| pattern.matches(client.header()));
+            .any(|pattern| pattern.covers(&client_header));
         if client.forward() && !header_stripped {
-            strip_request.push(NamePattern::Exact(client.header().to_string()));
+            strip_request.push(client_header);
         }
         Ok(HeaderPolicy {
             enabled: section.enabled,
@@ -541,6 +589,17 @@ impl HeaderPolicy {
             .iter()
             .find(|route| path.starts_with(route.prefix.as_str()))
             .map_or(&self.response, |route| &route.rules)
+    }
+
+    /// Returns the names of every response rule, global and per route, when
+    /// header hardening is on.
+    pub(crate) fn rule_names(&self) -> impl Iterator<Item = &str> {
+        let routes = self.routes.iter().flat_map(|route| &route.rules);
+        self.response
+            .iter()
+            .chain(routes)
+            .filter(|_| self.enabled)
+            .map(|rule| rule.name.as_str())
     }
 
     /// Returns the `remove_response` patterns, `remove_response_extra`
@@ -761,7 +820,7 @@ pub fn plan_request(
 ) -> RequestPlan {
     let raw_path = first_value(headers, ":path").unwrap_or(b"/");
     let mut exchange = Exchange {
-        path: normalize_path(split_path(raw_path).0),
+        path: crate::http::route_path(raw_path),
         https: policy.client.is_https(headers),
         client: policy.client.client_address(headers, source),
         cors: CorsResponse::Unmanaged,
@@ -1380,6 +1439,18 @@ mod tests {
     #[test]
     fn rejects_bad_response_entries() {
         let cases = [
+            (
+                r#"{"routes": [{"prefix": "/a?x=1", "response": {}}]}"#,
+                "headers.routes[0].prefix: path prefix \"/a?x=1\" never matches",
+            ),
+            (
+                r#"{"routes": [{"prefix": "//a/../b", "response": {}}]}"#,
+                "headers.routes[0].prefix: path prefix \"//a/../b\" never matches",
+            ),
+            (
+                r#"{"strip_request": ["x-a", "host"]}"#,
+                "headers.strip_request[1]: the host header cannot be stripped",
+            ),
             (
                 r#"{"response": {"bad name": {"mode": "set", "value": "1"}}}"#,
                 "headers.response.bad name: invalid header name",

@@ -33,21 +33,28 @@ impl HostAllowlist {
         let mut hosts = Vec::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {
             let lower = entry.to_ascii_lowercase();
-            let name = lower.strip_prefix('.').unwrap_or(&lower);
-            let valid = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || b"-.:[]".contains(&byte));
+            let (suffix, name) = match lower.strip_prefix('.') {
+                Some(name) => (true, name),
+                None => (false, lower.as_str()),
+            };
+            // Request hosts lose one trailing dot before the comparison, so
+            // entries do too.
+            let name = name.strip_suffix('.').unwrap_or(name);
+            let valid = if name.starts_with('[') {
+                !suffix && is_ipv6_literal(name)
+            } else {
+                is_host_name(name)
+            };
             if !valid {
                 return Err(Error::invalid(
                     format!("headers.allowed_hosts[{index}]"),
-                    format!("invalid host {entry:?}, expected a host name without port such as \"example.com\" or \".example.com\""),
+                    format!("invalid host {entry:?}, expected a host name or IP address without port, such as \"example.com\", \".example.com\" or \"[2001:db8::1]\""),
                 ));
             }
-            hosts.push(if lower.starts_with('.') {
-                HostPattern::Suffix(lower)
+            hosts.push(if suffix {
+                HostPattern::Suffix(format!(".{name}"))
             } else {
-                HostPattern::Exact(lower)
+                HostPattern::Exact(name.to_string())
             });
         }
         Ok(HostAllowlist {
@@ -101,22 +108,57 @@ impl HostAllowlist {
 }
 
 /// Returns the lower-case host of an authority without its port and without
-/// a trailing dot, or `None` when it is not text.
+/// a trailing dot, or `None` when the authority is not a host name or a
+/// bracketed IPv6 address, optionally followed by `:` and a decimal port.
+///
+/// Anything else is refused rather than cut: applications and proxies read
+/// a value such as `evil.example:x.example.org` as the host before the first
+/// colon, while its end would match a suffix entry.
 fn host_of(authority: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(authority).ok()?.trim();
-    let host = if text.starts_with('[') {
-        match text.find(']') {
-            Some(end) => &text[..=end],
-            None => text,
+    let (host, port) = if text.starts_with('[') {
+        let end = text.find(']')?;
+        let (host, rest) = text.split_at(end + 1);
+        if !is_ipv6_literal(host) {
+            return None;
         }
+        (host, rest)
     } else {
-        match text.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|byte| byte.is_ascii_digit()) => host,
-            _ => text,
+        match text.find(':') {
+            Some(colon) => text.split_at(colon),
+            None => (text, ""),
         }
     };
+    let port_valid = match port.strip_prefix(':') {
+        Some(digits) => digits.bytes().all(|byte| byte.is_ascii_digit()),
+        None => port.is_empty(),
+    };
     let host = host.strip_suffix('.').unwrap_or(host);
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    (port_valid && (host.starts_with('[') || is_host_name(host))).then(|| host.to_ascii_lowercase())
+}
+
+/// Tells whether `name` is a host name or IPv4 address: dot-separated
+/// labels of letters, digits, `-` and `_`, none of them empty.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        })
+}
+
+/// Tells whether `text` is an IPv6 address in brackets, such as `[::1]`.
+fn is_ipv6_literal(text: &str) -> bool {
+    text.strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .is_some_and(|inner| {
+            inner.contains(':')
+                && inner
+                    .bytes()
+                    .all(|byte| byte.is_ascii_hexdigit() || byte == b':' || byte == b'.')
+        })
 }
 
 #[cfg(test)]
@@ -176,6 +218,57 @@ mod tests {
         assert!(list.allows(&authority("api.example.com")));
         assert!(!list.allows(&authority("example.com")));
         assert!(!list.allows(&authority("badexample.com")));
+    }
+
+    #[test]
+    fn authorities_that_are_not_a_host_and_port_are_refused() {
+        let list = allowlist(&[".example.org", "[::1]", "example.com"]);
+        for value in [
+            "evil.com:x.example.org",
+            "evil.com:1:x.example.org",
+            "evil.com:443.example.org",
+            "[::1]evil.com",
+            "[::1]:80:evil",
+            "[::1]x",
+            "[evil]",
+            "a..example.org",
+            "evil.com/.example.org",
+            "evil.com\\.example.org",
+            "evil.com?.example.org",
+            "evil.com#.example.org",
+            "user@example.com",
+            "example.com:",
+            "example.com:x",
+            ":443",
+        ] {
+            let allowed = list.allows(&authority(value));
+            // `example.com:` has an empty port, which RFC 3986 allows.
+            assert_eq!(allowed, value == "example.com:", "{value}");
+        }
+        assert!(list.allows(&authority("a.example.org:8443")));
+        assert!(list.allows(&authority("[::1]:8080")));
+    }
+
+    #[test]
+    fn entries_lose_a_trailing_dot_and_refuse_ports() {
+        let list = allowlist(&["www.example.com.", ".example.net."]);
+        assert!(list.allows(&authority("www.example.com")));
+        assert!(list.allows(&authority("api.example.net.")));
+        for entry in [
+            "example.com:8443",
+            "[::1",
+            "..",
+            ":",
+            "a..b",
+            "[::1]:80",
+            ".[::1]",
+            "ex ample.com",
+        ] {
+            assert!(
+                HostAllowlist::compile(&[entry.to_string()], 421).is_err(),
+                "{entry}"
+            );
+        }
     }
 
     #[test]

@@ -145,6 +145,10 @@ const PARSER_ONLY_SCENARIOS: &[(&str, &str)] = &[
         "`*` in allowed_origins together with allow_credentials: a rule over two fields",
     ),
     (
+        "headers-config-client-header.yaml",
+        "a header name from a list of reserved names in any letter case, or with `_` for `-`",
+    ),
+    (
         "counting-config-errors.yaml",
         "two policies with the same name: uniqueness of a field across array items",
     ),

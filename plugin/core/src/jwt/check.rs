@@ -781,12 +781,17 @@ fn client_copies_to_remove(policy: &JwtPolicy, headers: &HeaderPairs) -> Vec<Req
         }
     }
     let mut removals: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+    // A client copy spelled with `_` for `-`, or the reverse, reaches
+    // CGI-style applications as the same variable.
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    let same = |a: &str, b: &str| {
+        a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+    };
     for (sent, _) in headers {
-        if !sent.contains('_') {
-            continue;
-        }
-        let folded = sent.to_ascii_lowercase().replace('_', "-");
-        if names.iter().any(|name| name.eq_ignore_ascii_case(&folded)) {
+        if names.iter().any(|name| same(name, sent)) {
             removals.push(sent.to_ascii_lowercase());
         }
     }
