@@ -100,8 +100,7 @@ pub fn apply_if_changed(chain: &[Transform], input: &[u8]) -> Option<Vec<u8>> {
             continue;
         }
         let current = value.as_deref().unwrap_or(input);
-        let output = apply_one(transform, current);
-        if output != current {
+        if let Some(output) = changed_by(transform, current) {
             present = Present::of(&output);
             value = Some(output);
         }
@@ -128,6 +127,9 @@ impl Present {
     const COMMENT: u16 = 1 << 7;
     /// A quote, caret, backslash, backtick, `$`, `<` or `>`.
     const SHELL: u16 = 1 << 8;
+    /// A slash, backslash, semicolon or dot: the bytes of path segments
+    /// that path normalisation removes or rewrites.
+    const PATH: u16 = 1 << 9;
 
     /// The bits that each byte sets by itself.
     const CLASSES: [u16; 256] = {
@@ -145,7 +147,8 @@ impl Present {
             match value {
                 b'%' => bits |= Self::PERCENT,
                 b'&' => bits |= Self::AMPERSAND,
-                b'\\' => bits |= Self::BACKSLASH | Self::SHELL,
+                b'\\' => bits |= Self::BACKSLASH | Self::SHELL | Self::PATH,
+                b'/' | b';' | b'.' => bits |= Self::PATH,
                 0 => bits |= Self::NUL,
                 // `<` and `>` for the empty process substitutions `<()`
                 // and `>()`.
@@ -191,7 +194,8 @@ impl Present {
             Transform::CompressWhitespace => has(Self::SPACE_RUN),
             Transform::RemoveComments => has(Self::COMMENT),
             Transform::ShellUnescape => has(Self::SHELL),
-            Transform::NormalizePath | Transform::Base64Decode => true,
+            Transform::NormalizePath => has(Self::PATH),
+            Transform::Base64Decode => true,
         }
     }
 }
@@ -199,6 +203,16 @@ impl Present {
 /// Returns the lossy UTF-8 view of a transformed value for regex matching.
 pub fn to_text(value: &[u8]) -> String {
     String::from_utf8_lossy(value).into_owned()
+}
+
+/// Returns the output of one transform, or `None` when it equals `value`.
+fn changed_by(transform: Transform, value: &[u8]) -> Option<Vec<u8>> {
+    let output = match transform {
+        // A value that is not base64 stays, so no copy is made for it.
+        Transform::Base64Decode => base64_decode(value)?,
+        _ => apply_one(transform, value),
+    };
+    (output != value).then_some(output)
 }
 
 fn apply_one(transform: Transform, value: &[u8]) -> Vec<u8> {
@@ -616,22 +630,40 @@ fn normalize_path(value: &[u8]) -> Vec<u8> {
     output
 }
 
+/// Tells whether a byte may separate words for some interpreter: the space,
+/// every C0 control byte but NUL (SQL Server reads 0x01 to 0x1F as white
+/// space) and 0xA0, the Latin-1 no-break space, which also ends the UTF-8
+/// form of U+00A0.
 const fn is_space(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0)
+    matches!(byte, 0x01..=0x20 | 0xa0)
 }
 
+/// Replaces each run of separators with one space. 0xA0 counts only as
+/// U+00A0 (`C2 A0`) or after an ASCII byte, since inside other UTF-8
+/// characters, such as `à` (`C3 A0`), it is a continuation byte.
 fn compress_whitespace(value: &[u8]) -> Vec<u8> {
     let mut output = Vec::with_capacity(value.len());
     let mut in_space = false;
-    for &byte in value {
-        if is_space(byte) {
+    let mut index = 0;
+    while index < value.len() {
+        let byte = value[index];
+        let width = if byte == 0xc2 && value.get(index + 1) == Some(&0xa0) {
+            2
+        } else if is_space(byte) && (byte != 0xa0 || index == 0 || value[index - 1] < 0x80) {
+            1
+        } else {
+            0
+        };
+        if width == 0 {
+            output.push(byte);
+            in_space = false;
+            index += 1;
+        } else {
             if !in_space {
                 output.push(b' ');
             }
             in_space = true;
-        } else {
-            output.push(byte);
-            in_space = false;
+            index += width;
         }
     }
     output
@@ -918,7 +950,8 @@ fn base64_decode(value: &[u8]) -> Option<Vec<u8>> {
         .strip_suffix(b"==")
         .or_else(|| trimmed.strip_suffix(b"="))
         .unwrap_or(trimmed);
-    if body.len() < 8 {
+    let alphabet = |byte: &u8| byte.is_ascii_alphanumeric() || b"+-/_".contains(byte);
+    if body.len() < 8 || !body.iter().all(alphabet) {
         return None;
     }
     let mut output = Vec::with_capacity(body.len() * 3 / 4);

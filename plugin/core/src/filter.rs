@@ -20,6 +20,7 @@ use memo::CleanValues;
 use prefilter::Prefilter;
 use selection::{for_each_rule, intersects, Selection};
 use serde::Deserialize;
+use std::cell::RefCell;
 
 pub use crate::targets::{is_sensitive_name, MAX_TARGET_NAME_CHARS};
 
@@ -473,12 +474,39 @@ impl Filter {
     /// each transform chain computed at most once per target and each
     /// distinct transformed value scanned for literals once. A rule is
     /// visited only when its gate group occurs in its chain's output.
+    ///
+    /// The buffers of this work are kept per thread and reused by the next
+    /// call, because allocation is a large share of the cost of a request
+    /// in a WebAssembly VM.
     fn run_rules(&self, assessment: &mut Assessment, targets: &[Target], path: &str) {
-        let mut values = TargetValues::new(self.chains.len(), self.prefilter.set_words());
+        thread_local! {
+            static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.run_rules_in(&mut scratch, assessment, targets, path),
+            Err(_) => self.run_rules_in(&mut Scratch::default(), assessment, targets, path),
+        });
+    }
+
+    fn run_rules_in(
+        &self,
+        scratch: &mut Scratch,
+        assessment: &mut Assessment,
+        targets: &[Target],
+        path: &str,
+    ) {
         let words = self.selection.words();
-        let mut applicable = vec![0u64; words];
-        let mut candidates = vec![0u64; words];
-        let mut conditional = vec![0u64; words];
+        let Scratch {
+            values,
+            applicable,
+            candidates,
+            conditional,
+        } = scratch;
+        values.prepare(self.chains.len(), self.prefilter.set_words());
+        for mask in [&mut *applicable, &mut *candidates, &mut *conditional] {
+            mask.clear();
+            mask.resize(words, 0);
+        }
         for target in targets {
             if target.value.is_empty() || is_opaque_credential(target) {
                 continue;
@@ -498,13 +526,13 @@ impl Filter {
             applicable.copy_from_slice(self.selection.kind(kind));
             for ((word, rules), named) in conditional
                 .iter_mut()
-                .zip(&applicable)
+                .zip(&*applicable)
                 .zip(self.selection.conditional())
             {
                 *word = rules & named;
             }
             if conditional.iter().any(|&word| word != 0) {
-                for_each_rule(&conditional, |index| {
+                for_each_rule(conditional, |index| {
                     let applies = self.rules.get(index).is_some_and(|rule| {
                         rule.applies_to_classified(target.kind, &target.name, structured)
                     });
@@ -516,10 +544,10 @@ impl Filter {
             candidates.iter_mut().for_each(|word| *word = 0);
             for chain in 0..self.chains.len() {
                 let chain_rules = self.selection.chain(chain);
-                if !intersects(chain_rules, &applicable) {
+                if !intersects(chain_rules, applicable) {
                     continue;
                 }
-                let slot = self.transform(&mut values, chain, value);
+                let slot = self.transform(values, chain, value);
                 let passing = values.passing(&self.prefilter, &self.selection, slot);
                 for ((candidate, passes), on_chain) in
                     candidates.iter_mut().zip(passing).zip(chain_rules)
@@ -527,7 +555,7 @@ impl Filter {
                     *candidate |= passes & on_chain;
                 }
             }
-            for (candidate, applies) in candidates.iter_mut().zip(&applicable) {
+            for (candidate, applies) in candidates.iter_mut().zip(&*applicable) {
                 *candidate &= applies;
             }
             // The value is remembered only when every candidate rule ran to
@@ -535,8 +563,8 @@ impl Filter {
             // an earlier target, or because an exclusion covers this one,
             // does not show that the value is clean.
             let mut clean = true;
-            for_each_rule(&candidates, |index| {
-                let outcome = self.run_rule(assessment, &mut values, index, target, value, path);
+            for_each_rule(candidates, |index| {
+                let outcome = self.run_rule(assessment, values, index, target, value, path);
                 clean &= outcome == RuleOutcome::NoMatch;
             });
             if let Some((memory, key)) = memory.filter(|_| clean) {
@@ -639,9 +667,30 @@ enum RuleOutcome {
     Skipped,
 }
 
+/// Most emptied strings kept for reuse by [`TargetValues`].
+const MAX_SPARES: usize = 32;
+
+/// Largest capacity of an emptied string kept for reuse.
+const MAX_SPARE_BYTES: usize = 4096;
+
+/// The buffers of [`Filter::run_rules`], kept between calls.
+#[derive(Default)]
+struct Scratch {
+    values: TargetValues,
+    /// Rules that apply to the current target's kind and name.
+    applicable: Vec<u64>,
+    /// Rules whose literal gate passes on one of the target's chains.
+    candidates: Vec<u64>,
+    /// Applicable rules limited to some names.
+    conditional: Vec<u64>,
+}
+
+#[derive(Default)]
 struct TargetValues {
     /// Distinct transformed values.
     texts: Vec<Transformed>,
+    /// Strings of earlier values, emptied, whose capacity new values reuse.
+    spare: Vec<String>,
     /// Slot of the untransformed value, once a chain has left it unchanged.
     raw: Option<usize>,
     /// For each chain, the slot of its output, once computed.
@@ -659,21 +708,28 @@ struct TargetValues {
 }
 
 impl TargetValues {
-    fn new(chains: usize, words: usize) -> Self {
-        TargetValues {
-            texts: Vec::new(),
-            raw: None,
-            chain_slot: vec![None; chains],
-            found: Vec::new(),
-            scanned: Vec::new(),
-            words,
-            passing: Vec::new(),
-            selected: Vec::new(),
-        }
+    /// Empties the values for a filter with `chains` transform chains and
+    /// found-group sets of `words` words.
+    fn prepare(&mut self, chains: usize, words: usize) {
+        self.clear();
+        self.chain_slot.clear();
+        self.chain_slot.resize(chains, None);
+        self.words = words;
     }
 
     fn clear(&mut self) {
-        self.texts.clear();
+        for text in self.texts.drain(..) {
+            // Long values are rare, and their buffers are dropped so that
+            // one large request does not hold memory for the VM's life.
+            if text.invalid.is_none()
+                && text.text.capacity() <= MAX_SPARE_BYTES
+                && self.spare.len() < MAX_SPARES
+            {
+                let mut text = text.text;
+                text.clear();
+                self.spare.push(text);
+            }
+        }
         self.raw = None;
         self.chain_slot.iter_mut().for_each(|slot| *slot = None);
         self.scanned.clear();
@@ -684,21 +740,36 @@ impl TargetValues {
         if let Some(slot) = self.texts.iter().position(|text| text.bytes() == bytes) {
             return slot;
         }
-        self.texts.push(Transformed::new(bytes));
+        self.push(Transformed::new(bytes))
+    }
+
+    fn push(&mut self, text: Transformed) -> usize {
+        self.texts.push(text);
         self.scanned.push(false);
         self.selected.push(false);
         self.texts.len() - 1
     }
 
     fn raw_slot(&mut self, value: &[u8]) -> usize {
-        match self.raw {
-            Some(slot) => slot,
-            None => {
-                let slot = self.insert(value.to_vec());
-                self.raw = Some(slot);
-                slot
-            }
+        if let Some(slot) = self.raw {
+            return slot;
         }
+        let slot = match std::str::from_utf8(value) {
+            Ok(text) => match self.texts.iter().position(|known| known.bytes() == value) {
+                Some(slot) => slot,
+                None => {
+                    let mut owned = self.spare.pop().unwrap_or_default();
+                    owned.push_str(text);
+                    self.push(Transformed {
+                        invalid: None,
+                        text: owned,
+                    })
+                }
+            },
+            Err(_) => self.insert(value.to_vec()),
+        };
+        self.raw = Some(slot);
+        slot
     }
 
     fn text(&self, slot: usize) -> Option<&str> {

@@ -6,7 +6,7 @@
 //! rule, so exclusions and paranoia levels apply to them too.
 
 use crate::decode::{hex_byte, percent_decode, Plus};
-use crate::http::{first_value, split_path, HeaderPairs};
+use crate::http::{first_value, lower_case, split_path, HeaderPairs};
 use crate::rules::TargetKind;
 use crate::rules::{RuleInfo, Severity};
 use crate::targets::{
@@ -57,8 +57,8 @@ pub struct Limits {
     pub max_arg_value_bytes: usize,
     /// Media types that a request body may have; a trailing `*` matches a
     /// prefix and `+json`/`+xml` suffixes are accepted as their base type.
-    /// Default: form, multipart, JSON, XML, SOAP, GraphQL, octet-stream,
-    /// plain text, Markdown and CSV types.
+    /// Default: form, multipart, JSON, XML, SOAP, GraphQL, gRPC,
+    /// octet-stream, plain text, Markdown and CSV types.
     pub allowed_content_types: Vec<String>,
     /// Charsets that a `content-type` may name, lower-case. Default
     /// `utf-8`, `iso-8859-1`, `iso-8859-15`, `windows-1252` and `us-ascii`.
@@ -92,6 +92,9 @@ impl Default for Limits {
                 "text/csv",
                 "application/x-ndjson",
                 "application/x-protobuf",
+                "application/grpc",
+                "application/grpc+proto",
+                "application/grpc-web",
                 "application/grpc-web+proto",
                 "application/grpc-web-text",
             ]
@@ -433,7 +436,7 @@ pub fn check_headers(limits: &Limits, headers: &HeaderPairs, targets: &[Target])
     }
     let has_line_break = |bytes: &[u8]| bytes.iter().any(|&byte| byte == b'\r' || byte == b'\n');
     for (name, value) in &regular {
-        let lower = name.to_ascii_lowercase();
+        let lower = lower_case(name);
         let label = || format!("header.{lower}");
         if limits.max_header_bytes > 0 && value.len() > limits.max_header_bytes && lower != "cookie"
         {
@@ -451,7 +454,7 @@ pub fn check_headers(limits: &Limits, headers: &HeaderPairs, targets: &[Target])
         if value.contains(&0) || decoded.is_some_and(|decoded| decoded.contains(&0)) {
             hit(NUL_BYTE, 1, &label(), "NUL byte");
         }
-        if RESTRICTED_HEADERS.contains(&lower.as_str()) {
+        if RESTRICTED_HEADERS.contains(&&*lower) {
             hit(RESTRICTED_HEADER, 1, &label(), &lower);
         }
     }
@@ -536,7 +539,13 @@ fn check_framing(
                 "with content-length",
             );
         }
-        if !transfer.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+        // Repeated headers form one list, so a second `transfer-encoding`
+        // counts as `chunked, identity` written in one would.
+        let copies = headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding"))
+            .count();
+        if copies > 1 || !transfer.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             hit(
                 TRANSFER_ENCODING,
                 1,
@@ -622,7 +631,7 @@ fn check_content_type(
     }
     if let Some(charset) = charsets
         .iter()
-        .find(|c| !limits.allowed_charsets.iter().any(|a| a == *c))
+        .find(|charset| !charset_allowed(limits, charset))
     {
         hit(CHARSET, 1, label, charset);
     }
@@ -684,7 +693,7 @@ fn check_negotiation(
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
                 .collect();
-            if !limits.allowed_charsets.contains(&value) {
+            if !charset_allowed(limits, &value) {
                 hit(ACCEPT_CHARSET, 1, "header.accept", &value);
             }
         }
@@ -842,7 +851,9 @@ pub fn check_args(
                 hit(NUL_BYTE, 1, &target.label, "control byte");
             }
             if has_overlong(&target.value) {
-                hit(OVERLONG, 1, &target.label, "overlong or full-width form");
+                hit(OVERLONG, 1, &target.label, "overlong UTF-8 form");
+            } else if has_full_width_syntax(&target.value) {
+                hit(OVERLONG, 2, &target.label, "full-width form");
             }
         }
     }
@@ -900,22 +911,41 @@ pub fn check_body(
                     if part.name == b"_charset_" {
                         let charset =
                             String::from_utf8_lossy(part.content.trim_ascii()).to_ascii_lowercase();
-                        // An empty field names no charset, and `utf8` is a
-                        // common spelling of UTF-8.
-                        let known = charset.is_empty()
-                            || limits.allowed_charsets.contains(&charset)
-                            || (charset == "utf8"
-                                && limits
-                                    .allowed_charsets
-                                    .iter()
-                                    .any(|allowed| allowed == "utf-8"));
+                        // An empty field names no charset.
+                        let known = charset.is_empty() || charset_allowed(limits, &charset);
                         if !known {
                             hit(MULTIPART_CHARSET, 1, "multipart._charset_", &charset);
                         }
                     }
                     let bad_name =
                         |name: &[u8]| name.iter().any(|b| b"\"';=\\".contains(b) || *b < 0x20);
-                    if bad_name(&part.name) || part.filename.as_deref().is_some_and(bad_name) {
+                    let filenames = [&part.filename, &part.extended_filename];
+                    // People write apostrophes in file names (`John's
+                    // CV.pdf`), so a file name counts as malformed for one
+                    // only from paranoia level 2.
+                    let apostrophe_only = |name: &[u8]| {
+                        name.contains(&b'\'')
+                            && !name.iter().any(|b| b"\";=\\".contains(b) || *b < 0x20)
+                    };
+                    if filenames
+                        .into_iter()
+                        .flatten()
+                        .any(|name| apostrophe_only(name))
+                        && !bad_name(&part.name)
+                        && !filenames
+                            .into_iter()
+                            .flatten()
+                            .any(|name| bad_name(name) && !apostrophe_only(name))
+                    {
+                        hit(
+                            MULTIPART,
+                            2,
+                            "multipart_name",
+                            &String::from_utf8_lossy(&part.name),
+                        );
+                    } else if bad_name(&part.name)
+                        || filenames.into_iter().flatten().any(|name| bad_name(name))
+                    {
                         hit(
                             MULTIPART,
                             1,
@@ -935,7 +965,7 @@ pub fn check_body(
                                         c.is_ascii_alphanumeric() || *c == '-' || *c == '_'
                                     })
                                     .collect();
-                                if !limits.allowed_charsets.contains(&charset) {
+                                if !charset_allowed(limits, &charset) {
                                     hit(MULTIPART_CHARSET, 1, "multipart_header", &charset);
                                 }
                             }
@@ -1010,8 +1040,18 @@ fn invalid_percent(raw: &[u8]) -> bool {
     })
 }
 
-/// Tells whether a value has an overlong UTF-8 form or a full-width ASCII
-/// form, which clients never need and filters often miss.
+/// Tells whether a lower-case charset name is allowed. `utf8` is a common
+/// spelling of UTF-8 and counts as `utf-8`.
+fn charset_allowed(limits: &Limits, charset: &str) -> bool {
+    let charset = if charset == "utf8" { "utf-8" } else { charset };
+    limits
+        .allowed_charsets
+        .iter()
+        .any(|allowed| allowed == charset)
+}
+
+/// Tells whether a value has an overlong UTF-8 form, which clients never
+/// need and filters often miss.
 fn has_overlong(value: &[u8]) -> bool {
     value
         .windows(2)
@@ -1019,10 +1059,15 @@ fn has_overlong(value: &[u8]) -> bool {
         || value
             .windows(3)
             .any(|w| w[0] == 0xe0 && w[1] < 0xa0 && w[1] & 0xc0 == 0x80 && w[2] & 0xc0 == 0x80)
-        || value.windows(3).any(|w| {
-            w[0] == 0xef
-                && w[1] == 0xbc
-                && (0x81..=0xbf).contains(&w[2])
-                && b"\x8f\x9c\x9e\xbc".contains(&w[2])
-        })
+}
+
+/// Tells whether a value has the full-width form of `/`, `<`, `>` or `\`,
+/// which a server that folds Unicode compatibility forms reads as the ASCII
+/// character. Chinese and Japanese text uses these forms as ordinary
+/// punctuation, so they count from paranoia level 2; the rules read values
+/// with full-width forms folded anyway.
+fn has_full_width_syntax(value: &[u8]) -> bool {
+    value
+        .windows(3)
+        .any(|w| w[0] == 0xef && w[1] == 0xbc && b"\x8f\x9c\x9e\xbc".contains(&w[2]))
 }

@@ -6,9 +6,10 @@
 //! application framework decodes them; rules decode further in their chains.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 
 use crate::decode::{percent_decode, Plus};
-use crate::http::{split_cookies, split_pairs, split_path, HeaderPairs};
+use crate::http::{lower_case, split_cookies, split_pairs, split_path, HeaderPairs};
 use crate::rules::TargetKind;
 
 /// Maximum number of characters of a parameter, header or cookie name in a
@@ -19,28 +20,31 @@ pub const MAX_TARGET_NAME_CHARS: usize = 64;
 /// (rule `limit-json-depth`). Values at any depth are inspected regardless.
 pub const MAX_JSON_DEPTH: usize = 32;
 
+/// Maximum number of bytes of a JSON member name that the values under it
+/// carry as their name. The member name target itself is whole.
+const MAX_JSON_NAME_BYTES: usize = 64;
+
 /// Maximum number of bytes of a JSON key path in a target label. Segments past
 /// it are left out of the label, but their values are still inspected.
 const MAX_JSON_LABEL_BYTES: usize = 256;
 
 /// Name fragments that mark a header, cookie or parameter as holding a
-/// credential, so its value never appears in an excerpt.
-const SENSITIVE_NAME_FRAGMENTS: &[&str] = &[
-    "auth",
-    "cookie",
-    "credential",
-    "csrf",
-    "jwt",
-    "key",
-    "otp",
-    "pass",
-    "pwd",
-    "secret",
-    "session",
-    "signature",
-    "token",
-    "xsrf",
-];
+/// credential, so its value never appears in an excerpt, by their first
+/// letter.
+fn sensitive_fragments(first: u8) -> &'static [&'static [u8]] {
+    match first {
+        b'a' => &[b"auth"],
+        b'c' => &[b"cookie", b"credential", b"csrf"],
+        b'j' => &[b"jwt"],
+        b'k' => &[b"key"],
+        b'o' => &[b"otp"],
+        b'p' => &[b"pass", b"pwd"],
+        b's' => &[b"secret", b"session", b"signature"],
+        b't' => &[b"token"],
+        b'x' => &[b"xsrf"],
+        _ => &[],
+    }
+}
 
 /// One request value to inspect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +96,9 @@ pub struct Part {
     pub name: Vec<u8>,
     /// The `filename` parameter, when present.
     pub filename: Option<Vec<u8>>,
+    /// The `filename*` parameter (RFC 8187), percent-decoded, when present.
+    /// Servers that read it prefer it to `filename`.
+    pub extended_filename: Option<Vec<u8>>,
     /// The part content.
     pub content: Vec<u8>,
 }
@@ -100,24 +107,27 @@ pub struct Part {
 /// match ordinary names (`pin` in `shipping`, `code` in `zipcode`).
 const SENSITIVE_NAMES: &[&str] = &["code", "cvc", "cvv", "pin", "pw", "sid", "sig", "ssn"];
 
+/// Length of the longest of [`SENSITIVE_NAMES`].
+const MAX_SENSITIVE_NAME_BYTES: usize = 4;
+
 /// Tells whether a header, cookie or parameter name suggests that its value
 /// is a credential, such as `authorization`, `x-api-key`, `password`, `pw`
 /// or OAuth's `code`.
 pub fn is_sensitive_name(name: &[u8]) -> bool {
     // Names are short, so comparing at each position costs less than
     // lower-casing a copy and building a substring searcher per fragment.
-    SENSITIVE_NAMES
-        .iter()
-        .any(|wanted| name.eq_ignore_ascii_case(wanted.as_bytes()))
+    (name.len() <= MAX_SENSITIVE_NAME_BYTES
+        && SENSITIVE_NAMES
+            .iter()
+            .any(|wanted| name.eq_ignore_ascii_case(wanted.as_bytes())))
         || (0..name.len()).any(|start| {
             let rest = &name[start..];
-            let first = rest[0].to_ascii_lowercase();
-            SENSITIVE_NAME_FRAGMENTS.iter().any(|fragment| {
-                fragment.as_bytes().first() == Some(&first)
-                    && rest
-                        .get(..fragment.len())
-                        .is_some_and(|part| part.eq_ignore_ascii_case(fragment.as_bytes()))
-            })
+            sensitive_fragments(rest[0].to_ascii_lowercase())
+                .iter()
+                .any(|fragment| {
+                    rest.get(..fragment.len())
+                        .is_some_and(|part| part.eq_ignore_ascii_case(fragment))
+                })
         })
 }
 
@@ -159,7 +169,7 @@ fn push_label_name(label: &mut String, name: &[u8]) {
 pub fn header_targets(headers: &HeaderPairs) -> Vec<Target> {
     let mut targets = Vec::new();
     for (name, value) in headers {
-        match name.to_ascii_lowercase().as_str() {
+        match &*lower_case(name) {
             ":method" => targets.push(Target::new(
                 TargetKind::Method,
                 b"",
@@ -189,12 +199,6 @@ pub fn header_targets(headers: &HeaderPairs) -> Vec<Target> {
             "cookie" => {
                 for (cookie_name, cookie_value) in split_cookies(value) {
                     let decoded_name = percent_decode(cookie_name, Plus::Literal);
-                    targets.push(Target::new(
-                        TargetKind::CookieName,
-                        b"",
-                        "cookie_name",
-                        decoded_name.clone(),
-                    ));
                     let mut target = Target::new(
                         TargetKind::CookieValue,
                         &decoded_name,
@@ -203,6 +207,12 @@ pub fn header_targets(headers: &HeaderPairs) -> Vec<Target> {
                     );
                     // Cookie values are session state, so none is ever logged.
                     target.sensitive = true;
+                    targets.push(Target::new(
+                        TargetKind::CookieName,
+                        b"",
+                        "cookie_name",
+                        decoded_name,
+                    ));
                     targets.push(target);
                 }
             }
@@ -230,18 +240,19 @@ pub fn header_targets(headers: &HeaderPairs) -> Vec<Target> {
 fn push_pairs(targets: &mut Vec<Target>, raw: &[u8], source: &str, name_label: &'static str) {
     for (name, value) in split_pairs(raw) {
         let decoded_name = percent_decode(name, Plus::Space);
-        targets.push(Target::new(
-            TargetKind::ArgName,
-            b"",
-            name_label,
-            decoded_name.clone(),
-        ));
-        targets.push(Target::new(
+        let value = Target::new(
             TargetKind::ArgValue,
             &decoded_name,
             label(source, &decoded_name),
             percent_decode(value, Plus::Space),
+        );
+        targets.push(Target::new(
+            TargetKind::ArgName,
+            b"",
+            name_label,
+            decoded_name,
         ));
+        targets.push(value);
     }
 }
 
@@ -419,8 +430,10 @@ fn strip_bom(body: &[u8]) -> &[u8] {
 struct JsonFrame {
     /// Length of the key path of the container itself.
     base: usize,
-    /// The nearest enclosing member name, which values inside arrays share.
-    key: Vec<u8>,
+    /// The nearest enclosing member name, which values inside arrays share,
+    /// cut to [`MAX_JSON_NAME_BYTES`]. Frames share one copy, so a long name
+    /// over many nested arrays costs its length once.
+    key: Rc<[u8]>,
     /// Whether the container is an array.
     array: bool,
     /// Index of the current element of an array.
@@ -500,7 +513,7 @@ fn scan_json(targets: &mut Vec<Target>, body: &[u8]) {
                 match frames.last_mut() {
                     Some(frame) if !frame.array && frame.expect_key => {
                         frame.expect_key = false;
-                        frame.key = text.clone();
+                        frame.key = Rc::from(&text[..text.len().min(MAX_JSON_NAME_BYTES)]);
                         // `prototype` inside a `constructor` object is read as
                         // one name, which deep-merge code resolves to a
                         // prototype just as it does `__proto__`.
@@ -509,7 +522,7 @@ fn scan_json(targets: &mut Vec<Target>, body: &[u8]) {
                             Some(parent)
                                 if !parent.array
                                     && text == b"prototype"
-                                    && parent.key == b"constructor" =>
+                                    && *parent.key == *b"constructor" =>
                             {
                                 b"constructor.prototype".to_vec()
                             }
@@ -530,10 +543,10 @@ fn scan_json(targets: &mut Vec<Target>, body: &[u8]) {
 
 /// Sets `path` to the key path of the value that starts at the current
 /// position and returns the name of its nearest enclosing member.
-fn enter_value(frames: &[JsonFrame], path: &mut String) -> Vec<u8> {
+fn enter_value(frames: &[JsonFrame], path: &mut String) -> Rc<[u8]> {
     let Some(frame) = frames.last() else {
         path.truncate("json".len());
-        return Vec::new();
+        return Rc::from(&b""[..]);
     };
     path.truncate(frame.base);
     if frame.base < MAX_JSON_LABEL_BYTES {
@@ -618,6 +631,19 @@ fn hex_unit(body: &[u8], start: usize) -> Option<u16> {
 fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
     for part in parts {
         let label = label_name(&part.name);
+        // Part headers reach applications that log or parse them, such as
+        // a part's content type. The disposition is read as name and file
+        // name below.
+        for (name, value) in &part.headers {
+            if name != "content-disposition" {
+                targets.push(Target::new(
+                    TargetKind::HeaderValue,
+                    name.as_bytes(),
+                    format!("multipart_header.{}", label_name(name.as_bytes())),
+                    value.clone(),
+                ));
+            }
+        }
         targets.push(Target::new(
             TargetKind::ArgName,
             b"",
@@ -627,18 +653,21 @@ fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
         // A browser sends a part with an empty file name for an empty file
         // input, and a form parser may hand such a part to the application
         // as a plain field, so it is inspected as one.
-        match part
-            .filename
-            .as_ref()
+        let names: Vec<&Vec<u8>> = [&part.filename, &part.extended_filename]
+            .into_iter()
+            .flatten()
             .filter(|filename| !filename.is_empty())
-        {
-            Some(filename) => {
-                targets.push(Target::new(
-                    TargetKind::FileName,
-                    &part.name,
-                    format!("multipart_file.{label}"),
-                    filename.clone(),
-                ));
+            .collect();
+        match names.first() {
+            Some(_) => {
+                for filename in names {
+                    targets.push(Target::new(
+                        TargetKind::FileName,
+                        &part.name,
+                        format!("multipart_file.{label}"),
+                        filename.clone(),
+                    ));
+                }
                 targets.push(Target::new(
                     TargetKind::Body,
                     &part.name,
@@ -656,19 +685,22 @@ fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
     }
 }
 
-/// Returns the `boundary` parameter of a multipart `content-type`.
+/// Returns the `boundary` parameter of a multipart `content-type`, or `None`
+/// when it is missing, empty or given twice: servers differ on which of two
+/// they use, so the body has no one reading.
 pub fn multipart_boundary(content_type: &[u8]) -> Option<Vec<u8>> {
-    content_type
+    let mut boundaries = content_type
         .split(|&byte| byte == b';')
         .skip(1)
-        .find_map(|parameter| {
+        .filter_map(|parameter| {
             let parameter = parameter.trim_ascii();
             let (name, value) = parameter.split_at(parameter.iter().position(|&b| b == b'=')?);
             name.trim_ascii()
                 .eq_ignore_ascii_case(b"boundary")
                 .then(|| trim_quotes(value[1..].trim_ascii()).to_vec())
-        })
-        .filter(|boundary| !boundary.is_empty())
+        });
+    let boundary = boundaries.next()?;
+    (boundaries.next().is_none() && !boundary.is_empty()).then_some(boundary)
 }
 
 fn trim_quotes(value: &[u8]) -> &[u8] {
@@ -679,25 +711,47 @@ fn trim_quotes(value: &[u8]) -> &[u8] {
 }
 
 /// Splits a multipart body into parts. Returns `None` when the body has no
-/// delimiter line for `boundary` or a part has no blank line after its
-/// headers.
+/// delimiter line for `boundary`, when a part has no blank line after its
+/// headers, and when the delimiter occurs other than as a line of its own or
+/// after the closing delimiter. Parsers disagree on such a body: some start a
+/// part at a delimiter in mid-line or read parts after the close, while
+/// RFC 2046 parsers read them as content or epilogue.
 pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
     let mut delimiter = b"--".to_vec();
     delimiter.extend_from_slice(boundary);
-    let mut sections = split_on(body, &delimiter);
-    // The preamble before the first delimiter is ignored.
-    sections.next()?;
+    let mut starts = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = find(&body[from..], &delimiter) {
+        starts.push(from + offset);
+        from += offset + delimiter.len();
+    }
+    if starts.is_empty() {
+        return None;
+    }
     let mut parts = Vec::new();
-    let mut seen_delimiter = false;
-    for section in sections {
-        seen_delimiter = true;
-        if section.starts_with(b"--") {
-            break;
+    for (index, &start) in starts.iter().enumerate() {
+        if start > 0 && body[start - 1] != b'\n' {
+            return None;
         }
-        let section = section
-            .strip_prefix(b"\r\n")
-            .or_else(|| section.strip_prefix(b"\n"))
-            .unwrap_or(section);
+        let after = &body[start + delimiter.len()..];
+        if after.starts_with(b"--") {
+            // The closing delimiter: what follows is the epilogue.
+            return (index + 1 == starts.len()).then_some(parts);
+        }
+        // The rest of a delimiter line is optional white space.
+        let line_end = after
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .unwrap_or(after.len());
+        if !after[..line_end]
+            .iter()
+            .all(|&byte| matches!(byte, b' ' | b'\t' | b'\r'))
+        {
+            return None;
+        }
+        let section_start = (start + delimiter.len() + line_end + 1).min(body.len());
+        let section_end = starts.get(index + 1).copied().unwrap_or(body.len());
+        let section = &body[section_start..section_end.max(section_start)];
         let (head, content) = split_head(section)?;
         let content = content
             .strip_suffix(b"\r\n")
@@ -719,32 +773,36 @@ pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
             if name == "content-disposition" {
                 part.name = disposition_parameter(&value, b"name").unwrap_or_default();
                 part.filename = disposition_parameter(&value, b"filename");
+                part.extended_filename =
+                    disposition_parameter(&value, b"filename*").map(|raw| extended_value(&raw));
             }
             part.headers.push((name, value));
         }
         parts.push(part);
     }
-    seen_delimiter.then_some(parts)
+    Some(parts)
 }
 
-fn split_on<'a>(haystack: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
-    let mut rest = Some(haystack);
-    std::iter::from_fn(move || {
-        let current = rest?;
-        match current
-            .windows(needle.len())
-            .position(|window| window == needle)
-        {
-            Some(index) => {
-                rest = Some(&current[index + needle.len()..]);
-                Some(&current[..index])
-            }
-            None => {
-                rest = None;
-                Some(current)
-            }
-        }
-    })
+/// Returns the offset of the first `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// Decodes an RFC 8187 extended value, `charset'language'percent-encoded`,
+/// to its bytes. A value without the two quotes is percent-decoded whole.
+fn extended_value(raw: &[u8]) -> Vec<u8> {
+    let mut quotes = raw
+        .iter()
+        .enumerate()
+        .filter(|(_, &byte)| byte == b'\'')
+        .map(|(index, _)| index);
+    let encoded = match (quotes.next(), quotes.next()) {
+        (Some(_), Some(second)) => &raw[second + 1..],
+        _ => raw,
+    };
+    percent_decode(encoded, Plus::Literal)
 }
 
 fn split_head(section: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -769,10 +827,13 @@ fn disposition_parameter(value: &[u8], wanted: &[u8]) -> Option<Vec<u8>> {
         {
             let raw = &rest[wanted.len() + 1..];
             if raw.first() == Some(&b'"') {
+                // Only `\"` and `\\` are escapes, as for PHP and browsers:
+                // other backslashes, as in a Windows path, stay.
                 let mut output = Vec::new();
                 let mut position = 1;
                 while position < raw.len() && raw[position] != b'"' {
-                    if raw[position] == b'\\' && position + 1 < raw.len() {
+                    if raw[position] == b'\\' && matches!(raw.get(position + 1), Some(b'"' | b'\\'))
+                    {
                         position += 1;
                     }
                     output.push(raw[position]);
@@ -798,6 +859,7 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
     let mut index = 0;
     let mut element: Vec<u8> = Vec::new();
     let mut text: Vec<u8> = Vec::new();
+    let mut entities = Entities::default();
     while index < body.len() {
         let rest = &body[index..];
         if rest.starts_with(b"<!--") {
@@ -826,11 +888,12 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
                 "xml.doctype",
                 rest[..length].to_vec(),
             ));
+            entities.declare(&rest[..length]);
             index += length;
             continue;
         }
         if rest[0] == b'<' {
-            push_xml_text(targets, &element, &text);
+            push_xml_text(targets, &element, &entities.expand(&text));
             text.clear();
             let end = rest
                 .iter()
@@ -842,7 +905,7 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
                 .take_while(|b| !b.is_ascii_whitespace() && **b != b'/' && **b != b'>')
                 .count();
             element = tag[..name_length].to_vec();
-            push_xml_attributes(targets, &tag[name_length..]);
+            push_xml_attributes(targets, &tag[name_length..], &entities);
             index = end + 1;
             continue;
         }
@@ -853,7 +916,82 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
         text.extend_from_slice(&body[index..end]);
         index = end;
     }
-    push_xml_text(targets, &element, &text);
+    push_xml_text(targets, &element, &entities.expand(&text));
+}
+
+/// Most internal entities of a document that are read.
+const MAX_XML_ENTITIES: usize = 64;
+
+/// Most bytes that expanding the entity references of one text adds.
+const MAX_XML_EXPANSION_BYTES: usize = 65536;
+
+/// The internal general entities that a document type declaration defines,
+/// such as `<!ENTITY p "text">`. XML parsers replace `&p;` in the document
+/// with the text, even with external entities turned off, so the rules read
+/// the text in its place.
+#[derive(Default)]
+struct Entities(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Entities {
+    /// Reads the internal general entities of a document type declaration.
+    /// Parameter and external entities are left out: rules of their own
+    /// inspect them in the declaration.
+    fn declare(&mut self, doctype: &[u8]) {
+        let mut rest = doctype;
+        while let Some(start) = find(rest, b"<!ENTITY") {
+            rest = rest[start + 8..].trim_ascii_start();
+            if rest.first() == Some(&b'%') {
+                continue;
+            }
+            let name_length = rest
+                .iter()
+                .take_while(|byte| !byte.is_ascii_whitespace())
+                .count();
+            let name = &rest[..name_length];
+            rest = rest[name_length..].trim_ascii_start();
+            let Some(&quote) = rest.first().filter(|byte| matches!(byte, b'"' | b'\'')) else {
+                continue;
+            };
+            let Some(length) = rest[1..].iter().position(|&byte| byte == quote) else {
+                break;
+            };
+            if self.0.len() < MAX_XML_ENTITIES && !name.is_empty() {
+                self.0.push((name.to_vec(), rest[1..1 + length].to_vec()));
+            }
+            rest = &rest[1 + length..];
+        }
+    }
+
+    /// Returns `text` with each reference to a declared entity replaced by
+    /// its text, once (the replacement is not expanded again), up to
+    /// [`MAX_XML_EXPANSION_BYTES`] added bytes.
+    fn expand(&self, text: &[u8]) -> Vec<u8> {
+        if self.0.is_empty() || !text.contains(&b'&') {
+            return text.to_vec();
+        }
+        let mut output = Vec::with_capacity(text.len());
+        let mut added = 0usize;
+        let mut index = 0;
+        while index < text.len() {
+            if text[index] == b'&' {
+                let reference = self.0.iter().find(|(name, _)| {
+                    text[index + 1..].starts_with(name)
+                        && text.get(index + 1 + name.len()) == Some(&b';')
+                });
+                if let Some((name, value)) = reference {
+                    if added + value.len() <= MAX_XML_EXPANSION_BYTES {
+                        output.extend_from_slice(value);
+                        added += value.len();
+                        index += name.len() + 2;
+                        continue;
+                    }
+                }
+            }
+            output.push(text[index]);
+            index += 1;
+        }
+        output
+    }
 }
 
 /// Returns the length of the document type declaration at the start of
@@ -903,7 +1041,7 @@ fn push_xml_text(targets: &mut Vec<Target>, element: &[u8], text: &[u8]) {
     }
 }
 
-fn push_xml_attributes(targets: &mut Vec<Target>, mut rest: &[u8]) {
+fn push_xml_attributes(targets: &mut Vec<Target>, mut rest: &[u8], entities: &Entities) {
     while let Some(equals) = rest.iter().position(|&b| b == b'=') {
         let name = rest[..equals].trim_ascii();
         let name = name
@@ -923,7 +1061,7 @@ fn push_xml_attributes(targets: &mut Vec<Target>, mut rest: &[u8]) {
             TargetKind::ArgValue,
             name,
             format!("xml.@{}", label_name(name)),
-            after[1..close].to_vec(),
+            entities.expand(&after[1..close]),
         ));
         rest = after.get(close + 1..).unwrap_or_default();
     }

@@ -177,7 +177,10 @@ fn skip_samples() -> Vec<Vec<u8>> {
             samples.push(vec![first, second]);
         }
     }
-    let pieces: [&[u8]; 16] = [
+    let pieces: [&[u8]; 19] = [
+        b"aGVsbG8gd29y",
+        b";v=1",
+        b".",
         b"a",
         b"B",
         b" ",
@@ -232,6 +235,8 @@ fn chains_with_skips_equal_chains_without() {
         Transform::Lowercase,
         Transform::ShellUnescape,
         Transform::CompressWhitespace,
+        Transform::NormalizePath,
+        Transform::Base64Decode,
     ];
     for sample in skip_samples() {
         let mut expected = sample.clone();

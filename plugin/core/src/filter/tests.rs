@@ -2672,3 +2672,109 @@ fn language_name_with_hash_passes() {
         assert!(query_rules(value).contains(&id), "{value}");
     }
 }
+
+#[test]
+fn multipart_bodies_that_parsers_read_differently_are_blocked() {
+    let boundary = "multipart/form-data; boundary=XyZ";
+    // A delimiter in mid-line starts a part for some parsers only.
+    let midline = "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\nx--XyZ\r\n<script>alert(1)</script>\r\n\r\ny\r\n--XyZ--\r\n";
+    // A delimiter line with more text after the boundary.
+    let suffixed = "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\nx\r\n--XyZabc\r\n\r\ny\r\n--XyZ--\r\n";
+    // Parts after the closing delimiter.
+    let after_close = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--XyZ--\r\n--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\n<script>alert(1)</script>\r\n--XyZ--\r\n";
+    for body in [midline, suffixed, after_close] {
+        assert!(
+            blocked(&with_body("POST", boundary, body), body),
+            "{body:?}"
+        );
+    }
+    let two_boundaries = "multipart/form-data; boundary=B1; boundary=B2";
+    let body = "--B1\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B1--\r\n";
+    assert!(blocked(&with_body("POST", two_boundaries, body), body));
+}
+
+#[test]
+fn upload_file_names_are_read_as_servers_read_them() {
+    let upload = |disposition: &str| {
+        format!("--XyZ\r\nContent-Disposition: form-data; name=\"file\"; {disposition}\r\nContent-Type: application/octet-stream\r\n\r\ndata\r\n--XyZ--\r\n")
+    };
+    let content_type = "multipart/form-data; boundary=XyZ";
+    for disposition in [
+        "filename*=UTF-8''.htaccess",
+        "filename*=UTF-8''..%2F..%2F..%2Fvar%2Fwww%2Fhtml%2Fshell.php",
+        r#"filename="..\..\..\windows\win.ini""#,
+        r#"filename="a.jpg; filename=shell.php""#,
+        r#"filename="Q1 results; final.xlsx""#,
+        r#"filename="a=b.txt""#,
+    ] {
+        let body = upload(disposition);
+        assert!(
+            blocked(&with_body("POST", content_type, &body), &body),
+            "{disposition}"
+        );
+    }
+    for disposition in [
+        r#"filename="John's CV.pdf""#,
+        r#"filename="O'Reilly - Learning SQL.pdf""#,
+        "filename*=UTF-8''r%C3%A9sum%C3%A9.pdf",
+    ] {
+        let body = upload(disposition);
+        assert!(
+            !blocked(&with_body("POST", content_type, &body), &body),
+            "{disposition}"
+        );
+    }
+}
+
+#[test]
+fn xml_internal_entities_are_read_expanded() {
+    for body in [
+        r#"<!DOCTYPE r [<!ENTITY p "1 UNION SELECT username,password FROM users--">]><r><id>&p;</id></r>"#,
+        r#"<!DOCTYPE r [<!ENTITY p '&#60;script&#62;alert(1)&#60;/script&#62;'>]><r a="&p;"/>"#,
+    ] {
+        assert!(
+            blocked(&with_body("POST", "application/xml", body), body),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn control_bytes_separate_sql_words() {
+    for separator in ["\\u0001", "\\u0002", "\\u000e", "\\u001f", "\\u00a0"] {
+        let body = format!(
+            r#"{{"id":"1{separator}UNION{separator}SELECT{separator}username,password{separator}FROM{separator}users--"}}"#
+        );
+        assert!(
+            blocked(&with_body("POST", "application/json", &body), &body),
+            "{separator}"
+        );
+    }
+    // Inside other characters 0xA0 is a continuation byte, not a space.
+    for text in ["voilà", "Рим", "déjà vu à la carte"] {
+        let body = format!(r#"{{"q":"{text}"}}"#);
+        assert!(
+            !blocked(&with_body("POST", "application/json", &body), &body),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn ordinary_traffic_of_other_kinds_passes() {
+    for (content_type, body) in [
+        ("application/grpc", "\0\0\0\0\x05\n\x03bob"),
+        ("application/json; charset=utf8", r#"{"a":"b"}"#),
+    ] {
+        assert!(
+            !blocked(&with_body("POST", content_type, body), body),
+            "{content_type}"
+        );
+    }
+    for path in [
+        "/search?q=%E6%9D%B1%E4%BA%AC%EF%BC%8F%E5%A4%A7%E9%98%AA",
+        "/search?q=%EF%BC%9C%E9%87%8D%E8%A6%81%EF%BC%9E",
+    ] {
+        assert!(!blocked(&request(path), ""), "{path}");
+    }
+}

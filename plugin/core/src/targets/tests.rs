@@ -127,6 +127,47 @@ fn sensitive_names() {
     assert!(is_sensitive_name(b"X-Api-Key"));
     assert!(is_sensitive_name(b"password"));
     assert!(!is_sensitive_name(b"q"));
+    for name in [
+        "X-Auth-User",
+        "set_cookie_id",
+        "aws_credentials",
+        "x-csrf",
+        "myJWT",
+        "apikey",
+        "OTP",
+        "user_pass",
+        "pwd",
+        "client_secret",
+        "sessionid",
+        "Signature",
+        "refresh-token",
+        "X-XSRF-TOKEN",
+        "CODE",
+        "cvc",
+        "cvv",
+        "pin",
+        "pw",
+        "sid",
+        "sig",
+        "ssn",
+    ] {
+        assert!(is_sensitive_name(name.as_bytes()), "{name}");
+    }
+    for name in [
+        "zipcode",
+        "shipping",
+        "pwn",
+        "sidebar",
+        "signal",
+        "page",
+        "",
+        "user-agent",
+    ] {
+        assert!(!is_sensitive_name(name.as_bytes()), "{name}");
+    }
+    assert!(SENSITIVE_NAMES
+        .iter()
+        .all(|name| name.len() <= MAX_SENSITIVE_NAME_BYTES));
 }
 
 fn nested_json(depth: usize, value: &str) -> String {
@@ -328,4 +369,33 @@ fn graphql_string_literals() {
             .count(),
         3
     );
+}
+
+#[test]
+fn long_json_member_name_costs_its_length_once() {
+    // A name of 60,000 bytes over 20,000 values, and over 20,000 nested
+    // arrays: names carried by the values are cut, so the targets grow with
+    // the body (a name and a label of bounded length per value) rather than
+    // with the name's length times the count.
+    let name = "k".repeat(60_000);
+    let values = vec!["\"\""; 20_000].join(",");
+    let nested = "[".repeat(20_000);
+    for body in [
+        format!("{{\"{name}\":[{values}]}}"),
+        format!("{{\"{name}\":{nested}\"x\""),
+    ] {
+        let targets = body_targets(body.as_bytes(), Some(b"application/json"), &[]);
+        let held: usize = targets
+            .iter()
+            .map(|target| target.name.len() + target.label.len() + target.value.len())
+            .sum();
+        assert!(
+            held < 64 * body.len(),
+            "{held} bytes for a body of {}",
+            body.len()
+        );
+        assert!(targets
+            .iter()
+            .any(|target| target.kind == TargetKind::ArgName && target.value.len() == 60_000));
+    }
 }
