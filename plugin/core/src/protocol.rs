@@ -13,6 +13,7 @@ use crate::targets::{
     body_format, json_depth, media_type, BodyFormat, Part, Target, MAX_JSON_DEPTH,
 };
 use serde::Deserialize;
+use std::borrow::Cow;
 
 mod url_hosts;
 
@@ -320,7 +321,9 @@ check!(
 /// Request headers that have no use in ordinary client requests and serve
 /// known attacks: `proxy` (httpoxy), WebDAV lock headers and `if`,
 /// `content-range` and `content-encoding` in requests, `translate` (IIS
-/// source disclosure) and the legacy `request-range`.
+/// source disclosure), the legacy `request-range`, and `x-original-url` and
+/// `x-rewrite-url`, with which IIS and frameworks that trust them route a
+/// request to another path than the one access rules checked.
 const RESTRICTED_HEADERS: &[&str] = &[
     "proxy",
     "lock-token",
@@ -330,6 +333,8 @@ const RESTRICTED_HEADERS: &[&str] = &[
     "request-range",
     "content-encoding",
     "x-up-devcap-post-charset",
+    "x-original-url",
+    "x-rewrite-url",
 ];
 
 /// File extensions of backups, editor swap files, configuration, database
@@ -454,7 +459,13 @@ pub fn check_headers(limits: &Limits, headers: &HeaderPairs, targets: &[Target])
         if value.contains(&0) || decoded.is_some_and(|decoded| decoded.contains(&0)) {
             hit(NUL_BYTE, 1, &label(), "NUL byte");
         }
-        if RESTRICTED_HEADERS.contains(&&*lower) {
+        // CGI-style servers read `x_original_url` as `x-original-url`.
+        let dashed = if lower.contains('_') {
+            Cow::Owned(lower.replace('_', "-"))
+        } else {
+            Cow::Borrowed(&*lower)
+        };
+        if RESTRICTED_HEADERS.contains(&&*dashed) {
             hit(RESTRICTED_HEADER, 1, &label(), &lower);
         }
     }
@@ -761,6 +772,11 @@ fn check_uri(
     }
     let decoded_path =
         String::from_utf8_lossy(&percent_decode(path, Plus::Literal)).to_ascii_lowercase();
+    // `shell.php%00.jpg`: servers and languages that end strings at NUL
+    // open `shell.php`, while an extension check reads `.jpg`.
+    if decoded_path.contains('\0') {
+        hit(NUL_BYTE, 1, "path", "NUL byte");
+    }
     let file = decoded_path.rsplit('/').next().unwrap_or_default();
     // An editor backup such as `index.php~` also counts before more path
     // segments, which servers pass to the script as path info.

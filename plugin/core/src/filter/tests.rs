@@ -874,6 +874,12 @@ fn protocol_attacks_are_blocked() {
     assert!(blocked(&scanner, ""));
     assert!(blocked(&request("/login?jsessionid=ABC123"), ""));
     assert!(query_blocked("val)|(uid=*"));
+    assert!(blocked(&request("/uploads/shell.php%00.jpg"), ""));
+    for name in ["X-Original-URL", "x-rewrite-url", "x_original_url"] {
+        let mut headers = request("/");
+        headers.push((name.to_string(), b"/admin".to_vec()));
+        assert!(blocked(&headers, ""), "{name}");
+    }
 }
 
 #[test]
