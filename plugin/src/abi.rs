@@ -166,7 +166,7 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
 }
 
 /// Decodes header pairs from the ABI's map format (see [`serialize_pairs`]),
-/// or `None` when the bytes do not hold what their counts say.
+/// or `None` when the bytes are shorter than their counts and lengths need.
 fn deserialize_pairs(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     if bytes.is_empty() {
         return Some(Vec::new());

@@ -630,10 +630,10 @@ fn normalize_path(value: &[u8]) -> Vec<u8> {
     output
 }
 
-/// Tells whether a byte may separate words for some interpreter: the space,
-/// every C0 control byte but NUL (SQL Server reads 0x01 to 0x1F as white
-/// space) and 0xA0, the Latin-1 no-break space, which also ends the UTF-8
-/// form of U+00A0.
+/// Tells whether a byte may separate words for some interpreter. These are
+/// the space, every C0 control byte but NUL, and 0xA0. SQL Server reads 0x01
+/// to 0x1F as white space; 0xA0 is the Latin-1 no-break space and also ends
+/// the UTF-8 form of U+00A0.
 const fn is_space(byte: u8) -> bool {
     matches!(byte, 0x01..=0x20 | 0xa0)
 }

@@ -667,10 +667,10 @@ enum RuleOutcome {
     Skipped,
 }
 
-/// Most emptied strings kept for reuse by [`TargetValues`].
+/// Upper bound on the emptied strings that [`TargetValues`] keeps for reuse.
 const MAX_SPARES: usize = 32;
 
-/// Largest capacity of an emptied string kept for reuse.
+/// Upper bound on the capacity of an emptied string kept for reuse.
 const MAX_SPARE_BYTES: usize = 4096;
 
 /// The buffers of [`Filter::run_rules`], kept between calls.

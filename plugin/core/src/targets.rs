@@ -919,10 +919,10 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
     push_xml_text(targets, &element, &entities.expand(&text));
 }
 
-/// Most internal entities of a document that are read.
+/// Upper bound on the internal entities read from one document.
 const MAX_XML_ENTITIES: usize = 64;
 
-/// Most bytes that expanding the entity references of one text adds.
+/// Upper bound on the bytes that entity expansion adds to one text.
 const MAX_XML_EXPANSION_BYTES: usize = 65536;
 
 /// The internal general entities that a document type declaration defines,
