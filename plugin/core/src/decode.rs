@@ -638,32 +638,30 @@ const fn is_space(byte: u8) -> bool {
     matches!(byte, 0x01..=0x20 | 0xa0)
 }
 
-/// Replaces each run of separators with one space. 0xA0 counts only as
-/// U+00A0 (`C2 A0`) or after an ASCII byte, since inside other UTF-8
-/// characters, such as `à` (`C3 A0`), it is a continuation byte.
+/// Replaces each run of separators with one space. Valid UTF-8 is read as
+/// characters, so U+00A0 counts and `à` (`C3 A0`) does not. The bytes of
+/// an invalid sequence are read one by one, so Latin-1 no-break spaces
+/// count too.
 fn compress_whitespace(value: &[u8]) -> Vec<u8> {
     let mut output = Vec::with_capacity(value.len());
     let mut in_space = false;
-    let mut index = 0;
-    while index < value.len() {
-        let byte = value[index];
-        let width = if byte == 0xc2 && value.get(index + 1) == Some(&0xa0) {
-            2
-        } else if is_space(byte) && (byte != 0xa0 || index == 0 || value[index - 1] < 0x80) {
-            1
-        } else {
-            0
-        };
-        if width == 0 {
-            output.push(byte);
-            in_space = false;
-            index += 1;
-        } else {
-            if !in_space {
-                output.push(b' ');
-            }
-            in_space = true;
-            index += width;
+    let mut push = |output: &mut Vec<u8>, bytes: &[u8], space: bool| {
+        if !space {
+            output.extend_from_slice(bytes);
+        } else if !in_space {
+            output.push(b' ');
+        }
+        in_space = space;
+    };
+    for chunk in value.utf8_chunks() {
+        for character in chunk.valid().chars() {
+            let mut buffer = [0u8; 4];
+            let bytes = character.encode_utf8(&mut buffer).as_bytes();
+            let space = character == '\u{a0}' || (bytes.len() == 1 && is_space(bytes[0]));
+            push(&mut output, bytes, space);
+        }
+        for &byte in chunk.invalid() {
+            push(&mut output, &[byte], is_space(byte));
         }
     }
     output

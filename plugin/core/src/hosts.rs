@@ -115,7 +115,11 @@ impl HostAllowlist {
 /// a value such as `evil.example:x.example.org` as the host before the first
 /// colon, while its end would match a suffix entry.
 fn host_of(authority: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(authority).ok()?.trim();
+    // Only ASCII white space is trimmed: U+3000 and the like are part of
+    // the value, which then is no host.
+    let text = std::str::from_utf8(authority)
+        .ok()?
+        .trim_matches(|c: char| c == ' ' || c == '\t');
     let (host, port) = if text.starts_with('[') {
         let end = text.find(']')?;
         let (host, rest) = text.split_at(end + 1);
@@ -240,6 +244,8 @@ mod tests {
             "example.com:",
             "example.com:x",
             ":443",
+            "a.example.org\u{3000}",
+            "\u{a0}a.example.org",
         ] {
             let allowed = list.allows(&authority(value));
             // `example.com:` has an empty port, which RFC 3986 allows.

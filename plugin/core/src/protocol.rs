@@ -933,8 +933,18 @@ pub fn check_body(
                             hit(MULTIPART_CHARSET, 1, "multipart._charset_", &charset);
                         }
                     }
-                    let bad_name =
-                        |name: &[u8]| name.iter().any(|b| b"\"';=\\".contains(b) || *b < 0x20);
+                    // An RFC 2047 encoded word, as .NET writes a file name
+                    // that is not ASCII (`=?utf-8?B?...?=`), has `=` and `?`
+                    // of its own.
+                    let encoded_word = |name: &[u8]| {
+                        name.starts_with(b"=?")
+                            && name.ends_with(b"?=")
+                            && !name.iter().any(|b| b"\"';\\ ".contains(b) || *b < 0x20)
+                    };
+                    let bad_name = |name: &[u8]| {
+                        !encoded_word(name)
+                            && name.iter().any(|b| b"\"';=\\".contains(b) || *b < 0x20)
+                    };
                     let filenames = [&part.filename, &part.extended_filename];
                     // People write apostrophes in file names (`John's
                     // CV.pdf`), so a file name counts as malformed for one
@@ -986,7 +996,12 @@ pub fn check_body(
                                 }
                             }
                         }
-                        if name == "content-transfer-encoding" {
+                        // Identity encodings, which HTTP clients such as
+                        // Apache HttpClient 4 name, change nothing; base64
+                        // and quoted-printable hide the content from
+                        // the rules.
+                        let identity = ["7bit", "8bit", "binary"].contains(&lower.trim());
+                        if name == "content-transfer-encoding" && !identity {
                             hit(MULTIPART, 1, "multipart_header", name);
                         }
                     }

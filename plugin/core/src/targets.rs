@@ -6,6 +6,7 @@
 //! application framework decodes them; rules decode further in their chains.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::decode::{percent_decode, Plus};
@@ -652,12 +653,22 @@ fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
         ));
         // A browser sends a part with an empty file name for an empty file
         // input, and a form parser may hand such a part to the application
-        // as a plain field, so it is inspected as one.
+        // as a plain field, so it is inspected as one. So is a part with
+        // only `filename*`, which PHP reads as a field and others as a file.
         let names: Vec<&Vec<u8>> = [&part.filename, &part.extended_filename]
             .into_iter()
             .flatten()
             .filter(|filename| !filename.is_empty())
             .collect();
+        let field = part.filename.as_ref().is_none_or(|name| name.is_empty());
+        if field && !names.is_empty() {
+            targets.push(Target::new(
+                TargetKind::ArgValue,
+                &part.name,
+                format!("multipart.{label}"),
+                part.content.clone(),
+            ));
+        }
         match names.first() {
             Some(_) => {
                 for filename in names {
@@ -712,18 +723,40 @@ fn trim_quotes(value: &[u8]) -> &[u8] {
 
 /// Splits a multipart body into parts. Returns `None` when the body has no
 /// delimiter line for `boundary`, when a part has no blank line after its
-/// headers, and when the delimiter occurs other than as a line of its own or
-/// after the closing delimiter. Parsers disagree on such a body: some start a
-/// part at a delimiter in mid-line or read parts after the close, while
-/// RFC 2046 parsers read them as content or epilogue.
+/// headers or has two dispositions, folded headers or a parameter twice,
+/// and when a delimiter occurs other than as a line of its own: in
+/// mid-line before a line end, with text after it at the start of a line,
+/// or after the closing delimiter. Parsers disagree on such a body: some
+/// start a part at a delimiter in mid-line, PHP at a line that begins with
+/// one, and some read parts after the close, while RFC 2046 parsers read
+/// all of them as content or epilogue.
 pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
     let mut delimiter = b"--".to_vec();
     delimiter.extend_from_slice(boundary);
+    // At the start of a line, PHP takes any text that begins with the
+    // delimiter for one. In mid-line, only an occurrence that ends its line
+    // or is followed by `--` is one for some parser; one followed by more
+    // text, such as `--frontiersman` under the boundary `frontier`, is
+    // content for all.
     let mut starts = Vec::new();
     let mut from = 0;
     while let Some(offset) = find(&body[from..], &delimiter) {
-        starts.push(from + offset);
-        from += offset + delimiter.len();
+        let start = from + offset;
+        let after = &body[start + delimiter.len()..];
+        let line_rest = after
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .map_or(after, |end| &after[..end]);
+        let line_start = start == 0 || body[start - 1] == b'\n';
+        if line_start
+            || after.starts_with(b"--")
+            || line_rest
+                .iter()
+                .all(|&byte| matches!(byte, b' ' | b'\t' | b'\r'))
+        {
+            starts.push(start);
+        }
+        from = start + delimiter.len();
     }
     if starts.is_empty() {
         return None;
@@ -761,8 +794,14 @@ pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
             content: content.to_vec(),
             ..Part::default()
         };
+        let mut dispositions = 0;
         for line in head.split(|&byte| byte == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
+            // A folded line continues the header before it for some parsers
+            // and is dropped by others.
+            if matches!(line.first(), Some(b' ' | b'\t')) {
+                return None;
+            }
             let Some(colon) = line.iter().position(|&byte| byte == b':') else {
                 continue;
             };
@@ -771,10 +810,28 @@ pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
                 .to_ascii_lowercase();
             let value = line[colon + 1..].trim_ascii().to_vec();
             if name == "content-disposition" {
-                part.name = disposition_parameter(&value, b"name").unwrap_or_default();
-                part.filename = disposition_parameter(&value, b"filename");
-                part.extended_filename =
-                    disposition_parameter(&value, b"filename*").map(|raw| extended_value(&raw));
+                // Parsers differ on which of two dispositions, or of two
+                // equal parameters, counts: PHP and Werkzeug take the first
+                // disposition but the last file name.
+                if dispositions > 0 {
+                    return None;
+                }
+                dispositions += 1;
+                let parameters = disposition_parameters(&value);
+                let single = |wanted: &[u8]| -> Result<Option<Vec<u8>>, ()> {
+                    let mut found = parameters
+                        .iter()
+                        .filter(|(name, _)| name == wanted)
+                        .map(|(_, value)| value.clone());
+                    let first = found.next();
+                    match found.next() {
+                        Some(_) => Err(()),
+                        None => Ok(first),
+                    }
+                };
+                part.name = single(b"name").ok()?.unwrap_or_default();
+                part.filename = single(b"filename").ok()?;
+                part.extended_filename = single(b"filename*").ok()?.map(|raw| extended_value(&raw));
             }
             part.headers.push((name, value));
         }
@@ -806,47 +863,85 @@ fn extended_value(raw: &[u8]) -> Vec<u8> {
 }
 
 fn split_head(section: &[u8]) -> Option<(&[u8], &[u8])> {
-    if let Some(index) = section.windows(4).position(|window| window == b"\r\n\r\n") {
-        return Some((&section[..index], &section[index + 4..]));
-    }
-    let index = section.windows(2).position(|window| window == b"\n\n")?;
-    Some((&section[..index], &section[index + 2..]))
-}
-
-/// Reads a parameter such as `name="field"` from a `content-disposition`
-/// value. A quoted value ends at the next quote not escaped by a backslash.
-fn disposition_parameter(value: &[u8], wanted: &[u8]) -> Option<Vec<u8>> {
-    let mut index = 0;
-    while index < value.len() {
-        let rest = &value[index..];
-        let at_start = index == 0 || matches!(value[index - 1], b';' | b' ' | b'\t');
-        if at_start
-            && rest.len() > wanted.len()
-            && rest[..wanted.len()].eq_ignore_ascii_case(wanted)
-            && rest[wanted.len()] == b'='
-        {
-            let raw = &rest[wanted.len() + 1..];
-            if raw.first() == Some(&b'"') {
-                // Only `\"` and `\\` are escapes, as for PHP and browsers:
-                // other backslashes, as in a Windows path, stay.
-                let mut output = Vec::new();
-                let mut position = 1;
-                while position < raw.len() && raw[position] != b'"' {
-                    if raw[position] == b'\\' && matches!(raw.get(position + 1), Some(b'"' | b'\\'))
-                    {
-                        position += 1;
-                    }
-                    output.push(raw[position]);
-                    position += 1;
-                }
-                return Some(output);
-            }
-            let end = raw.iter().position(|&b| b == b';').unwrap_or(raw.len());
-            return Some(raw[..end].trim_ascii().to_vec());
+    // The head ends at the first empty line, which ends with LF or CRLF as
+    // every line may.
+    let mut line_start = 0;
+    for (index, &byte) in section.iter().enumerate() {
+        if byte != b'\n' {
+            continue;
         }
-        index += 1;
+        let line = &section[line_start..index];
+        if line.is_empty() || line == b"\r" {
+            return Some((&section[..line_start], &section[index + 1..]));
+        }
+        line_start = index + 1;
     }
     None
+}
+
+/// Returns the parameters of a `content-disposition` value after its type,
+/// names lower-case, in order. A value in double quotes ends at the next
+/// quote, with only `\"` and `\\` as escapes, as for PHP and browsers:
+/// other backslashes, as in a Windows path, stay. A value in single quotes
+/// loses them too, as PHP reads it.
+fn disposition_parameters(value: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut parameters = Vec::new();
+    let mut index = value
+        .iter()
+        .position(|&byte| byte == b';')
+        .unwrap_or(value.len());
+    while index < value.len() {
+        index += 1;
+        let rest = &value[index..];
+        let name_end = rest
+            .iter()
+            .position(|&byte| byte == b'=' || byte == b';')
+            .unwrap_or(rest.len());
+        let name = rest[..name_end].trim_ascii().to_ascii_lowercase();
+        index += name_end;
+        if value.get(index) != Some(&b'=') {
+            if !name.is_empty() {
+                parameters.push((name, Vec::new()));
+            }
+            continue;
+        }
+        index += 1;
+        while matches!(value.get(index), Some(b' ' | b'\t')) {
+            index += 1;
+        }
+        let mut output = Vec::new();
+        match value.get(index) {
+            Some(&quote @ (b'"' | b'\'')) => {
+                index += 1;
+                while index < value.len() && value[index] != quote {
+                    if quote == b'"'
+                        && value[index] == b'\\'
+                        && matches!(value.get(index + 1), Some(b'"' | b'\\'))
+                    {
+                        index += 1;
+                    }
+                    output.push(value[index]);
+                    index += 1;
+                }
+                // Whatever follows the closing quote, up to the next `;`,
+                // is not part of the value.
+                index = value[index.min(value.len())..]
+                    .iter()
+                    .position(|&byte| byte == b';')
+                    .map_or(value.len(), |offset| index + offset);
+            }
+            _ => {
+                let end = value[index..]
+                    .iter()
+                    .position(|&byte| byte == b';')
+                    .map_or(value.len(), |offset| index + offset);
+                output = value[index..end].trim_ascii().to_vec();
+                index = end;
+            }
+        }
+        parameters.push((name, output));
+    }
+    parameters
 }
 
 /// Appends attribute values and text nodes of an XML body as arguments. The
@@ -905,7 +1000,7 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
                 .take_while(|b| !b.is_ascii_whitespace() && **b != b'/' && **b != b'>')
                 .count();
             element = tag[..name_length].to_vec();
-            push_xml_attributes(targets, &tag[name_length..], &entities);
+            push_xml_attributes(targets, &tag[name_length..], &mut entities);
             index = end + 1;
             continue;
         }
@@ -919,10 +1014,29 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
     push_xml_text(targets, &element, &entities.expand(&text));
 }
 
-/// Upper bound on the internal entities read from one document.
-const MAX_XML_ENTITIES: usize = 64;
+/// Returns `doctype` without its comments and processing instructions.
+fn without_comments(doctype: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(doctype.len());
+    let mut index = 0;
+    while index < doctype.len() {
+        let rest = &doctype[index..];
+        let skipped = if rest.starts_with(b"<!--") {
+            4 + find_or_end(&rest[4..], b"-->").saturating_add(3)
+        } else if rest.starts_with(b"<?") {
+            2 + find_or_end(&rest[2..], b"?>").saturating_add(2)
+        } else {
+            output.push(rest[0]);
+            1
+        };
+        index += skipped;
+    }
+    output
+}
 
-/// Upper bound on the bytes that entity expansion adds to one text.
+/// Upper bound on the internal entities read from one document.
+const MAX_XML_ENTITIES: usize = 4096;
+
+/// Upper bound on the bytes that entity expansion adds to one document.
 const MAX_XML_EXPANSION_BYTES: usize = 65536;
 
 /// The internal general entities that a document type declaration defines,
@@ -930,14 +1044,22 @@ const MAX_XML_EXPANSION_BYTES: usize = 65536;
 /// with the text, even with external entities turned off, so the rules read
 /// the text in its place.
 #[derive(Default)]
-struct Entities(Vec<(Vec<u8>, Vec<u8>)>);
+struct Entities {
+    /// Entity texts by name. The first declaration of a name binds, as in
+    /// XML.
+    declared: HashMap<Vec<u8>, Vec<u8>>,
+    /// Bytes that expansion has added in the document so far.
+    added: usize,
+}
 
 impl Entities {
-    /// Reads the internal general entities of a document type declaration.
-    /// Parameter and external entities are left out: rules of their own
-    /// inspect them in the declaration.
+    /// Reads the internal general entities of a document type declaration,
+    /// skipping comments and processing instructions. Parameter and external
+    /// entities are left out: rules of their own inspect them in the
+    /// declaration.
     fn declare(&mut self, doctype: &[u8]) {
-        let mut rest = doctype;
+        let doctype = without_comments(doctype);
+        let mut rest = doctype.as_slice();
         while let Some(start) = find(rest, b"<!ENTITY") {
             rest = rest[start + 8..].trim_ascii_start();
             if rest.first() == Some(&b'%') {
@@ -955,33 +1077,42 @@ impl Entities {
             let Some(length) = rest[1..].iter().position(|&byte| byte == quote) else {
                 break;
             };
-            if self.0.len() < MAX_XML_ENTITIES && !name.is_empty() {
-                self.0.push((name.to_vec(), rest[1..1 + length].to_vec()));
+            if self.declared.len() < MAX_XML_ENTITIES && !name.is_empty() {
+                self.declared
+                    .entry(name.to_vec())
+                    .or_insert_with(|| rest[1..1 + length].to_vec());
             }
             rest = &rest[1 + length..];
         }
     }
 
     /// Returns `text` with each reference to a declared entity replaced by
-    /// its text, once (the replacement is not expanded again), up to
-    /// [`MAX_XML_EXPANSION_BYTES`] added bytes.
-    fn expand(&self, text: &[u8]) -> Vec<u8> {
-        if self.0.is_empty() || !text.contains(&b'&') {
+    /// its text, once (the replacement is not expanded again), while the
+    /// whole document has added fewer than [`MAX_XML_EXPANSION_BYTES`].
+    fn expand(&mut self, text: &[u8]) -> Vec<u8> {
+        if self.declared.is_empty() || !text.contains(&b'&') {
             return text.to_vec();
         }
         let mut output = Vec::with_capacity(text.len());
-        let mut added = 0usize;
         let mut index = 0;
         while index < text.len() {
             if text[index] == b'&' {
-                let reference = self.0.iter().find(|(name, _)| {
-                    text[index + 1..].starts_with(name)
-                        && text.get(index + 1 + name.len()) == Some(&b';')
-                });
+                // A name runs to the first byte that no XML name has, so
+                // each byte is read once whatever the references.
+                let rest = &text[index + 1..];
+                let length = rest
+                    .iter()
+                    .take_while(|&&byte| {
+                        byte.is_ascii_alphanumeric() || b"_-.:".contains(&byte) || byte >= 0x80
+                    })
+                    .count();
+                let reference = (rest.get(length) == Some(&b';'))
+                    .then(|| self.declared.get_key_value(&rest[..length]))
+                    .flatten();
                 if let Some((name, value)) = reference {
-                    if added + value.len() <= MAX_XML_EXPANSION_BYTES {
+                    if self.added + value.len() <= MAX_XML_EXPANSION_BYTES {
                         output.extend_from_slice(value);
-                        added += value.len();
+                        self.added += value.len();
                         index += name.len() + 2;
                         continue;
                     }
@@ -1000,24 +1131,37 @@ impl Entities {
 /// internal subset contains the entity declarations, which an XML parser acts
 /// on and the rules must see.
 fn doctype_length(rest: &[u8]) -> usize {
-    let first_close = rest.iter().position(|&b| b == b'>');
-    let subset = rest.iter().position(|&b| b == b'[');
-    match (subset, first_close) {
-        (Some(open), Some(close)) if open < close => {
-            let mut index = open + 1;
-            while let Some(offset) = rest[index..].iter().position(|&b| b == b']') {
-                let after = index + offset + 1;
-                let tail = rest[after..].trim_ascii_start();
-                if tail.first() == Some(&b'>') {
-                    return rest.len() - tail.len() + 1;
-                }
-                index = after;
+    // Quoted values, comments and processing instructions may hold `>`
+    // and `]>` without ending anything.
+    let mut index = "<!doctype".len();
+    let mut in_subset = false;
+    while index < rest.len() {
+        let tail = &rest[index..];
+        let skip = match tail[0] {
+            quote @ (b'"' | b'\'') => 1 + find_or_end(&tail[1..], &[quote]).saturating_add(1),
+            b'<' if in_subset && tail.starts_with(b"<!--") => {
+                4 + find_or_end(&tail[4..], b"-->").saturating_add(3)
             }
-            rest.len()
-        }
-        (_, Some(close)) => close + 1,
-        (_, None) => rest.len(),
+            b'<' if in_subset && tail.starts_with(b"<?") => {
+                2 + find_or_end(&tail[2..], b"?>").saturating_add(2)
+            }
+            b'[' if !in_subset => {
+                in_subset = true;
+                1
+            }
+            b']' if in_subset => {
+                let after = tail[1..].trim_ascii_start();
+                if after.first() == Some(&b'>') {
+                    return rest.len() - after.len() + 1;
+                }
+                1
+            }
+            b'>' if !in_subset => return index + 1,
+            _ => 1,
+        };
+        index = index.saturating_add(skip);
     }
+    rest.len()
 }
 
 /// Returns the offset of `needle` in `haystack`, or the length of
@@ -1041,7 +1185,7 @@ fn push_xml_text(targets: &mut Vec<Target>, element: &[u8], text: &[u8]) {
     }
 }
 
-fn push_xml_attributes(targets: &mut Vec<Target>, mut rest: &[u8], entities: &Entities) {
+fn push_xml_attributes(targets: &mut Vec<Target>, mut rest: &[u8], entities: &mut Entities) {
     while let Some(equals) = rest.iter().position(|&b| b == b'=') {
         let name = rest[..equals].trim_ascii();
         let name = name

@@ -2694,6 +2694,29 @@ fn multipart_bodies_that_parsers_read_differently_are_blocked() {
             "{body:?}"
         );
     }
+    // Headers ended by a bare LF before a value with CRLF CRLF in it.
+    let mixed = "--XyZ\r\nContent-Disposition: form-data; name=\"q\"\n\n1' UNION SELECT password FROM users--\r\n\r\nok\r\n--XyZ--\r\n";
+    assert!(blocked(&with_body("POST", boundary, mixed), mixed));
+    for head in [
+        "Content-Disposition: form-data; name=\"q\"\r\nContent-Disposition: form-data; name=\"q\"; filename=\"a.txt\"",
+        "Content-Disposition: form-data; name=\"f\"; filename=\"a.txt\"; filename=\"shell.php\"",
+        "Content-Disposition: form-data; name=\"f\";\r\n filename=\"shell.php\"",
+        "Content-Disposition: form-data; name=\"f\"; filename='shell.php'",
+        "Content-Disposition: form-data; name=\"q\"; filename*=UTF-8''a.txt",
+    ] {
+        let body = format!("--XyZ\r\n{head}\r\n\r\n1' UNION SELECT password FROM users--\r\n--XyZ--\r\n");
+        assert!(blocked(&with_body("POST", boundary, &body), &body), "{head}");
+    }
+    for body in [
+        // The boundary as the start of a longer word in mid-line is content.
+        "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\nsee x--XyZabc here\r\n--XyZ--\r\n",
+        // .NET writes a file name that is not ASCII as an encoded word.
+        "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"=?utf-8?B?0YTQsNC50Lsuc3Zn?=\"; filename*=utf-8''%D1%84%D0%B0%D0%B9%D0%BB.svg\r\n\r\ndata\r\n--XyZ--\r\n",
+        // Apache HttpClient 4 names the identity transfer encoding.
+        "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nhello\r\n--XyZ--\r\n",
+    ] {
+        assert!(!blocked(&with_body("POST", boundary, body), body), "{body:?}");
+    }
     let two_boundaries = "multipart/form-data; boundary=B1; boundary=B2";
     let body = "--B1\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B1--\r\n";
     assert!(blocked(&with_body("POST", two_boundaries, body), body));
@@ -2733,6 +2756,26 @@ fn upload_file_names_are_read_as_servers_read_them() {
 }
 
 #[test]
+fn xml_entities_behind_decoys_are_expanded() {
+    // A declaration in a comment is none, and `]>` inside a processing
+    // instruction or a quoted value does not end the declarations.
+    let payload = "1 UNION SELECT username,password FROM users--";
+    let filler: String = (0..100).map(|n| format!(r#"<!ENTITY f{n} "x">"#)).collect();
+    for subset in [
+        format!(r#"<!-- <!ENTITY p "1"> --><!ENTITY p "{payload}">"#),
+        format!(r#"<?pi ]> ?><!ENTITY p "{payload}">"#),
+        format!(r#"<!ENTITY q "]>"><!ENTITY p "{payload}">"#),
+        format!(r#"{filler}<!ENTITY p "{payload}">"#),
+    ] {
+        let body = format!("<!DOCTYPE r [{subset}]><r><id>&p;</id></r>");
+        assert!(
+            blocked(&with_body("POST", "application/xml", &body), &body),
+            "{subset}"
+        );
+    }
+}
+
+#[test]
 fn xml_internal_entities_are_read_expanded() {
     for body in [
         r#"<!DOCTYPE r [<!ENTITY p "1 UNION SELECT username,password FROM users--">]><r><id>&p;</id></r>"#,
@@ -2755,6 +2798,11 @@ fn control_bytes_separate_sql_words() {
             blocked(&with_body("POST", "application/json", &body), &body),
             "{separator}"
         );
+    }
+    // Latin-1 no-break spaces, one or more in a row.
+    for separator in ["%A0", "%A0%A0"] {
+        let path = format!("/items?id=1{separator}UNION{separator}SELECT{separator}password{separator}FROM{separator}users");
+        assert!(blocked(&request(&path), ""), "{separator}");
     }
     // Inside other characters 0xA0 is a continuation byte, not a space.
     for text in ["voilà", "Рим", "déjà vu à la carte"] {

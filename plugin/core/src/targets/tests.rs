@@ -399,3 +399,18 @@ fn long_json_member_name_costs_its_length_once() {
             .any(|target| target.kind == TargetKind::ArgName && target.value.len() == 60_000));
     }
 }
+
+#[test]
+fn xml_entity_expansion_is_bounded_per_document() {
+    // One entity of 32 KB referenced 3,600 times from attributes and text.
+    let value = "x".repeat(32_000);
+    let references = "<a v=\"&e;\">&e;</a>".repeat(1_800);
+    let body = format!("<!DOCTYPE r [<!ENTITY e \"{value}\">]><r>{references}</r>");
+    let targets = body_targets(body.as_bytes(), Some(b"application/xml"), &[]);
+    let held: usize = targets.iter().map(|target| target.value.len()).sum();
+    assert!(
+        held < 2 * body.len() + 65_536,
+        "{held} bytes for a body of {}",
+        body.len()
+    );
+}
