@@ -696,9 +696,12 @@ fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
     }
 }
 
+/// Longest multipart boundary that RFC 2046 allows.
+const MAX_BOUNDARY_BYTES: usize = 70;
+
 /// Returns the `boundary` parameter of a multipart `content-type`, or `None`
-/// when it is missing, empty or given twice: servers differ on which of two
-/// they use, so the body has no one reading.
+/// when it is missing, empty, longer than RFC 2046 allows, or given twice:
+/// servers differ on which of two they use, so the body has no one reading.
 pub fn multipart_boundary(content_type: &[u8]) -> Option<Vec<u8>> {
     let mut boundaries = content_type
         .split(|&byte| byte == b';')
@@ -711,7 +714,10 @@ pub fn multipart_boundary(content_type: &[u8]) -> Option<Vec<u8>> {
                 .then(|| trim_quotes(value[1..].trim_ascii()).to_vec())
         });
     let boundary = boundaries.next()?;
-    (boundaries.next().is_none() && !boundary.is_empty()).then_some(boundary)
+    // RFC 2046 allows 1 to 70 characters; a longer one would make the
+    // search for delimiters cost its length at each byte of the body.
+    let valid = (1..=MAX_BOUNDARY_BYTES).contains(&boundary.len());
+    (boundaries.next().is_none() && valid).then_some(boundary)
 }
 
 fn trim_quotes(value: &[u8]) -> &[u8] {

@@ -2717,6 +2717,12 @@ fn multipart_bodies_that_parsers_read_differently_are_blocked() {
     ] {
         assert!(!blocked(&with_body("POST", boundary, body), body), "{body:?}");
     }
+    let long = "a".repeat(71);
+    let body = format!(
+        "--{long}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--{long}--\r\n"
+    );
+    let content_type = format!("multipart/form-data; boundary={long}");
+    assert!(blocked(&with_body("POST", &content_type, &body), &body));
     let two_boundaries = "multipart/form-data; boundary=B1; boundary=B2";
     let body = "--B1\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B1--\r\n";
     assert!(blocked(&with_body("POST", two_boundaries, body), body));
