@@ -571,6 +571,9 @@ impl Filter {
                 memory.insert(key, target, value);
             }
         }
+        // The request's values are not kept until the next request: large
+        // ones are dropped and the rest emptied.
+        values.clear();
     }
 
     /// Runs the rule at `index` on a target whose chains `run_rules` has
