@@ -104,8 +104,7 @@ impl ClientAddressPolicy {
         // The header is stripped from every request and then set, so a name
         // that frames the message, routes it, or carries the client's
         // credentials would break requests or drop what the client sent.
-        let dashed = header.replace('_', "-");
-        if RESERVED_HEADERS.contains(&dashed.as_str()) {
+        if RESERVED_HEADERS.contains(&&*crate::http::dashed(&header)) {
             return Err(Error::invalid(
                 "headers.client_address.header",
                 format!(

@@ -13,7 +13,7 @@ use crate::cookies::{CookiePolicy, CookiesSection};
 use crate::cors::{CorsDecision, CorsPolicy, CorsResponse, CORS_RESPONSE_HEADERS};
 use crate::error::Error;
 use crate::hosts::HostAllowlist;
-use crate::http::{first_value, is_token, lower_case, HeaderPairs};
+use crate::http::{dashed, first_value, is_token, lower_case, HeaderPairs};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
@@ -378,8 +378,8 @@ impl NamePattern {
     /// Returns the pattern with every `_` written as `-`.
     fn dashed(self) -> NamePattern {
         match self {
-            NamePattern::Exact(exact) => NamePattern::Exact(exact.replace('_', "-")),
-            NamePattern::Prefix(prefix) => NamePattern::Prefix(prefix.replace('_', "-")),
+            NamePattern::Exact(exact) => NamePattern::Exact(dashed(&exact).into_owned()),
+            NamePattern::Prefix(prefix) => NamePattern::Prefix(dashed(&prefix).into_owned()),
         }
     }
 
@@ -790,12 +790,7 @@ impl HeaderPolicy {
         let mut matched: Vec<String> = Vec::new();
         for (name, _) in headers {
             let lower = lower_case(name);
-            let folded = if lower.contains('_') {
-                Cow::Owned(lower.replace('_', "-"))
-            } else {
-                Cow::Borrowed(&*lower)
-            };
-            if !names_matching(std::iter::once(&*folded), &self.strip_request).is_empty()
+            if !names_matching(std::iter::once(&*dashed(&lower)), &self.strip_request).is_empty()
                 && !matched.iter().any(|seen| *seen == *lower)
             {
                 matched.push(lower.into_owned());

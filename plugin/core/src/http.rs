@@ -163,6 +163,17 @@ pub fn lower_case(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Returns a header name with each `_` written as `-`, borrowed when it has
+/// none. CGI-style servers read `x_user_id` and `x-user-id` as one variable,
+/// so checks of header names compare this form.
+pub fn dashed(name: &str) -> Cow<'_, str> {
+    if name.contains('_') {
+        Cow::Owned(name.replace('_', "-"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 /// Returns the value of the first header named `name`, compared
 /// case-insensitively.
 pub fn first_value<'a>(headers: &'a HeaderPairs, name: &str) -> Option<&'a [u8]> {

@@ -6,14 +6,13 @@
 //! rule, so exclusions and paranoia levels apply to them too.
 
 use crate::decode::{hex_byte, percent_decode, Plus};
-use crate::http::{first_value, lower_case, split_path, HeaderPairs};
+use crate::http::{dashed, first_value, lower_case, split_path, HeaderPairs};
 use crate::rules::TargetKind;
 use crate::rules::{RuleInfo, Severity};
 use crate::targets::{
     body_format, json_depth, media_type, BodyFormat, Part, Target, MAX_JSON_DEPTH,
 };
 use serde::Deserialize;
-use std::borrow::Cow;
 
 mod url_hosts;
 
@@ -322,8 +321,8 @@ check!(
 /// known attacks: `proxy` (httpoxy), WebDAV lock headers and `if`,
 /// `content-range` and `content-encoding` in requests, `translate` (IIS
 /// source disclosure), the legacy `request-range`, and `x-original-url` and
-/// `x-rewrite-url`, with which IIS and frameworks that trust them route a
-/// request to another path than the one access rules checked.
+/// `x-rewrite-url`, with which servers that trust them route a request to
+/// another path than the one access rules checked.
 const RESTRICTED_HEADERS: &[&str] = &[
     "proxy",
     "lock-token",
@@ -459,13 +458,7 @@ pub fn check_headers(limits: &Limits, headers: &HeaderPairs, targets: &[Target])
         if value.contains(&0) || decoded.is_some_and(|decoded| decoded.contains(&0)) {
             hit(NUL_BYTE, 1, &label(), "NUL byte");
         }
-        // CGI-style servers read `x_original_url` as `x-original-url`.
-        let dashed = if lower.contains('_') {
-            Cow::Owned(lower.replace('_', "-"))
-        } else {
-            Cow::Borrowed(&*lower)
-        };
-        if RESTRICTED_HEADERS.contains(&&*dashed) {
+        if RESTRICTED_HEADERS.contains(&&*dashed(&lower)) {
             hit(RESTRICTED_HEADER, 1, &label(), &lower);
         }
     }
@@ -933,48 +926,41 @@ pub fn check_body(
                             hit(MULTIPART_CHARSET, 1, "multipart._charset_", &charset);
                         }
                     }
-                    // An RFC 2047 encoded word, as .NET writes a file name
-                    // that is not ASCII (`=?utf-8?B?...?=`), has `=` and `?`
-                    // of its own.
+                    // An RFC 2047 encoded word, in which some clients write a
+                    // file name that is not ASCII (`=?utf-8?B?...?=`), has
+                    // `=` and `?` of its own.
                     let encoded_word = |name: &[u8]| {
                         name.starts_with(b"=?")
                             && name.ends_with(b"?=")
                             && !name.iter().any(|b| b"\"';\\ ".contains(b) || *b < 0x20)
                     };
-                    let bad_name = |name: &[u8]| {
-                        !encoded_word(name)
-                            && name.iter().any(|b| b"\"';=\\".contains(b) || *b < 0x20)
+                    // The paranoia level from which a name counts as
+                    // malformed, if it does. People write apostrophes in
+                    // file names (`John's CV.pdf`), so an apostrophe alone
+                    // counts from `apostrophe_level`.
+                    let malformed_from = |name: &[u8], apostrophe_level: u8| {
+                        if encoded_word(name) {
+                            None
+                        } else if name.iter().any(|b| b"\";=\\".contains(b) || *b < 0x20) {
+                            Some(1)
+                        } else if name.contains(&b'\'') {
+                            Some(apostrophe_level)
+                        } else {
+                            None
+                        }
                     };
-                    let filenames = [&part.filename, &part.extended_filename];
-                    // People write apostrophes in file names (`John's
-                    // CV.pdf`), so a file name counts as malformed for one
-                    // only from paranoia level 2.
-                    let apostrophe_only = |name: &[u8]| {
-                        name.contains(&b'\'')
-                            && !name.iter().any(|b| b"\";=\\".contains(b) || *b < 0x20)
-                    };
-                    if filenames
+                    let file_names = [&part.filename, &part.extended_filename];
+                    let level = file_names
                         .into_iter()
                         .flatten()
-                        .any(|name| apostrophe_only(name))
-                        && !bad_name(&part.name)
-                        && !filenames
-                            .into_iter()
-                            .flatten()
-                            .any(|name| bad_name(name) && !apostrophe_only(name))
-                    {
+                        .map(|name| malformed_from(name, 2))
+                        .chain([malformed_from(&part.name, 1)])
+                        .flatten()
+                        .min();
+                    if let Some(level) = level {
                         hit(
                             MULTIPART,
-                            2,
-                            "multipart_name",
-                            &String::from_utf8_lossy(&part.name),
-                        );
-                    } else if bad_name(&part.name)
-                        || filenames.into_iter().flatten().any(|name| bad_name(name))
-                    {
-                        hit(
-                            MULTIPART,
-                            1,
+                            level,
                             "multipart_name",
                             &String::from_utf8_lossy(&part.name),
                         );
@@ -996,10 +982,9 @@ pub fn check_body(
                                 }
                             }
                         }
-                        // Identity encodings, which HTTP clients such as
-                        // Apache HttpClient 4 name, change nothing; base64
-                        // and quoted-printable hide the content from
-                        // the rules.
+                        // Identity encodings, which some HTTP clients name,
+                        // change nothing. Base64 and quoted-printable hide
+                        // the content from the rules.
                         let identity = ["7bit", "8bit", "binary"].contains(&lower.trim());
                         if name == "content-transfer-encoding" && !identity {
                             hit(MULTIPART, 1, "multipart_header", name);

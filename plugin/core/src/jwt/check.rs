@@ -13,7 +13,7 @@ use super::policy::{
 use super::response::Rejection;
 use super::token::{parse, Token, BASE64URL};
 use crate::decode::{percent_decode, Plus};
-use crate::http::{lower_case, split_cookies, split_pairs, split_path, HeaderPairs};
+use crate::http::{dashed, lower_case, split_cookies, split_pairs, split_path, HeaderPairs};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -783,15 +783,12 @@ fn client_copies_to_remove(policy: &JwtPolicy, headers: &HeaderPairs) -> Vec<Req
     let mut removals: Vec<String> = names.iter().map(|name| name.to_string()).collect();
     // A client copy spelled with `_` for `-`, or the reverse, reaches
     // CGI-style applications as the same variable.
-    let fold = |byte: u8| match byte {
-        b'_' => b'-',
-        other => other.to_ascii_lowercase(),
-    };
-    let same = |a: &str, b: &str| {
-        a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
-    };
     for (sent, _) in headers {
-        if names.iter().any(|name| same(name, sent)) {
+        let sent_dashed = dashed(sent);
+        if names
+            .iter()
+            .any(|name| dashed(name).eq_ignore_ascii_case(&sent_dashed))
+        {
             removals.push(sent.to_ascii_lowercase());
         }
     }
