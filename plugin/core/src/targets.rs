@@ -654,14 +654,8 @@ fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
         // A browser sends a part with an empty file name for an empty file
         // input, and a form parser may hand such a part to the application
         // as a plain field, so it is inspected as one. So is a part with
-        // only `filename*`, which PHP reads as a field and others as a file.
-        let names: Vec<&Vec<u8>> = [&part.filename, &part.extended_filename]
-            .into_iter()
-            .flatten()
-            .filter(|filename| !filename.is_empty())
-            .collect();
-        let field = part.filename.as_ref().is_none_or(|name| name.is_empty());
-        if field && !names.is_empty() {
+        // only `filename*`, which some servers read as a field.
+        if part.filename.as_ref().is_none_or(|name| name.is_empty()) {
             targets.push(Target::new(
                 TargetKind::ArgValue,
                 &part.name,
@@ -669,34 +663,31 @@ fn push_parts(targets: &mut Vec<Target>, parts: &[Part]) {
                 part.content.clone(),
             ));
         }
-        match names.first() {
-            Some(_) => {
-                for filename in names {
-                    targets.push(Target::new(
-                        TargetKind::FileName,
-                        &part.name,
-                        format!("multipart_file.{label}"),
-                        filename.clone(),
-                    ));
-                }
-                targets.push(Target::new(
-                    TargetKind::Body,
-                    &part.name,
-                    format!("multipart_content.{label}"),
-                    part.content.clone(),
-                ));
-            }
-            None => targets.push(Target::new(
-                TargetKind::ArgValue,
+        let file_names: Vec<&Vec<u8>> = [&part.filename, &part.extended_filename]
+            .into_iter()
+            .flatten()
+            .filter(|name| !name.is_empty())
+            .collect();
+        for name in &file_names {
+            targets.push(Target::new(
+                TargetKind::FileName,
                 &part.name,
-                format!("multipart.{label}"),
+                format!("multipart_file.{label}"),
+                name.to_vec(),
+            ));
+        }
+        if !file_names.is_empty() {
+            targets.push(Target::new(
+                TargetKind::Body,
+                &part.name,
+                format!("multipart_content.{label}"),
                 part.content.clone(),
-            )),
+            ));
         }
     }
 }
 
-/// Longest multipart boundary that RFC 2046 allows.
+/// Maximum length of a multipart boundary under RFC 2046.
 const MAX_BOUNDARY_BYTES: usize = 70;
 
 /// Returns the `boundary` parameter of a multipart `content-type`, or `None`
@@ -727,23 +718,24 @@ fn trim_quotes(value: &[u8]) -> &[u8] {
         .unwrap_or(value)
 }
 
-/// Splits a multipart body into parts. Returns `None` when the body has no
-/// delimiter line for `boundary`, when a part has no blank line after its
-/// headers or has two dispositions, folded headers or a parameter twice,
-/// and when a delimiter occurs other than as a line of its own: in
-/// mid-line before a line end, with text after it at the start of a line,
-/// or after the closing delimiter. Parsers disagree on such a body: some
-/// start a part at a delimiter in mid-line, PHP at a line that begins with
-/// one, and some read parts after the close, while RFC 2046 parsers read
-/// all of them as content or epilogue.
+/// Splits a multipart body into parts.
+///
+/// Returns `None` when the body has no delimiter line for `boundary`, or a
+/// part has no blank line after its headers. It also returns `None` for
+/// layouts that parsers read differently, so the body has no single
+/// reading: a part with two dispositions, folded headers or a parameter
+/// twice, and a delimiter that is not a line of its own. Such a delimiter
+/// is one in mid-line before a line end, one followed by more text at the
+/// start of a line, or one after the closing delimiter.
 pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
     let mut delimiter = b"--".to_vec();
     delimiter.extend_from_slice(boundary);
-    // At the start of a line, PHP takes any text that begins with the
-    // delimiter for one. In mid-line, only an occurrence that ends its line
-    // or is followed by `--` is one for some parser; one followed by more
-    // text, such as `--frontiersman` under the boundary `frontier`, is
-    // content for all.
+    // A delimiter line is the delimiter at the start of a line, followed by
+    // `--` or by optional white space up to the line end. An occurrence that
+    // only starts a line, or only ends one, is a delimiter for some parsers
+    // and content for others, so it makes the body malformed. One in
+    // mid-line followed by more text (`--frontiersman` under the boundary
+    // `frontier`) is content for all.
     let mut starts = Vec::new();
     let mut from = 0;
     while let Some(offset) = find(&body[from..], &delimiter) {
@@ -754,13 +746,14 @@ pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
             .position(|&byte| byte == b'\n')
             .map_or(after, |end| &after[..end]);
         let line_start = start == 0 || body[start - 1] == b'\n';
-        if line_start
-            || after.starts_with(b"--")
+        let line_end = after.starts_with(b"--")
             || line_rest
                 .iter()
-                .all(|&byte| matches!(byte, b' ' | b'\t' | b'\r'))
-        {
+                .all(|&byte| matches!(byte, b' ' | b'\t' | b'\r'));
+        if line_start && line_end {
             starts.push(start);
+        } else if line_start || line_end {
+            return None;
         }
         from = start + delimiter.len();
     }
@@ -769,25 +762,15 @@ pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
     }
     let mut parts = Vec::new();
     for (index, &start) in starts.iter().enumerate() {
-        if start > 0 && body[start - 1] != b'\n' {
-            return None;
-        }
         let after = &body[start + delimiter.len()..];
         if after.starts_with(b"--") {
             // The closing delimiter: what follows is the epilogue.
             return (index + 1 == starts.len()).then_some(parts);
         }
-        // The rest of a delimiter line is optional white space.
         let line_end = after
             .iter()
             .position(|&byte| byte == b'\n')
             .unwrap_or(after.len());
-        if !after[..line_end]
-            .iter()
-            .all(|&byte| matches!(byte, b' ' | b'\t' | b'\r'))
-        {
-            return None;
-        }
         let section_start = (start + delimiter.len() + line_end + 1).min(body.len());
         let section_end = starts.get(index + 1).copied().unwrap_or(body.len());
         let section = &body[section_start..section_end.max(section_start)];
@@ -817,8 +800,7 @@ pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
             let value = line[colon + 1..].trim_ascii().to_vec();
             if name == "content-disposition" {
                 // Parsers differ on which of two dispositions, or of two
-                // equal parameters, counts: PHP and Werkzeug take the first
-                // disposition but the last file name.
+                // equal parameters, counts.
                 if dispositions > 0 {
                     return None;
                 }
@@ -886,10 +868,9 @@ fn split_head(section: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Returns the parameters of a `content-disposition` value after its type,
-/// names lower-case, in order. A value in double quotes ends at the next
-/// quote, with only `\"` and `\\` as escapes, as for PHP and browsers:
-/// other backslashes, as in a Windows path, stay. A value in single quotes
-/// loses them too, as PHP reads it.
+/// names lower-case, in order. In a value in double quotes only `\"` and
+/// `\\` are escapes, so other backslashes, as in a Windows path, stay. A
+/// value in single quotes loses them too, as some servers read it.
 fn disposition_parameters(value: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut parameters = Vec::new();
     let mut index = value
@@ -963,8 +944,8 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
     let mut entities = Entities::default();
     while index < body.len() {
         let rest = &body[index..];
-        if rest.starts_with(b"<!--") {
-            index += 4 + find_or_end(&rest[4..], b"-->").saturating_add(3);
+        if let Some(length) = comment_length(rest) {
+            index += length;
             continue;
         }
         if rest.starts_with(b"<![CDATA[") {
@@ -972,10 +953,6 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
             let length = find_or_end(content, b"]]>");
             text.extend_from_slice(&content[..length]);
             index += 9 + length.saturating_add(3);
-            continue;
-        }
-        if rest.starts_with(b"<?") {
-            index += 2 + find_or_end(&rest[2..], b"?>").saturating_add(2);
             continue;
         }
         if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case(b"<!doctype") {
@@ -1020,23 +997,30 @@ fn push_xml(targets: &mut Vec<Target>, body: &[u8]) {
     push_xml_text(targets, &element, &entities.expand(&text));
 }
 
-/// Returns `doctype` without its comments and processing instructions.
-fn without_comments(doctype: &[u8]) -> Vec<u8> {
-    let mut output = Vec::with_capacity(doctype.len());
-    let mut index = 0;
-    while index < doctype.len() {
-        let rest = &doctype[index..];
-        let skipped = if rest.starts_with(b"<!--") {
-            4 + find_or_end(&rest[4..], b"-->").saturating_add(3)
-        } else if rest.starts_with(b"<?") {
-            2 + find_or_end(&rest[2..], b"?>").saturating_add(2)
-        } else {
-            output.push(rest[0]);
-            1
-        };
-        index += skipped;
-    }
-    output
+/// Returns the length of the comment or processing instruction at the
+/// start of `rest`, which runs to the end of `rest` when it is not closed,
+/// or `None` when neither starts there.
+fn comment_length(rest: &[u8]) -> Option<usize> {
+    let (open, close): (&[u8], &[u8]) = if rest.starts_with(b"<!--") {
+        (b"<!--", b"-->")
+    } else if rest.starts_with(b"<?") {
+        (b"<?", b"?>")
+    } else {
+        return None;
+    };
+    let body = &rest[open.len()..];
+    Some(open.len() + find(body, close).map_or(body.len(), |end| end + close.len()))
+}
+
+/// Returns the length of the quoted literal at the start of `rest`, which
+/// starts with `"` or `'` and runs to the end of `rest` when it is not
+/// closed.
+fn literal_length(rest: &[u8]) -> usize {
+    let body = &rest[1..];
+    1 + body
+        .iter()
+        .position(|&byte| byte == rest[0])
+        .map_or(body.len(), |end| end + 1)
 }
 
 /// Upper bound on the internal entities read from one document.
@@ -1060,36 +1044,53 @@ struct Entities {
 
 impl Entities {
     /// Reads the internal general entities of a document type declaration,
-    /// skipping comments and processing instructions. Parameter and external
-    /// entities are left out: rules of their own inspect them in the
-    /// declaration.
+    /// skipping comments, processing instructions and quoted literals outside
+    /// declarations. Parameter and external entities are left out, because
+    /// rules of their own inspect them in the declaration.
     fn declare(&mut self, doctype: &[u8]) {
-        let doctype = without_comments(doctype);
-        let mut rest = doctype.as_slice();
-        while let Some(start) = find(rest, b"<!ENTITY") {
-            rest = rest[start + 8..].trim_ascii_start();
-            if rest.first() == Some(&b'%') {
-                continue;
+        let mut index = 0;
+        while index < doctype.len() {
+            let rest = &doctype[index..];
+            if let Some(length) = comment_length(rest) {
+                index += length;
+            } else if rest.starts_with(b"<!ENTITY") {
+                index += 8 + self.declare_entity(&rest[8..]);
+            } else if matches!(rest[0], b'"' | b'\'') {
+                index += literal_length(rest);
+            } else {
+                index += 1;
             }
-            let name_length = rest
-                .iter()
-                .take_while(|byte| !byte.is_ascii_whitespace())
-                .count();
-            let name = &rest[..name_length];
-            rest = rest[name_length..].trim_ascii_start();
-            let Some(&quote) = rest.first().filter(|byte| matches!(byte, b'"' | b'\'')) else {
-                continue;
-            };
-            let Some(length) = rest[1..].iter().position(|&byte| byte == quote) else {
-                break;
-            };
-            if self.declared.len() < MAX_XML_ENTITIES && !name.is_empty() {
-                self.declared
-                    .entry(name.to_vec())
-                    .or_insert_with(|| rest[1..1 + length].to_vec());
-            }
-            rest = &rest[1 + length..];
         }
+    }
+
+    /// Reads the declaration that follows `<!ENTITY` and returns its length
+    /// up to the end of its value. Comment syntax inside the value is text,
+    /// as in XML.
+    fn declare_entity(&mut self, declaration: &[u8]) -> usize {
+        let trimmed = declaration.trim_ascii_start();
+        let skipped = declaration.len() - trimmed.len();
+        if trimmed.first() == Some(&b'%') {
+            return skipped;
+        }
+        let name_length = trimmed
+            .iter()
+            .take_while(|byte| !byte.is_ascii_whitespace())
+            .count();
+        let name = &trimmed[..name_length];
+        let after_name = &trimmed[name_length..];
+        let value = after_name.trim_ascii_start();
+        let offset = skipped + name_length + (after_name.len() - value.len());
+        if !matches!(value.first(), Some(b'"' | b'\'')) {
+            return offset;
+        }
+        let length = literal_length(value);
+        let closed = length >= 2 && value.get(length - 1) == value.first();
+        if closed && !name.is_empty() && self.declared.len() < MAX_XML_ENTITIES {
+            self.declared
+                .entry(name.to_vec())
+                .or_insert_with(|| value[1..length - 1].to_vec());
+        }
+        offset + length
     }
 
     /// Returns `text` with each reference to a declared entity replaced by
@@ -1143,14 +1144,12 @@ fn doctype_length(rest: &[u8]) -> usize {
     let mut in_subset = false;
     while index < rest.len() {
         let tail = &rest[index..];
+        if let Some(length) = comment_length(tail).filter(|_| in_subset) {
+            index += length;
+            continue;
+        }
         let skip = match tail[0] {
-            quote @ (b'"' | b'\'') => 1 + find_or_end(&tail[1..], &[quote]).saturating_add(1),
-            b'<' if in_subset && tail.starts_with(b"<!--") => {
-                4 + find_or_end(&tail[4..], b"-->").saturating_add(3)
-            }
-            b'<' if in_subset && tail.starts_with(b"<?") => {
-                2 + find_or_end(&tail[2..], b"?>").saturating_add(2)
-            }
+            b'"' | b'\'' => literal_length(tail),
             b'[' if !in_subset => {
                 in_subset = true;
                 1
@@ -1165,7 +1164,7 @@ fn doctype_length(rest: &[u8]) -> usize {
             b'>' if !in_subset => return index + 1,
             _ => 1,
         };
-        index = index.saturating_add(skip);
+        index += skip;
     }
     rest.len()
 }
@@ -1173,10 +1172,7 @@ fn doctype_length(rest: &[u8]) -> usize {
 /// Returns the offset of `needle` in `haystack`, or the length of
 /// `haystack` when it does not occur.
 fn find_or_end(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-        .unwrap_or(haystack.len())
+    find(haystack, needle).unwrap_or(haystack.len())
 }
 
 fn push_xml_text(targets: &mut Vec<Target>, element: &[u8], text: &[u8]) {

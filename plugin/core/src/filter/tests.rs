@@ -2680,7 +2680,7 @@ fn language_name_with_hash_passes() {
 }
 
 #[test]
-fn multipart_bodies_that_parsers_read_differently_are_blocked() {
+fn ambiguous_multipart_bodies_blocked() {
     let boundary = "multipart/form-data; boundary=XyZ";
     // A delimiter in mid-line starts a part for some parsers only.
     let midline = "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\nx--XyZ\r\n<script>alert(1)</script>\r\n\r\ny\r\n--XyZ--\r\n";
@@ -2694,9 +2694,13 @@ fn multipart_bodies_that_parsers_read_differently_are_blocked() {
             "{body:?}"
         );
     }
+
     // Headers ended by a bare LF before a value with CRLF CRLF in it.
     let mixed = "--XyZ\r\nContent-Disposition: form-data; name=\"q\"\n\n1' UNION SELECT password FROM users--\r\n\r\nok\r\n--XyZ--\r\n";
     assert!(blocked(&with_body("POST", boundary, mixed), mixed));
+
+    // Two dispositions, a repeated file name, a folded header, a file name
+    // in single quotes, and only `filename*`.
     for head in [
         "Content-Disposition: form-data; name=\"q\"\r\nContent-Disposition: form-data; name=\"q\"; filename=\"a.txt\"",
         "Content-Disposition: form-data; name=\"f\"; filename=\"a.txt\"; filename=\"shell.php\"",
@@ -2707,29 +2711,33 @@ fn multipart_bodies_that_parsers_read_differently_are_blocked() {
         let body = format!("--XyZ\r\n{head}\r\n\r\n1' UNION SELECT password FROM users--\r\n--XyZ--\r\n");
         assert!(blocked(&with_body("POST", boundary, &body), &body), "{head}");
     }
+
     for body in [
         // The boundary as the start of a longer word in mid-line is content.
         "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\nsee x--XyZabc here\r\n--XyZ--\r\n",
-        // .NET writes a file name that is not ASCII as an encoded word.
+        // A file name that is not ASCII, written as an encoded word.
         "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"=?utf-8?B?0YTQsNC50Lsuc3Zn?=\"; filename*=utf-8''%D1%84%D0%B0%D0%B9%D0%BB.svg\r\n\r\ndata\r\n--XyZ--\r\n",
-        // Apache HttpClient 4 names the identity transfer encoding.
+        // An identity transfer encoding named in the part.
         "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nhello\r\n--XyZ--\r\n",
     ] {
         assert!(!blocked(&with_body("POST", boundary, body), body), "{body:?}");
     }
+
+    // A boundary longer than RFC 2046 allows, and a repeated boundary.
     let long = "a".repeat(71);
     let body = format!(
         "--{long}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--{long}--\r\n"
     );
     let content_type = format!("multipart/form-data; boundary={long}");
     assert!(blocked(&with_body("POST", &content_type, &body), &body));
+
     let two_boundaries = "multipart/form-data; boundary=B1; boundary=B2";
     let body = "--B1\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B1--\r\n";
     assert!(blocked(&with_body("POST", two_boundaries, body), body));
 }
 
 #[test]
-fn upload_file_names_are_read_as_servers_read_them() {
+fn upload_file_names_parsed_like_servers() {
     let upload = |disposition: &str| {
         format!("--XyZ\r\nContent-Disposition: form-data; name=\"file\"; {disposition}\r\nContent-Type: application/octet-stream\r\n\r\ndata\r\n--XyZ--\r\n")
     };
@@ -2763,14 +2771,16 @@ fn upload_file_names_are_read_as_servers_read_them() {
 
 #[test]
 fn xml_entities_behind_decoys_are_expanded() {
-    // A declaration in a comment is none, and `]>` inside a processing
-    // instruction or a quoted value does not end the declarations.
+    // A declaration inside a comment does not count, and `]>` inside a
+    // processing instruction or a quoted value does not end the
+    // declarations. Comment syntax inside a quoted value is text.
     let payload = "1 UNION SELECT username,password FROM users--";
     let filler: String = (0..100).map(|n| format!(r#"<!ENTITY f{n} "x">"#)).collect();
     for subset in [
         format!(r#"<!-- <!ENTITY p "1"> --><!ENTITY p "{payload}">"#),
         format!(r#"<?pi ]> ?><!ENTITY p "{payload}">"#),
         format!(r#"<!ENTITY q "]>"><!ENTITY p "{payload}">"#),
+        format!(r#"<!ENTITY a "<!--"><!ENTITY p "{payload}"><!ENTITY b "-->">"#),
         format!(r#"{filler}<!ENTITY p "{payload}">"#),
     ] {
         let body = format!("<!DOCTYPE r [{subset}]><r><id>&p;</id></r>");
