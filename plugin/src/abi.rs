@@ -3,7 +3,7 @@
 //!
 //! The SDK's wrappers for these calls panic on a status they do not expect,
 //! and a panic in the module is a trap that fails the VM. Hosts do return
-//! other statuses here: Envoy answers BAD_ARGUMENT to a change of a map that
+//! other statuses here: Envoy returns BAD_ARGUMENT to a change of a map that
 //! is not available in the current callback, host-test and Envoy reject
 //! header values with CR, LF or NUL, and other hosts differ again. The SDK's
 //! map reader also panics on a header name that is not UTF-8, which nginx
@@ -111,8 +111,8 @@ fn returned_bytes(
     match call(&mut data, &mut size) {
         0 if data.is_null() || size == 0 => Ok(Some(Vec::new())),
         // SAFETY: the host wrote `data` and `size` from a call of the SDK's
-        // `proxy_on_memory_allocate`, which hands out a boxed slice of
-        // exactly `size` bytes and forgets it; this takes it back once.
+        // `proxy_on_memory_allocate`, which releases a boxed slice of exactly
+        // `size` bytes with `Box::into_raw`. This takes ownership back once.
         0 => Ok(Some(unsafe { Vec::from_raw_parts(data, size, size) })),
         NOT_FOUND => Ok(None),
         other => Err(HostStatus(other)),

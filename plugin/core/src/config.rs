@@ -216,7 +216,7 @@ impl Config {
         let headers = HeaderPolicy::compile(&parsed.headers.0)?;
         let cors = CorsPolicy::compile(&parsed.cors.0)?;
         // CORS writes `Vary` and the `Access-Control-*` headers itself, and a
-        // response rule for one of them would replace its answer: drop
+        // response rule for one of them would override them. It could drop
         // `Vary: Origin`, or allow credentials for origins outside the list.
         if cors.enabled() {
             let owned = headers
@@ -266,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn response_rules_may_not_set_headers_that_cors_sets() {
+    fn cors_owned_rules_rejected() {
         for rule in [
             r#""vary": {"mode": "default", "value": "Accept-Encoding"}"#,
             r#""access-control-allow-credentials": {"mode": "set", "value": "true"}"#,

@@ -228,7 +228,7 @@ fn parse_attributes<'a>(segments: impl Iterator<Item = &'a [u8]>) -> Attributes 
             attributes.http_only = true;
         } else if name.eq_ignore_ascii_case(b"samesite") {
             // The last `SameSite` counts, and browsers read a value other
-            // than these three as no attribute (RFC 6265bis, 5.6.7).
+            // than these three as no attribute.
             let value = value.unwrap_or_default().trim_ascii();
             let known = [&b"strict"[..], b"lax", b"none"]
                 .iter()
@@ -424,7 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_same_site_value_counts_as_none() {
+    fn unknown_same_site_ignored() {
         let policy = policy_from(r#"{"secure": false}"#);
         for value in [
             "a=1; SameSite=",

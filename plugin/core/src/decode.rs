@@ -631,9 +631,9 @@ fn normalize_path(value: &[u8]) -> Vec<u8> {
 }
 
 /// Tells whether a byte may separate words for some interpreter. These are
-/// the space, every C0 control byte but NUL, and 0xA0. SQL Server reads 0x01
-/// to 0x1F as white space; 0xA0 is the Latin-1 no-break space and also ends
-/// the UTF-8 form of U+00A0.
+/// the space, every C0 control byte but NUL, and 0xA0. Evasion lists give
+/// control bytes as white space for some SQL engines. 0xA0 is the Latin-1
+/// no-break space and also ends the UTF-8 form of U+00A0.
 const fn is_space(byte: u8) -> bool {
     matches!(byte, 0x01..=0x20 | 0xa0)
 }

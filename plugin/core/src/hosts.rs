@@ -111,9 +111,9 @@ impl HostAllowlist {
 /// a trailing dot, or `None` when the authority is not a host name or a
 /// bracketed IPv6 address, optionally followed by `:` and a decimal port.
 ///
-/// Anything else is refused rather than cut: applications and proxies read
-/// a value such as `evil.example:x.example.org` as the host before the first
-/// colon, while its end would match a suffix entry.
+/// Anything else is refused rather than cut, because some applications and
+/// proxies read a value such as `evil.example:x.example.org` as the host
+/// before the first colon, while its end would match a suffix entry.
 fn host_of(authority: &[u8]) -> Option<String> {
     // Only ASCII white space is trimmed: U+3000 and the like are part of
     // the value, which then is no host.
@@ -225,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn authorities_that_are_not_a_host_and_port_are_refused() {
+    fn malformed_authorities_refused() {
         let list = allowlist(&[".example.org", "[::1]", "example.com"]);
         for value in [
             "evil.com:x.example.org",
@@ -256,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_lose_a_trailing_dot_and_refuse_ports() {
+    fn entries_drop_dot_reject_port() {
         let list = allowlist(&["www.example.com.", ".example.net."]);
         assert!(list.allows(&authority("www.example.com")));
         assert!(list.allows(&authority("api.example.net.")));
