@@ -1,12 +1,17 @@
 //! `host-test serve`: a loopback reverse proxy that runs every exchange through the module
 //! on worker threads, one VM each, as Envoy's workers do; and `host-test bench`.
+//!
+//! As in Envoy, a connection belongs to one worker, and that worker's thread reads it,
+//! runs the module's callbacks for its requests and writes the responses, so no
+//! request crosses threads. Without a module the same workers forward requests as they are.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +22,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, Notify};
 
 use crate::abi::Pairs;
 use crate::module::{self, Plugin};
@@ -86,29 +91,14 @@ enum Upstream {
     Url(String),
 }
 
-/// Work for one worker thread.
-enum Job {
-    Request {
-        request: ClientRequest,
-        reply: oneshot::Sender<ClientResponse>,
-    },
-    Upstream {
-        stream: u32,
-        response: UpstreamResponse,
-    },
-    CallDone {
-        call: OutgoingCall,
-        response: Option<CallResponse>,
-    },
-}
-
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-struct Proxy {
-    workers: Vec<mpsc::Sender<Job>>,
-    upstream: Upstream,
-    client: HttpClient,
-    connections: AtomicU64,
+/// A connection the listener accepted, handed to the worker that will own it.
+struct Accepted {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    connection: u64,
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {
@@ -131,11 +121,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         url if url.starts_with("http://") => Upstream::Url(url.trim_end_matches('/').to_string()),
         other => bail!("--upstream {other:?}: expected http://HOST:PORT or builtin"),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let plugin = match &args.plugin {
         Some(path) => Some(Plugin::load(&module::engine()?, path)?),
         None => None,
@@ -160,40 +145,34 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         host: args.host,
         ..VmOptions::default()
     });
-    let clusters: HashMap<String, String> = args.clusters.iter().cloned().collect();
+    let clusters: Arc<HashMap<String, String>> = Arc::new(args.clusters.iter().cloned().collect());
     let shared = HostShared::new(Clock::system());
-    let mut senders = Vec::new();
+    let mut workers = Vec::new();
     for index in 0..args.workers {
-        let (tx, rx) = mpsc::channel();
-        if let Some(plugin) = &plugin {
-            let mut vm = Vm::start(plugin, options.clone(), shared.clone(), index)
-                .map_err(|e| anyhow::anyhow!("worker {index}: {e}"))?;
-            print_logs(index, &mut vm);
-            let context = WorkerContext {
-                index,
-                tx: tx.clone(),
-                runtime: runtime.handle().clone(),
-                client: client.clone(),
-                upstream: upstream.clone(),
-                clusters: clusters.clone(),
-            };
-            std::thread::Builder::new()
-                .name(format!("worker-{index}"))
-                .spawn(move || worker_loop(vm, rx, context))
-                .context("failed to start a worker thread")?;
-        }
-        senders.push(tx);
+        let vm = match &plugin {
+            Some(plugin) => {
+                let mut vm = Vm::start(plugin, options.clone(), shared.clone(), index)
+                    .map_err(|e| anyhow::anyhow!("worker {index}: {e}"))?;
+                print_logs(index, &mut vm);
+                Some(vm)
+            }
+            None => None,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (upstream, clusters) = (upstream.clone(), clusters.clone());
+        std::thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || run_worker(index, vm, upstream, clusters, rx))
+            .context("failed to start a worker thread")?;
+        workers.push(tx);
     }
-    let proxy = Arc::new(Proxy {
-        workers: senders,
-        upstream,
-        client,
-        connections: AtomicU64::new(0),
-    });
     let module_note = match &args.plugin {
         Some(path) => format!("module {}", path.display()),
         None => "no module".to_string(),
     };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -205,6 +184,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "host-test serve: listening on http://{} ({module_note}, {} workers, upstream {})",
             args.listen, args.workers, args.upstream
         );
+        let mut connections: u64 = 0;
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -225,27 +205,25 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
             };
             let local = stream.local_addr().unwrap_or(args.listen);
-            let proxy = proxy.clone();
-            let has_module = plugin.is_some();
-            let connection = proxy.connections.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    let proxy = proxy.clone();
-                    async move {
-                        Ok::<_, Infallible>(
-                            handle(proxy, request, peer, local, connection, has_module).await,
-                        )
-                    }
-                });
-                if let Err(error) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    if !error.is_incomplete_message() {
-                        eprintln!("host-test serve: connection from {peer} failed: {error}");
-                    }
+            let stream = match stream.into_std() {
+                Ok(stream) => stream,
+                Err(error) => {
+                    eprintln!("host-test serve: connection from {peer} failed: {error}");
+                    continue;
                 }
-            });
+            };
+            let connection = connections;
+            connections += 1;
+            let worker = (connection % workers.len() as u64) as usize;
+            let accepted = Accepted {
+                stream,
+                peer,
+                local,
+                connection,
+            };
+            if workers[worker].send(accepted).is_err() {
+                eprintln!("host-test serve: worker {worker} is gone");
+            }
         }
     })
 }
@@ -256,74 +234,301 @@ fn print_logs(worker: usize, vm: &mut Vm) {
     }
 }
 
-async fn handle(
-    proxy: Arc<Proxy>,
-    request: hyper::Request<Incoming>,
-    peer: SocketAddr,
-    local: SocketAddr,
-    connection: u64,
-    has_module: bool,
-) -> hyper::Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
+/// Runs one worker thread: an event loop that serves the connections handed to it.
+fn run_worker(
+    index: usize,
+    vm: Option<Vm>,
+    upstream: Upstream,
+    clusters: Arc<HashMap<String, String>>,
+    mut connections: mpsc::UnboundedReceiver<Accepted>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("host-test serve: reading the request body from {peer} failed: {error}");
-            return plain(400, "failed to read the request body\n");
+            eprintln!("[worker {index}] failed to start its event loop: {error}");
+            return;
         }
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".to_string());
-    let headers: Pairs = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
-        .collect();
-    let client_request = ClientRequest {
-        method: parts.method.as_str().as_bytes().to_vec(),
-        path: path.into_bytes(),
-        authority: Vec::new(),
-        scheme: b"http".to_vec(),
-        headers,
-        body_chunks: if body.is_empty() {
-            Vec::new()
-        } else {
-            vec![body.to_vec()]
-        },
-        trailers: None,
-        source: peer,
-        destination: local,
-        mtls: false,
-        connection_id: connection,
-        ends: true,
-    };
-    if !has_module {
-        let forwarded = forward_as_is(&client_request);
-        return to_hyper(
-            upstream_exchange(&proxy.client, &proxy.upstream, forwarded)
+    let tasks = tokio::task::LocalSet::new();
+    tasks.block_on(&runtime, async move {
+        let worker = Rc::new(Worker {
+            index,
+            vm: vm.map(RefCell::new),
+            resumed: Notify::new(),
+            retick: Notify::new(),
+            tick_due: Cell::new(None),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            upstream,
+            clusters,
+        });
+        if let Some(vm) = &worker.vm {
+            worker.after_callbacks(&mut vm.borrow_mut());
+            tokio::task::spawn_local(worker.clone().run_ticks());
+        }
+        while let Some(accepted) = connections.recv().await {
+            tokio::task::spawn_local(worker.clone().serve_connection(accepted));
+        }
+    });
+}
+
+/// State of one worker thread. Its fields are used from that thread only, and the VM is
+/// never borrowed across an await.
+struct Worker {
+    index: usize,
+    vm: Option<RefCell<Vm>>,
+    /// Woken when an http-call response or a tick may let a paused stream go on.
+    resumed: Notify,
+    /// Woken when a callback set a tick earlier than the one the tick task waits for.
+    retick: Notify,
+    /// The tick the tick task waits for.
+    tick_due: Cell<Option<u64>>,
+    client: HttpClient,
+    upstream: Upstream,
+    clusters: Arc<HashMap<String, String>>,
+}
+
+/// Maximum sleep of the tick task, so that queue notifications from other workers and a
+/// failed VM's reload are not left waiting on an idle worker.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+impl Worker {
+    async fn serve_connection(self: Rc<Self>, accepted: Accepted) {
+        let Accepted {
+            stream,
+            peer,
+            local,
+            connection,
+        } = accepted;
+        let stream = match tokio::net::TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(error) => {
+                eprintln!("host-test serve: connection from {peer} failed: {error}");
+                return;
+            }
+        };
+        let service = hyper::service::service_fn(move |request| {
+            let worker = self.clone();
+            async move { Ok::<_, Infallible>(worker.handle(request, peer, local, connection).await) }
+        });
+        if let Err(error) = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await
+        {
+            if !error.is_incomplete_message() {
+                eprintln!("host-test serve: connection from {peer} failed: {error}");
+            }
+        }
+    }
+
+    async fn handle(
+        self: Rc<Self>,
+        request: hyper::Request<Incoming>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        connection: u64,
+    ) -> hyper::Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                eprintln!("host-test serve: reading the request body from {peer} failed: {error}");
+                return plain(400, "failed to read the request body\n");
+            }
+        };
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".to_string());
+        let headers: Pairs = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let client_request = ClientRequest {
+            method: parts.method.as_str().as_bytes().to_vec(),
+            path: path.into_bytes(),
+            authority: Vec::new(),
+            scheme: b"http".to_vec(),
+            headers,
+            body_chunks: if body.is_empty() {
+                Vec::new()
+            } else {
+                vec![body.to_vec()]
+            },
+            trailers: None,
+            source: peer,
+            destination: local,
+            mtls: false,
+            connection_id: connection,
+            ends: true,
+        };
+        let Some(vm) = &self.vm else {
+            let forwarded = forward_as_is(&client_request);
+            return to_hyper(
+                upstream_exchange(&self.client, &self.upstream, forwarded)
+                    .await
+                    .into_client(),
+            );
+        };
+        let id = {
+            let mut vm = vm.borrow_mut();
+            self.recover(&mut vm);
+            vm.start_stream(client_request)
+        };
+        loop {
+            let poll = self.poll(vm, id);
+            match poll {
+                // No other task runs between the poll and this registration, so no
+                // wake-up is missed.
+                StreamPoll::Waiting => self.resumed.notified().await,
+                StreamPoll::NeedUpstream(forwarded) => {
+                    let response = upstream_exchange(&self.client, &self.upstream, forwarded).await;
+                    vm.borrow_mut().set_upstream_response(id, response);
+                }
+                StreamPoll::Done(response) if response.status == 0 => {
+                    return plain(502, "stream reset by the filter\n")
+                }
+                StreamPoll::Done(response) => return to_hyper(response),
+            }
+        }
+    }
+
+    /// Runs a stream's pending callbacks. The in-process application responds at once, on
+    /// this thread, as it does when no module is loaded.
+    fn poll(self: &Rc<Self>, vm: &RefCell<Vm>, id: u32) -> StreamPoll {
+        let mut vm = vm.borrow_mut();
+        let mut poll = vm.poll_stream(id);
+        if let (StreamPoll::NeedUpstream(forwarded), Upstream::Builtin) = (&poll, &self.upstream) {
+            let response = builtin_app(forwarded);
+            vm.set_upstream_response(id, response);
+            poll = vm.poll_stream(id);
+        }
+        vm.deliver_queue_ready();
+        self.after_callbacks(&mut vm);
+        poll
+    }
+
+    /// Reloads a failed VM when the failure policy or the host profile requires it.
+    fn recover(&self, vm: &mut Vm) {
+        let reload = vm.failure_policy() == FailurePolicy::FailReload || vm.options().ngx();
+        if vm.failure().is_some() && reload {
+            match vm.reload() {
+                Ok(()) => eprintln!("[worker {}] reloaded the VM after a failure", self.index),
+                Err(error) => {
+                    eprintln!("[worker {}] reloading the VM failed: {error}", self.index)
+                }
+            }
+        }
+    }
+
+    /// Starts the http calls the module asked for, prints its logs, and wakes the tick task
+    /// when a callback set a tick sooner than the one it waits for.
+    fn after_callbacks(self: &Rc<Self>, vm: &mut Vm) {
+        for call in vm.take_outgoing_calls() {
+            tokio::task::spawn_local(self.clone().http_call(call));
+        }
+        print_logs(self.index, vm);
+        if let Some(due) = vm.next_tick_nanos() {
+            if self.tick_due.get().is_none_or(|waited| due < waited) {
+                self.retick.notify_one();
+            }
+        }
+    }
+
+    /// Sends one of the module's http calls and delivers its response, or its failure.
+    async fn http_call(self: Rc<Self>, call: OutgoingCall) {
+        // A timeout of 0 means none in Envoy; the harness still bounds the wait.
+        let timeout = match call.timeout_ms {
+            0 => Duration::from_secs(60),
+            ms => Duration::from_millis(ms.into()),
+        };
+        let result = match self.clusters.get(&call.cluster) {
+            Some(base) => {
+                send(
+                    &self.client,
+                    base,
+                    &call.headers,
+                    call.body.clone(),
+                    timeout,
+                )
                 .await
-                .into_client(),
-        );
+            }
+            None => Err(anyhow::anyhow!(
+                "cluster not found (add it with --cluster NAME=URL)"
+            )),
+        };
+        let response = match result {
+            Ok(response) => {
+                let mut headers: Pairs = vec![(
+                    b":status".to_vec(),
+                    response.status.to_string().into_bytes(),
+                )];
+                headers.extend(response.headers);
+                Some(CallResponse {
+                    headers,
+                    body: response.body_chunks.concat(),
+                    trailers: Vec::new(),
+                })
+            }
+            Err(error) => {
+                eprintln!(
+                    "host-test serve: http call to cluster {} failed: {error:#}",
+                    call.cluster
+                );
+                None
+            }
+        };
+        let Some(vm) = &self.vm else {
+            return;
+        };
+        {
+            let mut vm = vm.borrow_mut();
+            vm.deliver_call_response(&call, response);
+            vm.deliver_queue_ready();
+            self.after_callbacks(&mut vm);
+        }
+        self.resumed.notify_waiters();
     }
-    let worker = (connection % proxy.workers.len() as u64) as usize;
-    let (reply, answer) = oneshot::channel();
-    if proxy.workers[worker]
-        .send(Job::Request {
-            request: client_request,
-            reply,
-        })
-        .is_err()
-    {
-        eprintln!("host-test serve: worker {worker} is gone");
-        return plain(503, "worker unavailable\n");
-    }
-    match answer.await {
-        Ok(response) if response.status == 0 => plain(502, "stream reset by the filter\n"),
-        Ok(response) => to_hyper(response),
-        Err(_) => plain(503, "the worker dropped the request\n"),
+
+    /// Fires the VM's ticks when they are due and delivers queue notifications.
+    async fn run_ticks(self: Rc<Self>) {
+        let Some(vm) = &self.vm else {
+            return;
+        };
+        loop {
+            let wait = {
+                let vm = vm.borrow();
+                let due = vm.next_tick_nanos();
+                self.tick_due.set(due);
+                let now = vm.shared().clock.monotonic_nanos();
+                due.map_or(IDLE_POLL, |due| {
+                    Duration::from_nanos(due.saturating_sub(now)).min(IDLE_POLL)
+                })
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.retick.notified() => continue,
+            }
+            let fired = {
+                let mut vm = vm.borrow_mut();
+                self.recover(&mut vm);
+                let now = vm.shared().clock.monotonic_nanos();
+                let due = vm.next_tick_nanos().is_some_and(|due| due <= now);
+                if due {
+                    vm.fire_tick();
+                }
+                vm.deliver_queue_ready();
+                self.after_callbacks(&mut vm);
+                due
+            };
+            if fired {
+                self.resumed.notify_waiters();
+            }
+        }
     }
 }
 
@@ -521,148 +726,6 @@ fn builtin_app(request: &ForwardedRequest) -> UpstreamResponse {
         ],
         body_chunks: vec![body],
         trailers: None,
-    }
-}
-
-struct WorkerContext {
-    index: usize,
-    tx: mpsc::Sender<Job>,
-    runtime: tokio::runtime::Handle,
-    client: HttpClient,
-    upstream: Upstream,
-    clusters: HashMap<String, String>,
-}
-
-impl WorkerContext {
-    fn dispatch_calls(&self, vm: &mut Vm) {
-        for call in vm.take_outgoing_calls() {
-            let Some(base) = self.clusters.get(&call.cluster).cloned() else {
-                continue;
-            };
-            let tx = self.tx.clone();
-            let client = self.client.clone();
-            // A timeout of 0 means none in Envoy; the harness still bounds the wait.
-            let timeout = match call.timeout_ms {
-                0 => Duration::from_secs(60),
-                ms => Duration::from_millis(ms.into()),
-            };
-            self.runtime.spawn(async move {
-                let result = send(&client, &base, &call.headers, call.body.clone(), timeout).await;
-                let response = match result {
-                    Ok(response) => {
-                        let mut headers: Pairs = vec![(
-                            b":status".to_vec(),
-                            response.status.to_string().into_bytes(),
-                        )];
-                        headers.extend(response.headers);
-                        Some(CallResponse {
-                            headers,
-                            body: response.body_chunks.concat(),
-                            trailers: Vec::new(),
-                        })
-                    }
-                    Err(error) => {
-                        eprintln!(
-                            "host-test serve: http call to cluster {} failed: {error:#}",
-                            call.cluster
-                        );
-                        None
-                    }
-                };
-                let _ = tx.send(Job::CallDone { call, response });
-            });
-        }
-    }
-}
-
-/// One worker: owns a VM and runs every callback of its streams, ticks and call answers.
-fn worker_loop(mut vm: Vm, rx: mpsc::Receiver<Job>, context: WorkerContext) {
-    let mut waiting: HashMap<u32, oneshot::Sender<ClientResponse>> = HashMap::new();
-    context.dispatch_calls(&mut vm);
-    loop {
-        let timeout = vm
-            .next_tick_nanos()
-            .map(|due| {
-                Duration::from_nanos(due.saturating_sub(vm.shared().clock.monotonic_nanos()))
-            })
-            .unwrap_or(Duration::from_millis(200));
-        let job = match rx.recv_timeout(timeout) {
-            Ok(job) => Some(job),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        };
-        let reload = vm.failure_policy() == FailurePolicy::FailReload || vm.options().ngx();
-        if vm.failure().is_some() && reload {
-            match vm.reload() {
-                Ok(()) => eprintln!("[worker {}] reloaded the VM after a failure", context.index),
-                Err(error) => eprintln!(
-                    "[worker {}] reloading the VM failed: {error}",
-                    context.index
-                ),
-            }
-        }
-        let mut to_poll: Vec<u32> = Vec::new();
-        match job {
-            Some(Job::Request { request, reply }) => {
-                let id = vm.start_stream(request);
-                waiting.insert(id, reply);
-                to_poll.push(id);
-            }
-            Some(Job::Upstream { stream, response }) => {
-                vm.set_upstream_response(stream, response);
-                to_poll.push(stream);
-            }
-            Some(Job::CallDone { call, response }) => {
-                vm.deliver_call_response(&call, response);
-                to_poll.extend(waiting.keys().copied());
-            }
-            None => {}
-        }
-        if vm
-            .next_tick_nanos()
-            .is_some_and(|due| due <= vm.shared().clock.monotonic_nanos())
-        {
-            vm.fire_tick();
-            to_poll.extend(waiting.keys().copied());
-        }
-        vm.deliver_queue_ready();
-        for id in to_poll {
-            if !waiting.contains_key(&id) {
-                continue;
-            }
-            let mut poll = vm.poll_stream(id);
-            // The in-process application returns its response at once, so it
-            // runs on this thread, as it runs in the hyper task when no module
-            // is loaded. A stream requests its upstream response once.
-            if let (StreamPoll::NeedUpstream(forwarded), Upstream::Builtin) =
-                (&poll, &context.upstream)
-            {
-                vm.set_upstream_response(id, builtin_app(forwarded));
-                poll = vm.poll_stream(id);
-            }
-            match poll {
-                StreamPoll::Waiting => {}
-                StreamPoll::NeedUpstream(forwarded) => {
-                    let tx = context.tx.clone();
-                    let client = context.client.clone();
-                    let upstream = context.upstream.clone();
-                    context.runtime.spawn(async move {
-                        let response = upstream_exchange(&client, &upstream, forwarded).await;
-                        let _ = tx.send(Job::Upstream {
-                            stream: id,
-                            response,
-                        });
-                    });
-                }
-                StreamPoll::Done(response) => {
-                    if let Some(reply) = waiting.remove(&id) {
-                        let _ = reply.send(response);
-                    }
-                }
-            }
-        }
-        context.dispatch_calls(&mut vm);
-        print_logs(context.index, &mut vm);
     }
 }
 
