@@ -493,6 +493,40 @@ fn set_buffer_bytes(
 
 // ---- registration --------------------------------------------------------------------------
 
+/// Replaces each named host function with one that returns the given status and does
+/// nothing else, so that a scenario shows how the module handles a failing host.
+pub fn fail_imports(
+    linker: &mut Linker<HostState>,
+    module: &wasmtime::Module,
+    failing: &[(String, u32)],
+) -> wasmtime::Result<()> {
+    if failing.is_empty() {
+        return Ok(());
+    }
+    linker.allow_shadowing(true);
+    for (name, status) in failing {
+        let Some(ty) = module
+            .imports()
+            .find(|import| import.module() == "env" && import.name() == name)
+            .and_then(|import| import.ty().func().cloned())
+        else {
+            wasmtime::bail!("failing host call {name}: the module does not import env.{name}");
+        };
+        let returns_status =
+            ty.results().len() == 1 && matches!(ty.results().next(), Some(wasmtime::ValType::I32));
+        if !returns_status {
+            wasmtime::bail!("failing host call {name}: env.{name} does not return a status");
+        }
+        let status = *status as i32;
+        linker.func_new("env", name, ty, move |_caller, _params, results| {
+            results[0] = wasmtime::Val::I32(status);
+            Ok(())
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
 /// Adds every host function to `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     add_proxy_functions(linker)?;

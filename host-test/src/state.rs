@@ -161,6 +161,9 @@ pub struct VmOptions {
     pub limits: Limits,
     pub server_header: ServerHeader,
     pub host: HostProfile,
+    /// Host functions that return this status and do nothing else, to show how the
+    /// module handles a host that fails a call: (import name, status code).
+    pub failing_calls: Vec<(String, u32)>,
 }
 
 impl VmOptions {
@@ -185,6 +188,7 @@ impl Default for VmOptions {
             limits: Limits::default(),
             server_header: ServerHeader::default(),
             host: HostProfile::default(),
+            failing_calls: Vec::new(),
         }
     }
 }

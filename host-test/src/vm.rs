@@ -166,6 +166,8 @@ impl Vm {
         let mut linker = Linker::new(&plugin.engine);
         hostcalls::add_to_linker(&mut linker)
             .map_err(|e| StartError::Instantiate(format!("{e:#}")))?;
+        hostcalls::fail_imports(&mut linker, &plugin.module, &options.failing_calls)
+            .map_err(|e| StartError::Instantiate(format!("{e:#}")))?;
         let mut store = Store::new(
             &plugin.engine,
             HostState::new(options.clone(), shared.clone(), vm_index),

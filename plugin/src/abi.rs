@@ -1,34 +1,44 @@
-//! Host calls that read or change header maps, read buffers and properties,
-//! or send a local response, with every status returned as a value.
+//! Host calls with every status returned as a value.
 //!
-//! The SDK's wrappers for these calls panic on a status they do not expect,
-//! and a panic in the module is a trap that fails the VM. Hosts do return
-//! other statuses here: Envoy returns BAD_ARGUMENT to a change of a map that
-//! is not available in the current callback, host-test and Envoy reject
-//! header values with CR, LF or NUL, and other hosts differ again. The SDK's
-//! map reader also panics on a header name that is not UTF-8, which nginx
-//! passes on from an upstream. These wrappers call the same ABI functions
-//! and hand the status back.
+//! The SDK's wrappers panic on a status they do not expect, and a panic in
+//! the module is a trap that fails the VM. Hosts do return other statuses.
+//! Envoy returns BAD_ARGUMENT to a change of a map that is not available in
+//! the current callback, and host-test and Envoy reject header values with
+//! CR, LF or NUL. Other hosts differ in which calls they implement and in
+//! what a full shared-data store returns. The SDK's map reader also panics on
+//! a header name that is not UTF-8, which nginx passes on from an upstream.
+//! These wrappers call the same ABI functions and hand the status back.
 #![allow(unsafe_code)] // Calls of host imports; each pointer and length pair comes from one live slice.
 
 use proxy_wasm::types::{BufferType, MapType};
+use std::time::Duration;
 
 /// A status other than OK returned by a host call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostStatus(pub u32);
 
+impl HostStatus {
+    /// The key, header or property does not exist.
+    pub const NOT_FOUND: HostStatus = HostStatus(1);
+    /// A shared-data write whose CAS no longer matches the stored value.
+    pub const CAS_MISMATCH: HostStatus = HostStatus(8);
+}
+
 impl std::fmt::Display for HostStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Names of the proxy-wasm ABI 0.2.1 status codes.
+        // Names of the proxy-wasm status codes, as Envoy's host numbers them.
         let name = match self.0 {
             1 => "NOT_FOUND",
             2 => "BAD_ARGUMENT",
             3 => "SERIALIZATION_FAILURE",
             4 => "PARSE_FAILURE",
-            6 => "EMPTY",
-            7 => "CAS_MISMATCH",
-            8 => "RESULT_MISMATCH",
+            5 => "BAD_EXPRESSION",
+            6 => "INVALID_MEMORY_ACCESS",
+            7 => "EMPTY",
+            8 => "CAS_MISMATCH",
+            9 => "RESULT_MISMATCH",
             10 => "INTERNAL_FAILURE",
+            11 => "BROKEN_CONNECTION",
             12 => "UNIMPLEMENTED",
             _ => return write!(f, "status {}", self.0),
         };
@@ -78,6 +88,33 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_close_stream(stream_type: u32) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name_data: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -91,7 +128,7 @@ extern "C" {
 }
 
 /// The NOT_FOUND status.
-const NOT_FOUND: u32 = 1;
+const NOT_FOUND: u32 = HostStatus::NOT_FOUND.0;
 
 fn result(status: u32) -> Result<(), HostStatus> {
     match status {
@@ -272,4 +309,84 @@ fn serialize_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
         bytes.push(0);
     }
     bytes
+}
+
+/// Writes one line to the host's log at `level` (0 trace to 5 critical).
+pub fn log(level: u32, message: &str) -> Result<(), HostStatus> {
+    // SAFETY: the message outlives the call, which only reads it.
+    result(unsafe { proxy_log(level, message.as_ptr(), message.len()) })
+}
+
+/// Reads the host's wall clock, in nanoseconds since the Unix epoch.
+pub fn current_time_nanos() -> Result<u64, HostStatus> {
+    let mut nanos: u64 = 0;
+    // SAFETY: the out-pointer is a live local for the whole call.
+    result(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) }).map(|()| nanos)
+}
+
+/// Sets the period of the root context's ticks; a period over `u32::MAX`
+/// milliseconds is cut to it.
+pub fn set_tick_period(period: Duration) -> Result<(), HostStatus> {
+    let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // SAFETY: the call takes no pointers.
+    result(unsafe { proxy_set_tick_period_milliseconds(millis) })
+}
+
+/// Makes `context_id` the context that the next stream calls act on.
+pub fn set_effective_context(context_id: u32) -> Result<(), HostStatus> {
+    // SAFETY: the call takes no pointers.
+    result(unsafe { proxy_set_effective_context(context_id) })
+}
+
+/// The ABI's stream type of the request half of an HTTP stream.
+const HTTP_REQUEST_STREAM: u32 = 0;
+
+/// Resumes the paused request of the effective context.
+pub fn resume_request() -> Result<(), HostStatus> {
+    // SAFETY: the call takes no pointers.
+    result(unsafe { proxy_continue_stream(HTTP_REQUEST_STREAM) })
+}
+
+/// Resets the request of the effective context.
+pub fn reset_request() -> Result<(), HostStatus> {
+    // SAFETY: the call takes no pointers.
+    result(unsafe { proxy_close_stream(HTTP_REQUEST_STREAM) })
+}
+
+/// Reads a shared-data value and its CAS: `Ok(None)` when the key does not
+/// exist. A value the host returns as a null pointer reads as empty.
+pub fn shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+    let mut cas: u32 = 0;
+    // SAFETY: the key outlives the call, which only reads it, and every
+    // out-pointer is a live local.
+    let value = returned_bytes(|data, size| unsafe {
+        proxy_get_shared_data(key.as_ptr(), key.len(), data, size, &mut cas)
+    })?;
+    Ok(value.map(|value| (value, cas)))
+}
+
+/// Writes a shared-data value if its CAS still matches (0 writes whatever
+/// the key holds on Envoy); CAS_MISMATCH when another writer came first.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
+    // SAFETY: both slices outlive the call, which only reads them.
+    result(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
+}
+
+/// The ABI's metric type of a counter.
+const COUNTER: u32 = 0;
+
+/// Defines a counter and returns its id.
+pub fn define_counter(name: &str) -> Result<u32, HostStatus> {
+    let mut id: u32 = 0;
+    // SAFETY: the name outlives the call, which only reads it, and the
+    // out-pointer is a live local.
+    result(unsafe { proxy_define_metric(COUNTER, name.as_ptr(), name.len(), &mut id) }).map(|()| id)
+}
+
+/// Adds `offset` to a metric.
+pub fn increment_metric(id: u32, offset: i64) -> Result<(), HostStatus> {
+    // SAFETY: the call takes no pointers.
+    result(unsafe { proxy_increment_metric(id, offset) })
 }

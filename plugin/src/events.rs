@@ -7,7 +7,6 @@ use crate::host;
 use crate::stream::Shared;
 use portcullis_core::event::{suppressed_json, EventLevel};
 use portcullis_core::export::{Admission, ExportPolicy, ExportQueue, LogLimiter};
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, UNIX_EPOCH};
@@ -78,7 +77,7 @@ impl EventsRuntime {
             return;
         }
         if let Some(Some(id)) = self.metric_ids.get(metric as usize) {
-            let _ = hostcalls::increment_metric(*id, count as i64);
+            let _ = crate::abi::increment_metric(*id, count as i64);
         }
     }
 }
@@ -170,13 +169,7 @@ pub fn on_tick(shared: &Shared) {
         ("content-length", length.as_str()),
     ];
     let timeout = Duration::from_millis(export.timeout_ms);
-    match hostcalls::dispatch_http_call(
-        &export.cluster,
-        headers,
-        Some(&batch.body),
-        vec![],
-        timeout,
-    ) {
+    match crate::host::dispatch_http_call(&export.cluster, headers, Some(&batch.body), timeout) {
         Ok(token) => shared.events.call.set(Some(InFlight {
             token,
             events: batch.events,

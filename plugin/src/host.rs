@@ -1,19 +1,16 @@
-//! Host calls that return errors as values, wrapping the SDK functions whose
-//! trait-method forms unwrap.
+//! Host calls that return errors as values, with the logging that each
+//! failure needs, built on [`crate::abi`].
 
-use crate::abi;
+use crate::abi::{self, HostStatus};
 use portcullis_core::event::SourceAddress;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
-use std::time::{SystemTime, UNIX_EPOCH};
+use proxy_wasm::types::{BufferType, MapType};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Reads every pair of a header map, values as raw bytes and names that are
 /// not UTF-8 lossily. On a host error the map reads as empty.
 pub fn header_pairs(context_id: u32, map: MapType) -> Vec<(String, Vec<u8>)> {
     abi::header_pairs(map).unwrap_or_else(|status| {
-        log::warn!(
-            "portcullis: context {context_id}: reading {map:?} failed with status {status:?}"
-        );
+        log::warn!("portcullis: context {context_id}: reading {map:?} failed with status {status}");
         Vec::new()
     })
 }
@@ -30,14 +27,14 @@ pub fn header_value(map: MapType, name: &str) -> Option<Vec<u8>> {
 /// Removes every copy of a header.
 pub fn remove_header(context_id: u32, map: MapType, name: &str) {
     if let Err(status) = abi::remove_header(map, name) {
-        log::warn!("portcullis: context {context_id}: removing header {name} from {map:?} failed with status {status:?}");
+        log::warn!("portcullis: context {context_id}: removing header {name} from {map:?} failed with status {status}");
     }
 }
 
 /// Sets a header, replacing every copy it had.
 pub fn replace_header(context_id: u32, map: MapType, name: &str, value: &str) {
     if let Err(status) = abi::replace_header(map, name, value.as_bytes()) {
-        log::warn!("portcullis: context {context_id}: setting header {name} in {map:?} failed with status {status:?}");
+        log::warn!("portcullis: context {context_id}: setting header {name} in {map:?} failed with status {status}");
     }
 }
 
@@ -45,7 +42,7 @@ pub fn replace_header(context_id: u32, map: MapType, name: &str, value: &str) {
 /// a CR or LF byte, is logged and left out.
 pub fn add_header(context_id: u32, map: MapType, name: &str, value: &[u8]) {
     if let Err(status) = abi::add_header(map, name, value) {
-        log::warn!("portcullis: context {context_id}: adding header {name} to {map:?} failed with status {status:?}");
+        log::warn!("portcullis: context {context_id}: adding header {name} to {map:?} failed with status {status}");
     }
 }
 
@@ -55,7 +52,7 @@ pub fn request_body(context_id: u32, size: usize) -> Option<Vec<u8>> {
     match abi::buffer(BufferType::HttpRequestBody, 0, size) {
         Ok(body) => Some(body.unwrap_or_default()),
         Err(status) => {
-            log::warn!("portcullis: context {context_id}: reading the request body failed with status {status:?}");
+            log::warn!("portcullis: context {context_id}: reading the request body failed with status {status}");
             None
         }
     }
@@ -101,10 +98,13 @@ pub fn event_source(client: Option<std::net::IpAddr>) -> Option<SourceAddress> {
 
 /// Returns the host's clock.
 pub fn current_time() -> SystemTime {
-    hostcalls::get_current_time().unwrap_or_else(|status| {
-        log::warn!("portcullis: reading the host clock failed with status {status:?}");
-        UNIX_EPOCH
-    })
+    match abi::current_time_nanos() {
+        Ok(nanos) => UNIX_EPOCH + Duration::from_nanos(nanos),
+        Err(status) => {
+            log::warn!("portcullis: reading the host clock failed with status {status}");
+            UNIX_EPOCH
+        }
+    }
 }
 
 /// Sends a local response in place of the upstream one. When the host
@@ -115,10 +115,25 @@ pub fn send_http_response(context_id: u32, status: u32, headers: Vec<(&str, &str
         log::error!(
             "portcullis: context {context_id}: sending the {status} response failed with status {error:?}, resetting the request"
         );
-        if let Err(error) = hostcalls::reset_http_request() {
-            log::error!("portcullis: context {context_id}: resetting the request failed with status {error:?}");
+        if let Err(error) = abi::reset_request() {
+            log::error!("portcullis: context {context_id}: resetting the request failed with status {error}");
         }
     }
+}
+
+/// Sends an HTTP request to a cluster and returns the token of its response.
+///
+/// This goes through the SDK, which records the token so that its dispatcher
+/// can route the response, and which panics on a status other than OK,
+/// BAD_ARGUMENT and INTERNAL_FAILURE. Envoy returns BAD_ARGUMENT for an
+/// unknown cluster.
+pub fn dispatch_http_call(
+    cluster: &str,
+    headers: Vec<(&str, &str)>,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<u32, proxy_wasm::types::Status> {
+    proxy_wasm::hostcalls::dispatch_http_call(cluster, headers, body, vec![], timeout)
 }
 
 /// CAS used to create a shared-data key that must not exist yet. Envoy
@@ -131,11 +146,11 @@ pub const CAS_CREATE: u32 = u32::MAX;
 /// Defines a counter; `None` when the host fails, which is logged once here
 /// because the counter will then never be reported.
 pub fn define_counter(name: &str) -> Option<u32> {
-    match hostcalls::define_metric(MetricType::Counter, name) {
+    match abi::define_counter(name) {
         Ok(id) => Some(id),
         Err(status) => {
             log::error!(
-                "portcullis: defining metric {name} failed with status {status:?}, it will not be reported"
+                "portcullis: defining metric {name} failed with status {status}, it will not be reported"
             );
             None
         }
@@ -152,16 +167,15 @@ const OVERWRITE_ATTEMPTS: u32 = 8;
 /// therefore carries the CAS that a fresh read returned, and reads again when
 /// another worker wrote in between. A missing key is written with CAS 0,
 /// which both hosts accept.
-pub fn overwrite_shared(key: &str, value: &[u8]) -> Result<(), Status> {
-    let mut outcome = Err(Status::CasMismatch);
+pub fn overwrite_shared(key: &str, value: &[u8]) -> Result<(), HostStatus> {
+    let mut outcome = Err(HostStatus::CAS_MISMATCH);
     for _ in 0..OVERWRITE_ATTEMPTS {
-        let cas = match hostcalls::get_shared_data(key) {
-            Ok((_, cas)) => cas.unwrap_or(0),
-            Err(Status::NotFound) => 0,
-            Err(status) => return Err(status),
+        let cas = match abi::shared_data(key)? {
+            Some((_, cas)) => cas,
+            None => 0,
         };
-        outcome = hostcalls::set_shared_data(key, Some(value), Some(cas));
-        if outcome != Err(Status::CasMismatch) {
+        outcome = abi::set_shared_data(key, value, cas);
+        if outcome != Err(HostStatus::CAS_MISMATCH) {
             return outcome;
         }
     }

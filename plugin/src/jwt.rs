@@ -20,7 +20,6 @@ use portcullis_core::pipeline::{
     rejection_kind, reports_acceptance, token_accepted_event, token_rejected_event, RejectionKind,
     TOKEN_ACCEPTED_LEVEL,
 };
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -140,7 +139,7 @@ impl JwtRuntime {
     fn increment(&self, metric: JwtMetric) {
         if let Some(Some(id)) = self.metric_ids.get(metric as usize) {
             // A failing counter is not worth a log line per request.
-            let _ = hostcalls::increment_metric(*id, 1);
+            let _ = crate::abi::increment_metric(*id, 1);
         }
     }
 }
@@ -169,8 +168,8 @@ pub fn start(shared: &Shared) -> bool {
     if remotes(policy).next().is_none() {
         return false;
     }
-    if let Err(status) = hostcalls::set_tick_period(TICK_PERIOD) {
-        log::error!("portcullis: setting the tick period failed with status {status:?}, remote JWKS will not refresh");
+    if let Err(status) = crate::abi::set_tick_period(TICK_PERIOD) {
+        log::error!("portcullis: setting the tick period failed with status {status}, remote JWKS will not refresh");
     }
     on_tick(shared);
     true
@@ -205,9 +204,7 @@ pub fn on_tick(shared: &Shared) {
         let failures = parsed.map_or(0, |lease| lease.failures);
         let cas = lease.map_or(host::CAS_CREATE, |(_, cas)| cas);
         let claim = Lease::start(runtime.owner, failures, remote, now);
-        if hostcalls::set_shared_data(&lease_key(name, remote), Some(&claim.encode()), Some(cas))
-            .is_err()
-        {
+        if crate::abi::set_shared_data(&lease_key(name, remote), &claim.encode(), cas).is_err() {
             // Another worker took the lease first and fetches for everyone.
             continue;
         }
@@ -217,8 +214,8 @@ pub fn on_tick(shared: &Shared) {
 }
 
 fn read_shared(key: &str) -> Option<(Vec<u8>, u32)> {
-    match hostcalls::get_shared_data(key) {
-        Ok((Some(value), Some(cas))) if !value.is_empty() => Some((value, cas)),
+    match crate::abi::shared_data(key) {
+        Ok(Some((value, cas))) if cas != 0 && !value.is_empty() => Some((value, cas)),
         _ => None,
     }
 }
@@ -253,7 +250,7 @@ fn dispatch(shared: &Shared, index: usize, name: &str, remote: &RemoteJwks, fail
         ("accept", "application/json"),
     ];
     let timeout = Duration::from_millis(remote.timeout_ms);
-    match hostcalls::dispatch_http_call(&remote.cluster, headers, None, vec![], timeout) {
+    match crate::host::dispatch_http_call(&remote.cluster, headers, None, timeout) {
         Ok(token) => {
             shared.jwt.calls.borrow_mut().insert(token, index);
             shared.jwt.providers.borrow_mut()[index].in_flight = true;
@@ -313,11 +310,11 @@ pub fn on_http_call_response(
             };
             if let Err(status) = host::overwrite_shared(&record_key(name, remote), &record.encode())
             {
-                log::warn!("portcullis: provider {name}: storing the JWKS in shared data failed with status {status:?}");
+                log::warn!("portcullis: provider {name}: storing the JWKS in shared data failed with status {status}");
             }
             let lease = Lease::succeeded(shared.jwt.owner, now);
             if let Err(status) = host::overwrite_shared(&lease_key(name, remote), &lease.encode()) {
-                log::warn!("portcullis: provider {name}: releasing the fetch lease failed with status {status:?}");
+                log::warn!("portcullis: provider {name}: releasing the fetch lease failed with status {status}");
             }
             shared.jwt.increment(JwtMetric::JwksFetched);
             emit_jwks_event(shared, name, EventAction::JwksFetched, None);
@@ -368,7 +365,7 @@ fn fetch_failed(
     let lease = Lease::failed(shared.jwt.owner, failures, remote, now);
     if let Err(status) = host::overwrite_shared(&lease_key(name, remote), &lease.encode()) {
         log::warn!(
-            "portcullis: provider {name}: recording the failed fetch failed with status {status:?}"
+            "portcullis: provider {name}: recording the failed fetch failed with status {status}"
         );
     }
     shared.jwt.increment(JwtMetric::JwksFetchFailed);
@@ -563,8 +560,8 @@ fn settle_pending(shared: &Shared, now: u64) {
         if hit {
             shared.jwt.increment(JwtMetric::CacheHit);
         }
-        if let Err(status) = hostcalls::set_effective_context(context_id) {
-            log::warn!("portcullis: context {context_id}: switching to the paused request failed with status {status:?}");
+        if let Err(status) = crate::abi::set_effective_context(context_id) {
+            log::warn!("portcullis: context {context_id}: switching to the paused request failed with status {status}");
             continue;
         }
         let Ok(claims) = apply(
@@ -587,8 +584,8 @@ fn settle_pending(shared: &Shared, now: u64) {
         if next == crate::limits::Next::Rejected {
             continue;
         }
-        if let Err(status) = hostcalls::resume_http_request() {
-            log::warn!("portcullis: context {context_id}: resuming the request failed with status {status:?}");
+        if let Err(status) = crate::abi::resume_request() {
+            log::warn!("portcullis: context {context_id}: resuming the request failed with status {status}");
         }
     }
 }

@@ -11,18 +11,16 @@ mod headers;
 mod host;
 mod jwt;
 mod limits;
+mod logger;
 mod metrics;
 mod root;
 mod stream;
 
 use proxy_wasm::traits::RootContext;
-use proxy_wasm::types::LogLevel;
 use root::Root;
 
 proxy_wasm::main! {{
-    // Installs the SDK logger behind the `log` macros and a panic hook that
-    // logs panics at critical level. The host applies its own level filter.
-    proxy_wasm::set_log_level(LogLevel::Trace);
+    logger::install();
     proxy_wasm::set_root_context(|_context_id| -> Box<dyn RootContext> {
         Box::new(Root::default())
     });

@@ -6,6 +6,7 @@
 //! the stream, because a request that waited for remote JWKS is resumed from
 //! the root context, which checks its limits before resuming it.
 
+use crate::abi::HostStatus;
 use crate::host;
 use crate::stream::Shared;
 use portcullis_core::headers::Exchange;
@@ -15,8 +16,6 @@ use portcullis_core::limits::key::KeyInputs;
 use portcullis_core::limits::store::{Anchor, HostError, SetOutcome, SharedStore};
 use portcullis_core::limits::{Context, LimitVerdict, Limits, Report, RequestLimits};
 use portcullis_core::pipeline::SALT_BYTES;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::Status;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,21 +31,21 @@ struct HostStore;
 
 impl SharedStore for HostStore {
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
-        match hostcalls::get_shared_data(key) {
-            Ok((value, Some(cas))) => Ok(Some((value.unwrap_or_default(), cas))),
-            Ok((_, None)) | Err(Status::NotFound) => Ok(None),
+        match crate::abi::shared_data(key) {
+            Ok(Some((value, cas))) if cas != 0 => Ok(Some((value, cas))),
+            Ok(_) => Ok(None),
             Err(status) => Err(HostError(format!(
-                "reading {key} failed with status {status:?}"
+                "reading {key} failed with status {status}"
             ))),
         }
     }
 
     fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<SetOutcome, HostError> {
-        match hostcalls::set_shared_data(key, Some(value), Some(cas)) {
+        match crate::abi::set_shared_data(key, value, cas) {
             Ok(()) => Ok(SetOutcome::Stored),
-            Err(Status::CasMismatch) => Ok(SetOutcome::CasMismatch),
+            Err(HostStatus::CAS_MISMATCH) => Ok(SetOutcome::CasMismatch),
             Err(status) => Err(HostError(format!(
-                "writing {key} failed with status {status:?}"
+                "writing {key} failed with status {status}"
             ))),
         }
     }
@@ -126,7 +125,7 @@ impl LimitsRuntime {
             .iter()
             .position(|(action, _)| *action == event.action);
         if let Some(Some(id)) = position.map(|position| ids[position]) {
-            let _ = hostcalls::increment_metric(id, 1);
+            let _ = crate::abi::increment_metric(id, 1);
         }
     }
 
@@ -182,7 +181,7 @@ fn publish(shared: &Shared, report: Report, request: Option<&RequestState>) {
     for metric in report.metrics {
         let index = LimitMetric::ALL.iter().position(|m| *m == metric);
         if let Some(Some(id)) = index.and_then(|index| runtime.metric_ids.get(index)) {
-            let _ = hostcalls::increment_metric(*id, 1);
+            let _ = crate::abi::increment_metric(*id, 1);
         }
     }
     for event in report.events {

@@ -1,7 +1,6 @@
 //! Counters, defined once by the root context and shared with every HTTP
 //! context.
 
-use proxy_wasm::hostcalls;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -70,7 +69,7 @@ impl Metrics {
             crate::host::define_counter(&format!("portcullis.filter.rule.{rule}"))
         });
         if let Some(id) = id {
-            if hostcalls::increment_metric(id, 1).is_err() {
+            if crate::abi::increment_metric(id, 1).is_err() {
                 self.increment_failure_logged.set(true);
             }
         }
@@ -82,10 +81,10 @@ impl Metrics {
         let Some(id) = self.ids[metric as usize] else {
             return;
         };
-        if let Err(status) = hostcalls::increment_metric(id, 1) {
+        if let Err(status) = crate::abi::increment_metric(id, 1) {
             if !self.increment_failure_logged.replace(true) {
                 log::warn!(
-                    "portcullis: incrementing metric {} failed with status {status:?}, later failures are not logged",
+                    "portcullis: incrementing metric {} failed with status {status}, later failures are not logged",
                     metric.name()
                 );
             }

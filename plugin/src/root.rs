@@ -6,7 +6,6 @@ use crate::metrics::Metrics;
 use crate::stream::{PassThrough, Shared, Stream};
 use portcullis_core::config::Config;
 use portcullis_core::event::{redact_config_message, SecurityEvent};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::OnceCell;
@@ -92,8 +91,8 @@ impl RootContext for Root {
         });
         let wants_ticks = shared.config.limits.enabled() || shared.config.events.export.is_some();
         if !crate::jwt::start(&shared) && wants_ticks {
-            if let Err(status) = hostcalls::set_tick_period(TICK_PERIOD) {
-                log::error!("portcullis: setting the tick period failed with status {status:?}, expired counters are reclaimed only when their keys return and events are not exported");
+            if let Err(status) = crate::abi::set_tick_period(TICK_PERIOD) {
+                log::error!("portcullis: setting the tick period failed with status {status}, expired counters are reclaimed only when their keys return and events are not exported");
             }
         }
         self.active = Some(shared);

@@ -188,6 +188,10 @@ pub struct Scenario {
     pub expect_configure: ConfigureOutcome,
     /// Lines the plugin must log while starting.
     pub configure_log_contains: Option<OneOrMany<String>>,
+    /// Host functions that fail: each returns the given status and does nothing
+    /// else, as in `proxy_set_shared_data: 10`.
+    #[serde(default)]
+    pub failing_host_calls: BTreeMap<String, u32>,
     /// How long a client waits for a paused stream before giving up (default 60s).
     pub client_timeout: Option<HumanDuration>,
     #[serde(default)]

@@ -147,6 +147,11 @@ fn options_for(scenario: &Scenario, host: HostProfile) -> VmOptions {
         limits: scenario.limits,
         server_header: scenario.server_header_transformation,
         host: scenario.host.unwrap_or(host),
+        failing_calls: scenario
+            .failing_host_calls
+            .iter()
+            .map(|(name, status)| (name.clone(), *status))
+            .collect(),
     }
 }
 
