@@ -500,10 +500,9 @@ impl Filter {
             values,
             applicable,
             candidates,
-            conditional,
         } = scratch;
         values.prepare(self.chains.len(), self.prefilter.set_words());
-        for mask in [&mut *applicable, &mut *candidates, &mut *conditional] {
+        for mask in [&mut *applicable, &mut *candidates] {
             mask.clear();
             mask.resize(words, 0);
         }
@@ -524,23 +523,8 @@ impl Filter {
                 && STRUCTURED_HEADERS.contains(&target.name.as_str());
             let kind = target.kind.bit().trailing_zeros() as usize;
             applicable.copy_from_slice(self.selection.kind(kind));
-            for ((word, rules), named) in conditional
-                .iter_mut()
-                .zip(&*applicable)
-                .zip(self.selection.conditional())
-            {
-                *word = rules & named;
-            }
-            if conditional.iter().any(|&word| word != 0) {
-                for_each_rule(conditional, |index| {
-                    let applies = self.rules.get(index).is_some_and(|rule| {
-                        rule.applies_to_classified(target.kind, &target.name, structured)
-                    });
-                    if !applies {
-                        applicable[index / 64] &= !(1u64 << (index % 64));
-                    }
-                });
-            }
+            self.selection
+                .keep_applicable(&target.name, structured, applicable);
             candidates.iter_mut().for_each(|word| *word = 0);
             for chain in 0..self.chains.len() {
                 let chain_rules = self.selection.chain(chain);
@@ -684,8 +668,6 @@ struct Scratch {
     applicable: Vec<u64>,
     /// Rules whose literal gate passes on one of the target's chains.
     candidates: Vec<u64>,
-    /// Applicable rules limited to some names.
-    conditional: Vec<u64>,
 }
 
 #[derive(Default)]

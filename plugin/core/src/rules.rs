@@ -263,11 +263,15 @@ impl Rule {
             && !(self.skip_structured && structured)
     }
 
-    /// Tells whether [`Rule::applies_to_classified`] depends on more than
-    /// the target's kind: on its name, or on whether it is a structured
-    /// header.
-    pub(crate) fn depends_on_name(&self) -> bool {
-        !self.names.is_empty() || self.skip_structured
+    /// Returns the target names the rule is limited to; empty when it
+    /// applies to every name.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Tells whether the rule skips the headers of [`STRUCTURED_HEADERS`].
+    pub(crate) fn skips_structured(&self) -> bool {
+        self.skip_structured
     }
 
     /// Returns the literals that every match of the rule contains: those of

@@ -6,7 +6,10 @@
 //! index `i` of the filter.
 
 use super::prefilter::Prefilter;
+use crate::fnv::Fnv;
 use crate::rules::Rule;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 #[derive(Debug, Clone)]
 pub(super) struct Selection {
@@ -22,9 +25,12 @@ pub(super) struct Selection {
     gates: Vec<u64>,
     /// The rules without a gate, which every value reaches.
     ungated: Vec<u64>,
-    /// The rules whose scope depends on the target's name, which
-    /// [`Rule::applies_to_classified`] decides per target.
-    conditional: Vec<u64>,
+    /// The rules limited to targets of given names.
+    named_only: Vec<u64>,
+    /// For each name that some rule is limited to, the rules that list it.
+    by_name: HashMap<String, Vec<u64>, BuildHasherDefault<Fnv>>,
+    /// The rules that skip structured headers.
+    skips_structured: Vec<u64>,
 }
 
 impl Selection {
@@ -43,7 +49,9 @@ impl Selection {
             by_gate: vec![0; group_words * 64 * words],
             gates: vec![0; group_words],
             ungated: vec![0; words],
-            conditional: vec![0; words],
+            named_only: vec![0; words],
+            by_name: HashMap::default(),
+            skips_structured: vec![0; words],
         };
         for (index, rule) in rules.iter().enumerate() {
             let (word, bit) = (index / 64, 1u64 << (index % 64));
@@ -62,8 +70,17 @@ impl Selection {
                 }
                 None => selection.ungated[word] |= bit,
             }
-            if rule.depends_on_name() {
-                selection.conditional[word] |= bit;
+            if !rule.names().is_empty() {
+                selection.named_only[word] |= bit;
+            }
+            for name in rule.names() {
+                selection
+                    .by_name
+                    .entry(name.clone())
+                    .or_insert_with(|| vec![0; words])[word] |= bit;
+            }
+            if rule.skips_structured() {
+                selection.skips_structured[word] |= bit;
             }
         }
         selection
@@ -86,8 +103,18 @@ impl Selection {
             .unwrap_or_default()
     }
 
-    pub(super) fn conditional(&self) -> &[u64] {
-        &self.conditional
+    /// Removes from `rules` those that do not apply to a target called
+    /// `name`, as [`Rule::applies_to_classified`] decides, given whether
+    /// the target is a structured header.
+    pub(super) fn keep_applicable(&self, name: &str, structured: bool, rules: &mut [u64]) {
+        let listed = self.by_name.get(name);
+        for (index, word) in rules.iter_mut().enumerate() {
+            let named = listed.and_then(|mask| mask.get(index)).copied();
+            *word &= !self.named_only[index] | named.unwrap_or(0);
+            if structured {
+                *word &= !self.skips_structured[index];
+            }
+        }
     }
 
     /// Writes to `passing` the rules that `found` lets through their gate:
