@@ -6,6 +6,11 @@
 //! depends only on the value's kind, its name and its bytes, so a value that
 //! passed every rule once passes them again, and the filter can skip it.
 //!
+//! A value is stored the second time it passes, not the first, so values
+//! that are new on every request (request ids, trace ids, timestamps) cost
+//! no allocation and do not push out the values that do repeat. Before that
+//! second time, only the value's hash is kept.
+//!
 //! Only request metadata is remembered: the method, the path, header names
 //! and values, cookie names and argument names. Argument values, cookie
 //! values, query strings, bodies and any target with a sensitive name are
@@ -22,6 +27,9 @@ use std::sync::Mutex;
 /// value replaces whatever shared its slot.
 const SLOTS: usize = 1024;
 
+/// Number of hashes of values that passed once.
+const SEEN_SLOTS: usize = 4096;
+
 /// Longest value that is remembered. Longer values are rarely repeated, and
 /// the bound keeps the memory under `SLOTS` times this many bytes.
 pub(super) const MAX_VALUE_BYTES: usize = 256;
@@ -37,13 +45,21 @@ struct Entry {
 /// Values on which every rule ran without a match.
 #[derive(Debug)]
 pub(super) struct CleanValues {
-    slots: Mutex<Vec<Option<Entry>>>,
+    table: Mutex<Table>,
+}
+
+/// The remembered values, and the hashes of values that passed once. Both
+/// are allocated on first use, so a VM at rest does not pay for them.
+#[derive(Debug, Default)]
+struct Table {
+    slots: Vec<Option<Entry>>,
+    seen: Vec<u64>,
 }
 
 impl Default for CleanValues {
     fn default() -> Self {
         CleanValues {
-            slots: Mutex::new(Vec::new()),
+            table: Mutex::new(Table::default()),
         }
     }
 }
@@ -77,10 +93,11 @@ impl CleanValues {
 
     /// Tells whether the value with this key passed every rule before.
     pub(super) fn contains(&self, key: u64, target: &Target, value: &[u8]) -> bool {
-        let Ok(slots) = self.slots.lock() else {
+        let Ok(table) = self.table.lock() else {
             return false;
         };
-        slots
+        table
+            .slots
             .get(slot(key))
             .and_then(Option::as_ref)
             .is_some_and(|entry| {
@@ -91,17 +108,26 @@ impl CleanValues {
             })
     }
 
-    /// Remembers that the value with this key passed every rule.
+    /// Records that the value with this key passed every rule: its hash the
+    /// first time, the value itself when its hash was recorded before.
     pub(super) fn insert(&self, key: u64, target: &Target, value: &[u8]) {
-        let Ok(mut slots) = self.slots.lock() else {
+        let Ok(mut table) = self.table.lock() else {
             return;
         };
-        // The table is allocated on first use, so a VM at rest does not pay
-        // for it.
-        if slots.is_empty() {
-            slots.resize_with(SLOTS, || None);
+        if table.seen.is_empty() {
+            table.seen = vec![0; SEEN_SLOTS];
         }
-        if let Some(entry) = slots.get_mut(slot(key)) {
+        // The high half of the hash picks this slot and the low half the
+        // value's slot, so values that share one rarely share the other.
+        let seen_slot = ((key >> 32) % SEEN_SLOTS as u64) as usize;
+        if table.seen[seen_slot] != key {
+            table.seen[seen_slot] = key;
+            return;
+        }
+        if table.slots.is_empty() {
+            table.slots.resize_with(SLOTS, || None);
+        }
+        if let Some(entry) = table.slots.get_mut(slot(key)) {
             *entry = Some(Entry {
                 hash: key,
                 kind: target.kind,
@@ -185,10 +211,34 @@ mod tests {
                 .as_ref()
                 .is_some_and(|clean| clean.contains(key, agent, &agent.value))
         };
+        // A value is stored the second time it passes.
+        assert!(!remembered(&filter));
+        assert!(rule_ids(&filter, &request).is_empty());
         assert!(remembered(&filter));
         let off = filter_from(r#"{"filter": {"remember_clean_metadata": false}}"#);
         assert!(rule_ids(&off, &request).is_empty());
+        assert!(rule_ids(&off, &request).is_empty());
         assert!(!remembered(&off));
+    }
+
+    #[test]
+    fn values_seen_once_not_stored() {
+        let filter = filter_from("{}");
+        let stored = |filter: &Filter| {
+            filter.clean.as_ref().map_or(0, |clean| {
+                clean.table.lock().map_or(0, |table| {
+                    table.slots.iter().filter(|entry| entry.is_some()).count()
+                })
+            })
+        };
+        for id in 0..50 {
+            let request_id = format!("5f0c8a8e-4b1e-4a8e-9f0a-{id:012x}");
+            let request = headers("/", &[("x-request-id", request_id.as_str())]);
+            assert!(rule_ids(&filter, &request).is_empty());
+        }
+        // The method, the path, the host and the name `x-request-id` came 50
+        // times; each request id came once.
+        assert_eq!(stored(&filter), 4);
     }
 
     #[test]
