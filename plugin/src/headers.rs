@@ -16,10 +16,14 @@ pub fn plan(config: &Config, headers: &HeaderPairs) -> RequestPlan {
     plan_request(&config.headers, &config.cors, headers, source)
 }
 
-/// Removes and adds the request headers that the plan lists.
-pub fn apply_request_edits(context_id: u32, plan: &RequestPlan) {
+/// Removes and adds the request headers that the plan lists. Returns false
+/// when the host failed to remove one, because a spoofed client address
+/// would then reach the upstream: the caller rejects the request.
+pub fn apply_request_edits(context_id: u32, plan: &RequestPlan) -> bool {
     for name in &plan.strip {
-        host::remove_header(context_id, MapType::HttpRequestHeaders, name);
+        if !host::remove_header(context_id, MapType::HttpRequestHeaders, name) {
+            return false;
+        }
     }
     for (name, value) in &plan.add {
         host::add_header(
@@ -29,6 +33,22 @@ pub fn apply_request_edits(context_id: u32, plan: &RequestPlan) {
             value.as_bytes(),
         );
     }
+    true
+}
+
+/// Responds with a 503 and the security headers to a request that the
+/// module could not read or clean up, so that it never reaches the upstream
+/// unchecked. Used when the host fails a call on which a control depends.
+pub fn reject_unchecked(context_id: u32, config: &Config, exchange: &Exchange, reason: &str) {
+    log::error!("portcullis: context {context_id}: {reason}, responding 503");
+    send_response(
+        context_id,
+        config,
+        exchange,
+        503,
+        &[("content-type", "application/json")],
+        br#"{"error":"request_not_checked"}"#,
+    );
 }
 
 /// Sends a reply that the request side decided, and logs why.
@@ -88,8 +108,10 @@ pub fn harden_response(context_id: u32, config: &Config, exchange: &Exchange) ->
     let edits = config.headers.response_edits(&headers, exchange);
     for edit in &edits {
         match edit {
+            // A leaking header that stays is logged by `remove_header`. The
+            // response is still sent, because the upstream has responded.
             HeaderEdit::Remove(name) => {
-                host::remove_header(context_id, MapType::HttpResponseHeaders, name)
+                host::remove_header(context_id, MapType::HttpResponseHeaders, name);
             }
             HeaderEdit::Add(name, value) => {
                 host::add_header(context_id, MapType::HttpResponseHeaders, name, value)

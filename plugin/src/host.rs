@@ -24,10 +24,14 @@ pub fn header_value(map: MapType, name: &str) -> Option<Vec<u8>> {
     })
 }
 
-/// Removes every copy of a header.
-pub fn remove_header(context_id: u32, map: MapType, name: &str) {
-    if let Err(status) = abi::remove_header(map, name) {
-        log::warn!("portcullis: context {context_id}: removing header {name} from {map:?} failed with status {status}");
+/// Removes every copy of a header; returns whether the host did.
+pub fn remove_header(context_id: u32, map: MapType, name: &str) -> bool {
+    match abi::remove_header(map, name) {
+        Ok(()) => true,
+        Err(status) => {
+            log::warn!("portcullis: context {context_id}: removing header {name} from {map:?} failed with status {status}");
+            false
+        }
     }
 }
 
@@ -58,11 +62,23 @@ pub fn request_body(context_id: u32, size: usize) -> Option<Vec<u8>> {
     }
 }
 
-/// Reads the plugin configuration; an absent buffer reads as empty.
-pub fn plugin_configuration() -> Result<Vec<u8>, String> {
-    abi::buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-        .map(Option::unwrap_or_default)
-        .map_err(|status| format!("reading the plugin configuration failed with status {status}"))
+/// Reads the plugin configuration of `size` bytes, the size the host passed
+/// to `proxy_on_configure`. An absent buffer reads as empty when the size is
+/// 0. A configuration that the host announced but does not return is an
+/// error, because applying the defaults in its place would drop the
+/// operator's controls.
+pub fn plugin_configuration(size: usize) -> Result<Vec<u8>, String> {
+    let max_size = if size == 0 { usize::MAX } else { size };
+    let document = abi::buffer(BufferType::PluginConfiguration, 0, max_size)
+        .map_err(|status| format!("reading the plugin configuration failed with status {status}"))?
+        .unwrap_or_default();
+    if document.len() < size {
+        return Err(format!(
+            "the host announced {size} bytes of plugin configuration but returned {}",
+            document.len()
+        ));
+    }
+    Ok(document)
 }
 
 /// Reads a property as bytes; `None` when it is not found or the host fails.

@@ -606,7 +606,25 @@ fn apply(
             checked,
         } => {
             for edit in &edits {
-                apply_edit(context_id, edit);
+                // A header the request does not carry needs no removal, and
+                // skipping it saves a host call.
+                if let RequestEdit::Remove(name) = edit {
+                    if !headers
+                        .iter()
+                        .any(|(present, _)| present.eq_ignore_ascii_case(name))
+                    {
+                        continue;
+                    }
+                }
+                if !apply_edit(context_id, edit) {
+                    crate::headers::reject_unchecked(
+                        context_id,
+                        &shared.config,
+                        exchange,
+                        "a client copy of a forwarded token header could not be removed",
+                    );
+                    return Err(Action::Pause);
+                }
             }
             if reports_acceptance(&accepted, checked) {
                 shared.jwt.increment(JwtMetric::Accepted);
@@ -633,10 +651,13 @@ fn apply(
     }
 }
 
-fn apply_edit(context_id: u32, edit: &RequestEdit) {
+/// Applies one edit. Returns false when a header could not be removed,
+/// because a client's copy of a header the module forwards would then reach
+/// the upstream.
+fn apply_edit(context_id: u32, edit: &RequestEdit) -> bool {
     match edit {
         RequestEdit::Remove(name) => {
-            host::remove_header(context_id, MapType::HttpRequestHeaders, name)
+            return host::remove_header(context_id, MapType::HttpRequestHeaders, name);
         }
         RequestEdit::Add(name, value) => host::add_header(
             context_id,
@@ -648,6 +669,7 @@ fn apply_edit(context_id: u32, edit: &RequestEdit) {
             host::replace_header(context_id, MapType::HttpRequestHeaders, ":path", path)
         }
     }
+    true
 }
 
 fn reject(

@@ -54,10 +54,10 @@ impl RootContext for Root {
 
     /// Compiles the whole configuration before applying any of it, so a
     /// rejected document leaves the previous configuration in force.
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         let metrics = self.metrics();
         let plugin_name = host::plugin_name();
-        let compiled = host::plugin_configuration().and_then(|document| {
+        let compiled = host::plugin_configuration(plugin_configuration_size).and_then(|document| {
             Config::from_json(&document).map_err(|error| redact_config_message(&error.to_string()))
         });
         let config = match compiled {

@@ -115,16 +115,17 @@ impl Stream {
     }
 
     fn inspect_body(&mut self, size: usize) -> Action {
-        let Some(body) = host::request_body(self.context_id, size) else {
-            return Action::Continue;
-        };
+        // A failed read, logged by `request_body`, leaves nothing to inspect.
+        let body = host::request_body(self.context_id, size).unwrap_or_default();
         // Kong's ngx_wasm_module hands over an empty body when nginx has
-        // spooled it to a file. A body shorter than its content-length, or an
-        // empty chunked body, was not inspected, so it is handled as one over
-        // the limit.
-        let unread = match self.declared_length {
-            Some(declared) => (declared > body.len()).then_some(declared),
-            None => (self.chunked && body.is_empty()).then_some(0),
+        // spooled it to a file. A body shorter than the host reported or than
+        // its content-length, or an empty chunked body, was not inspected, so
+        // it is handled as one over the limit.
+        let expected = self.declared_length.unwrap_or(0).max(size);
+        let unread = if body.len() < expected {
+            Some(expected)
+        } else {
+            (self.declared_length.is_none() && self.chunked && body.is_empty()).then_some(0)
         };
         if let Some(declared) = unread {
             log::warn!(
@@ -238,7 +239,19 @@ impl HttpContext for Stream {
     /// headers. The body, if any, is paused in `on_http_request_body`, so this
     /// callback ignores `end_of_stream`.
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let headers = host::header_pairs(self.context_id, MapType::HttpRequestHeaders);
+        let headers = match crate::abi::header_pairs(MapType::HttpRequestHeaders) {
+            Ok(headers) => headers,
+            Err(status) => {
+                self.replied = true;
+                crate::headers::reject_unchecked(
+                    self.context_id,
+                    &self.shared.config,
+                    &self.exchange,
+                    &format!("reading the request headers failed with status {status}"),
+                );
+                return Action::Pause;
+            }
+        };
         self.request = RequestInfo::from_headers(&headers);
         self.content_type = first_value(&headers, "content-type").map(<[u8]>::to_vec);
         self.declared_length = first_value(&headers, "content-length")
@@ -264,7 +277,16 @@ impl HttpContext for Stream {
             return Action::Pause;
         }
 
-        crate::headers::apply_request_edits(self.context_id, &plan);
+        if !crate::headers::apply_request_edits(self.context_id, &plan) {
+            self.replied = true;
+            crate::headers::reject_unchecked(
+                self.context_id,
+                &shared.config,
+                &self.exchange,
+                "a spoofable request header could not be removed",
+            );
+            return Action::Pause;
+        }
         let headers = &self.request_headers;
         let claims = match crate::jwt::on_request_headers(
             self.context_id,
