@@ -354,11 +354,7 @@ impl Worker {
             authority: Vec::new(),
             scheme: b"http".to_vec(),
             headers,
-            body_chunks: if body.is_empty() {
-                Vec::new()
-            } else {
-                vec![body.to_vec()]
-            },
+            body_chunks: body_chunks(&body),
             trailers: None,
             source: peer,
             destination: local,
@@ -690,13 +686,18 @@ async fn send(
     Ok(UpstreamResponse {
         status,
         headers,
-        body_chunks: if body.is_empty() {
-            Vec::new()
-        } else {
-            vec![body.to_vec()]
-        },
+        body_chunks: body_chunks(&body),
         trailers: None,
     })
+}
+
+/// A received body as the harness's chunk list: none for an empty body.
+fn body_chunks(body: &Bytes) -> Vec<Vec<u8>> {
+    if body.is_empty() {
+        Vec::new()
+    } else {
+        vec![body.to_vec()]
+    }
 }
 
 /// The demo application: echoes the request as JSON and leaks its stack in headers, as
