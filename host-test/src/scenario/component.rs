@@ -251,6 +251,9 @@ fn scenario_skip_reason(scenario: &Scenario) -> Option<String> {
     if !scenario.http_calls.is_empty() {
         return Some("http-call answers".to_string());
     }
+    if !scenario.failing_host_calls.is_empty() {
+        return Some("failing proxy-wasm host calls".to_string());
+    }
     if scenario.vm_configuration.is_some() || !scenario.environment.is_empty() {
         return Some("VM configuration and environment".to_string());
     }

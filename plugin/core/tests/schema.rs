@@ -109,6 +109,10 @@ struct ScenarioConfiguration {
     configuration_raw: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     expect_configure: Option<String>,
+    /// Host functions the scenario makes fail; a rejection then comes from
+    /// the host, not from the document.
+    #[serde(default)]
+    failing_host_calls: serde_yaml_ng::Mapping,
 }
 
 /// Returns the bytes that host-test hands to the plugin for a scenario.
@@ -188,6 +192,15 @@ fn scenario_configurations_match_schema() {
             }
             let document = document
                 .unwrap_or_else(|| panic!("{}: accepted configuration is not JSON", name(path)));
+            let errors = schema_errors(&validator, &document);
+            assert!(errors.is_empty(), "{}: {errors:#?}", name(path));
+            continue;
+        }
+        if !scenario.failing_host_calls.is_empty() {
+            // The document is valid and the host fails to hand it over.
+            assert!(parser.is_none(), "{}: {parser:?}", name(path));
+            let document =
+                document.unwrap_or_else(|| panic!("{}: configuration is not JSON", name(path)));
             let errors = schema_errors(&validator, &document);
             assert!(errors.is_empty(), "{}: {errors:#?}", name(path));
             continue;
