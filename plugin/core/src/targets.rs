@@ -736,19 +736,19 @@ pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
     // and content for others, so it makes the body malformed. One in
     // mid-line followed by more text (`--frontiersman` under the boundary
     // `frontier`) is content for all.
+    //
+    // The rest of the line is read only as far as its white space goes, so
+    // occurrences in mid-line cost their own bytes, not the rest of the body.
     let mut starts = Vec::new();
     let mut from = 0;
     while let Some(offset) = find(&body[from..], &delimiter) {
         let start = from + offset;
         let after = &body[start + delimiter.len()..];
-        let line_rest = after
-            .iter()
-            .position(|&byte| byte == b'\n')
-            .map_or(after, |end| &after[..end]);
         let line_start = start == 0 || body[start - 1] == b'\n';
         let line_end = after.starts_with(b"--")
-            || line_rest
+            || after
                 .iter()
+                .take_while(|&&byte| byte != b'\n')
                 .all(|&byte| matches!(byte, b' ' | b'\t' | b'\r'));
         if line_start && line_end {
             starts.push(start);
@@ -767,6 +767,7 @@ pub fn parse_multipart(body: &[u8], boundary: &[u8]) -> Option<Vec<Part>> {
             // The closing delimiter: what follows is the epilogue.
             return (index + 1 == starts.len()).then_some(parts);
         }
+        // The rest of a delimiter line is white space, checked above.
         let line_end = after
             .iter()
             .position(|&byte| byte == b'\n')

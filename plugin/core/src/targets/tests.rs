@@ -105,6 +105,35 @@ fn multipart_parts_and_file_names() {
     )));
 }
 
+/// Times `parse_multipart` on a body of `size` bytes in which the boundary
+/// occurs in mid-line every four bytes, with no line end anywhere.
+fn time_mid_line_delimiters(size: usize) -> std::time::Duration {
+    let mut body = b"a".to_vec();
+    while body.len() < size {
+        body.extend_from_slice(b"--bx");
+    }
+    (0..3)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            assert_eq!(parse_multipart(&body, b"b"), None);
+            started.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+#[test]
+fn mid_line_delimiters_scale_linearly() {
+    let one = time_mid_line_delimiters(512 * 1024);
+    let two = time_mid_line_delimiters(1024 * 1024);
+    // Linear time gives a ratio near 2, quadratic time one near 4.
+    let ratio = two.as_secs_f64() / one.as_secs_f64().max(1e-9);
+    assert!(
+        ratio < 3.2,
+        "1 MiB took {two:?}, 512 KiB took {one:?}, ratio {ratio:.2}"
+    );
+}
+
 #[test]
 fn multipart_without_delimiter_fails() {
     assert_eq!(parse_multipart(b"no parts here", b"XX"), None);
