@@ -222,7 +222,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 connection,
             };
             if workers[worker].send(accepted).is_err() {
-                eprintln!("host-test serve: worker {worker} is gone");
+                eprintln!("host-test serve: worker {worker} has stopped, dropping the connection from {peer}");
             }
         }
     })
@@ -421,7 +421,7 @@ impl Worker {
         }
     }
 
-    /// Starts the http calls the module asked for, prints its logs, and wakes the tick task
+    /// Starts the http calls the module requested, prints its logs, and wakes the tick task
     /// when a callback set a tick sooner than the one it waits for.
     fn after_callbacks(self: &Rc<Self>, vm: &mut Vm) {
         for call in vm.take_outgoing_calls() {
@@ -437,7 +437,7 @@ impl Worker {
 
     /// Sends one of the module's http calls and delivers its response, or its failure.
     async fn http_call(self: Rc<Self>, call: OutgoingCall) {
-        // A timeout of 0 means none in Envoy; the harness still bounds the wait.
+        // A timeout of 0 means none in Envoy, but the harness still bounds the wait.
         let timeout = match call.timeout_ms {
             0 => Duration::from_secs(60),
             ms => Duration::from_millis(ms.into()),
@@ -691,7 +691,8 @@ async fn send(
     })
 }
 
-/// A received body as the harness's chunk list: none for an empty body.
+/// Returns a received body as the harness's chunk list, with no chunk for an
+/// empty body.
 fn body_chunks(body: &Bytes) -> Vec<Vec<u8>> {
     if body.is_empty() {
         Vec::new()

@@ -17,8 +17,8 @@ pub fn plan(config: &Config, headers: &HeaderPairs) -> RequestPlan {
 }
 
 /// Removes and adds the request headers that the plan lists. Returns false
-/// when the host failed to remove one, because a spoofed client address
-/// would then reach the upstream: the caller rejects the request.
+/// when the host failed to remove one, so that the caller rejects the
+/// request instead of forwarding a header the policy strips as spoofable.
 pub fn apply_request_edits(context_id: u32, plan: &RequestPlan) -> bool {
     for name in &plan.strip {
         if !host::remove_header(context_id, MapType::HttpRequestHeaders, name) {

@@ -606,16 +606,6 @@ fn apply(
             checked,
         } => {
             for edit in &edits {
-                // A header the request does not carry needs no removal, and
-                // skipping it saves a host call.
-                if let RequestEdit::Remove(name) = edit {
-                    if !headers
-                        .iter()
-                        .any(|(present, _)| present.eq_ignore_ascii_case(name))
-                    {
-                        continue;
-                    }
-                }
                 if !apply_edit(context_id, edit) {
                     crate::headers::reject_unchecked(
                         context_id,

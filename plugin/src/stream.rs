@@ -127,13 +127,13 @@ impl Stream {
         } else {
             (self.declared_length.is_none() && self.chunked && body.is_empty()).then_some(0)
         };
-        if let Some(declared) = unread {
+        if let Some(expected) = unread {
             log::warn!(
-                "portcullis: context {}: the host returned {} of {declared} body bytes, the body cannot be inspected",
+                "portcullis: context {}: the host returned {} of {expected} body bytes, the body cannot be inspected",
                 self.context_id,
                 body.len()
             );
-            return self.reject_or_pass_large_body(declared);
+            return self.reject_or_pass_large_body(expected);
         }
         let shared = self.shared.clone();
         shared

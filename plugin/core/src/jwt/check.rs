@@ -766,10 +766,10 @@ fn header_matches(matcher: &HeaderMatch, headers: &HeaderPairs) -> bool {
     matched != matcher.invert
 }
 
-/// Returns the removals of the headers this filter sets for the upstream, as
-/// a client may have sent them. A copy spelled with underscores is removed
-/// too, because CGI-style servers read `x_jwt_sub` and `x-jwt-sub` as the
-/// same variable.
+/// Returns the removals of the headers this filter sets for the upstream
+/// that the client sent, so that a header the request does not carry costs
+/// no edit. A copy spelled with underscores is removed too, because
+/// CGI-style servers read `x_jwt_sub` and `x-jwt-sub` as the same variable.
 fn client_copies_to_remove(policy: &JwtPolicy, headers: &HeaderPairs) -> Vec<RequestEdit> {
     let mut names: Vec<&str> = Vec::new();
     for provider in &policy.providers {
@@ -780,9 +780,7 @@ fn client_copies_to_remove(policy: &JwtPolicy, headers: &HeaderPairs) -> Vec<Req
             names.push(name);
         }
     }
-    let mut removals: Vec<String> = names.iter().map(|name| name.to_string()).collect();
-    // A client copy spelled with `_` for `-`, or the reverse, reaches
-    // CGI-style applications as the same variable.
+    let mut removals: Vec<String> = Vec::new();
     for (sent, _) in headers {
         let sent_dashed = dashed(sent);
         if names
