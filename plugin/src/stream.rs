@@ -127,6 +127,8 @@ impl Stream {
         } else {
             (self.declared_length.is_none() && self.chunked && body.is_empty()).then_some(0)
         };
+        // NOTE: a body the host failed to return gets the over-the-limit
+        // response (413 under `reject`), although its size is not the cause.
         if let Some(expected) = unread {
             log::warn!(
                 "portcullis: context {}: the host returned {} of {expected} body bytes, the body cannot be inspected",
@@ -205,6 +207,8 @@ impl Stream {
     /// Counts a failure status for the limits and adds their `RateLimit`
     /// headers to the response.
     fn add_rate_limit_headers(&self) {
+        // NOTE: when the host cannot return `:status`, the response counts as
+        // no failure, so a failure-counting policy misses it.
         let status = host::header_value(MapType::HttpResponseHeaders, ":status")
             .and_then(|value| std::str::from_utf8(&value).ok()?.parse().ok());
         let shared = self.shared.clone();
