@@ -2051,13 +2051,19 @@ fn backup_file_inside_path_is_found() {
 #[test]
 fn url_imitating_request_host_is_found() {
     let id = "rfi-host-confusion";
-    let path = "/go?next=https%3A%2F%2Fexample.com%40evil.net%2F";
-    assert!(request_rule_ids(&request(path), "").contains(&id), "{path}");
-    // A name that starts with the site's, or the site on another port,
-    // also fits CDN and clone URLs, so it counts from paranoia level 2.
+    for path in [
+        "/go?next=https%3A%2F%2Fexample.com%40evil.net%2F",
+        "/get?x=https://example.com:1234/",
+        "/fetch?url=http%3A%2F%2Fexample.com%3A6379%2F",
+    ] {
+        assert!(request_rule_ids(&request(path), "").contains(&id), "{path}");
+    }
+    // A name that starts with the site's, or the site on another web port,
+    // also fits CDN, clone and staging URLs, so it counts from paranoia
+    // level 2.
     for path in [
         "/get?x=https://example.com.evil.com/",
-        "/get?x=https://example.com:1234/",
+        "/get?x=https://example.com:8080/",
     ] {
         assert!(
             !request_rule_ids(&request(path), "").contains(&id),

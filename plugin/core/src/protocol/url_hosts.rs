@@ -85,11 +85,13 @@ fn is_loopback(host: &str) -> bool {
 /// `site`, and the paranoia level of that reason, or `None` when it does
 /// not.
 ///
-/// The site's name as user information of another host has no ordinary use.
-/// The other two reasons also match ordinary links, so they run from
-/// paranoia level 2: CDN and storage names such as
-/// `example.com.s3.amazonaws.com` start with the site's name, and clone and
-/// development URLs name the site's host with another port.
+/// Two reasons run at paranoia level 1 because they have no ordinary use:
+/// the site's name as user information of another host, and the site's host
+/// with a port outside `COMMON_WEB_PORTS`, which reaches another service of
+/// the same machine. The other reasons also match ordinary links, so they
+/// run from level 2. CDN and storage names such as
+/// `example.com.s3.amazonaws.com` start with the site's name. Clone and
+/// staging URLs name the site's host with another web port.
 fn confusion(
     site: &Authority,
     scheme: &str,
@@ -128,8 +130,21 @@ fn confusion(
     let other_port = target.port.is_some()
         && target_port != port_number(&site.port)
         && target_port != Some(default);
-    other_port.then_some(("request host with another port", 2))
+    if !other_port {
+        return None;
+    }
+    let paranoia = match target_port {
+        Some(port) if COMMON_WEB_PORTS.contains(&port) => 2,
+        _ => 1,
+    };
+    Some(("request host with another port", paranoia))
 }
+
+/// Ports that web front ends, staging copies and development servers of a
+/// site commonly listen on.
+const COMMON_WEB_PORTS: &[u16] = &[
+    80, 443, 3000, 4200, 5000, 5173, 8000, 8008, 8080, 8081, 8443, 8888,
+];
 
 /// Reports argument values with a URL whose host imitates the request's
 /// `Host`: the same name followed by another domain, the same name as user
@@ -212,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn only_user_information_counts_at_level_one() {
+    fn service_ports_count_at_level_one() {
         let paranoia = |host: &str, url: &str| level(host, url).map(|(_, paranoia)| paranoia);
         assert_eq!(
             paranoia("example.com", "https://example.com@evil.com/"),
@@ -223,9 +238,22 @@ mod tests {
             Some(2)
         );
         assert_eq!(
-            paranoia("example.com", "https://example.com:1234/"),
+            paranoia("example.com", "https://example.com:8080/"),
             Some(2)
         );
+        assert_eq!(
+            paranoia("example.com:8443", "https://example.com:443/x"),
+            None
+        );
+        for url in [
+            "https://example.com:1234/",
+            "http://example.com:6379/",
+            "http://example.com:9200/_search",
+            "https://example.com:65535/",
+            "http://example.com:99999/",
+        ] {
+            assert_eq!(paranoia("example.com", url), Some(1), "{url}");
+        }
     }
 
     #[test]
