@@ -53,7 +53,7 @@ host:
 # (plugin/core/tests/schema.rs) to the core library's tests.
 unit:
 	$(CARGO) test -p portcullis-core --features schema
-	$(CARGO) test -p portcullis-core --features narrow-rsa --test jwt_conformance
+	$(CARGO) test -p portcullis-core --features narrow-limbs --test jwt_conformance
 	$(CARGO) test --profile harness -p host-test
 
 # Regenerates schema/portcullis.schema.json from the configuration types.

@@ -5,7 +5,7 @@
 //! - [`token`] parses compact JWS strictly, [`keys`] parses JWKS and PEM
 //!   keys, [`verify`] checks HMAC tags with `jsonwebtoken` and signatures
 //!   with `rsa`, `p256`, `p384`, `p521` and `ed25519-dalek` ([`montgomery`]
-//!   does RSA's arithmetic on wasm32), [`claims`]
+//!   does RSA's arithmetic on wasm32, and [`weierstrass`] ECDSA's), [`claims`]
 //!   checks the time window, issuer, audiences and rule claim requirements.
 //! - [`check::evaluate`] runs a request through the rules and returns a
 //!   [`check::Decision`]; [`response`] builds the 401 and 403 answers.
@@ -25,3 +25,4 @@ pub mod response;
 mod roca;
 pub mod token;
 pub mod verify;
+pub mod weierstrass;

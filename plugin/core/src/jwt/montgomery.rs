@@ -89,6 +89,13 @@ impl Modulus {
         Some(from_limbs(&result, self.bits, self.bytes.len()))
     }
 
+    /// Returns the limbs of the modulus, their width in bits, the negated
+    /// inverse of the lowest limb modulo `2^bits`, and `R^2 mod modulus`,
+    /// for arithmetic in fixed-size limbs elsewhere.
+    pub(crate) fn parts(&self) -> (&[u32], u32, u64, &[u32]) {
+        (&self.limbs, self.bits, self.inverse, &self.r_squared)
+    }
+
     /// Raises a number in Montgomery form to `exponent` (big-endian bytes)
     /// by left-to-right square-and-multiply. An exponent of 0 gives the
     /// Montgomery form of 1, `R mod modulus`.

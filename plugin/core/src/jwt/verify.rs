@@ -1,12 +1,12 @@
 //! Signature verification of a parsed token against a provider's keys.
 //!
-//! `jsonwebtoken` verifies HMAC tags. ECDSA and Ed25519 signatures are
-//! verified by the RustCrypto crates it builds on (`p256`, `p384`,
-//! `ed25519-dalek`) and by `p521`. RSA signatures are checked here on
-//! `rsa`'s key type, so that the public exponent costs a square-and-multiply:
-//! with `crypto-bigint` in 64-bit limbs natively, and with the narrow limbs
-//! of [`super::montgomery`] on wasm32. Keys are decoded once, when they are
-//! loaded.
+//! `jsonwebtoken` verifies HMAC tags and `ed25519-dalek` Ed25519
+//! signatures. RSA signatures are checked here on `rsa`'s key type, so that
+//! the public exponent costs a square-and-multiply. Natively, RSA computes
+//! in `crypto-bigint`'s 64-bit limbs and ECDSA is verified by `p256`,
+//! `p384` and `p521`. On wasm32 both compute in the narrow limbs of
+//! [`super::montgomery`] and [`super::weierstrass`] instead, which take
+//! fewer instructions there. Keys are decoded once, when they are loaded.
 //!
 //! Key selection happens here: the key family must accept the token's `alg`,
 //! a key's own `alg` must equal it, and a `kid` in the token selects among
@@ -15,8 +15,14 @@
 use super::error::JwtError;
 use super::keys::{Key, Material, RsaKey};
 use super::token::{Algorithm, Header, Token};
+use super::weierstrass::{self, CurveName};
 use jsonwebtoken::crypto::CryptoProvider;
 use signature::Verifier as _;
+
+/// Whether RSA and ECDSA compute in narrow limbs: on wasm32, and with the
+/// `narrow-limbs` feature, so that the conformance tests check that
+/// arithmetic natively.
+const NARROW_LIMBS: bool = cfg!(any(target_arch = "wasm32", feature = "narrow-limbs"));
 
 /// Most keys tried for one token, so a JWKS of many keys without `kid` cannot
 /// multiply the cost of a forged token.
@@ -71,14 +77,26 @@ pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) 
         // JWS carries ECDSA signatures as raw r || s (RFC 7518, section
         // 3.4); `from_slice` rejects zero or out-of-range scalars.
         Material::P256(verifying_key) if alg == Algorithm::ES256 => {
+            if NARROW_LIMBS {
+                let point = verifying_key.to_sec1_point(false);
+                return weierstrass::verify(CurveName::P256, point.as_bytes(), message, signature);
+            }
             p256::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
         }
         Material::P384(verifying_key) if alg == Algorithm::ES384 => {
+            if NARROW_LIMBS {
+                let point = verifying_key.to_sec1_point(false);
+                return weierstrass::verify(CurveName::P384, point.as_bytes(), message, signature);
+            }
             p384::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
         }
         Material::P521(verifying_key) if alg == Algorithm::ES512 => {
+            if NARROW_LIMBS {
+                let point = verifying_key.to_sec1_point(false);
+                return weierstrass::verify(CurveName::P521, point.as_bytes(), message, signature);
+            }
             p521::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
         }
@@ -131,11 +149,10 @@ fn verify_rsa(alg: Algorithm, key: &RsaKey, message: &[u8], signature: &[u8]) ->
 /// bytes as many as the modulus has, or `None` when the signature is not
 /// that long or not below the modulus (RFC 8017, section 5.2.2).
 ///
-/// On wasm32 (and with the `narrow-rsa` feature) the narrow limbs of
-/// [`super::montgomery`] do the arithmetic, elsewhere `crypto-bigint` in
-/// 64-bit limbs does.
+/// With [`NARROW_LIMBS`] the narrow limbs of [`super::montgomery`] do the
+/// arithmetic, elsewhere `crypto-bigint` in 64-bit limbs does.
 fn rsa_public_operation(key: &RsaKey, signature: &[u8]) -> Option<Vec<u8>> {
-    if cfg!(any(target_arch = "wasm32", feature = "narrow-rsa")) {
+    if NARROW_LIMBS {
         narrow_public_operation(key, signature)
     } else {
         wide_public_operation(&key.public, signature)
