@@ -18,9 +18,6 @@ use super::montgomery::Modulus;
 use sha2::Digest as _;
 use std::sync::OnceLock;
 
-/// Limbs of the longest modulus: P-521 in 28-bit limbs takes 19.
-const MAX_LIMBS: usize = 19;
-
 /// The curves this module verifies on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CurveName {
@@ -33,8 +30,9 @@ pub enum CurveName {
 type Element<const N: usize> = [u32; N];
 
 /// Arithmetic modulo an odd number in `N` limbs of `bits` bits, with the
-/// constants of [`Modulus`].
-struct Field<const N: usize> {
+/// constants of [`Modulus`]. Products are summed in `W = 2N + 1`
+/// accumulators.
+struct Field<const N: usize, const W: usize> {
     modulus: [u32; N],
     bits: u32,
     /// `-modulus^-1 mod 2^bits`.
@@ -47,13 +45,13 @@ struct Field<const N: usize> {
     bytes: Vec<u8>,
 }
 
-impl<const N: usize> Field<N> {
+impl<const N: usize, const W: usize> Field<N, W> {
     /// Prepares arithmetic modulo big-endian `modulus`, or returns `None`
     /// when [`Modulus`] rejects it or splits it into another number of limbs.
     fn new(modulus: &[u8]) -> Option<Self> {
         let prepared = Modulus::new(modulus)?;
         let (limbs, bits, inverse, r_squared) = prepared.parts();
-        if N > MAX_LIMBS {
+        if W < 2 * N + 1 {
             return None;
         }
         let mut field = Field {
@@ -74,7 +72,7 @@ impl<const N: usize> Field<N> {
     /// below twice the modulus.
     fn multiply(&self, a: &Element<N>, b: &Element<N>) -> Element<N> {
         let mask = (1u64 << self.bits) - 1;
-        let mut sums = [0u64; 2 * MAX_LIMBS + 1];
+        let mut sums = [0u64; W];
         for i in 0..N {
             let a_limb = u64::from(a[i]);
             let low = sums[i] + a_limb * u64::from(b[0]);
@@ -94,7 +92,7 @@ impl<const N: usize> Field<N> {
     /// products of a multiplication.
     fn square(&self, a: &Element<N>) -> Element<N> {
         let mask = (1u64 << self.bits) - 1;
-        let mut sums = [0u64; 2 * MAX_LIMBS + 1];
+        let mut sums = [0u64; W];
         for i in 0..N {
             let a_limb = u64::from(a[i]);
             for j in i + 1..N {
@@ -118,7 +116,7 @@ impl<const N: usize> Field<N> {
 
     /// Carries the sums from limb `N` up into limbs and reduces the result,
     /// which is below twice the modulus, below the modulus.
-    fn finish(&self, sums: &[u64; 2 * MAX_LIMBS + 1]) -> Element<N> {
+    fn finish(&self, sums: &[u64; W]) -> Element<N> {
         let mask = (1u64 << self.bits) - 1;
         let mut out = [0u32; N];
         let mut carry = 0u64;
@@ -304,7 +302,7 @@ struct Affine<const N: usize> {
     y: Element<N>,
 }
 
-impl<const N: usize> Field<N> {
+impl<const N: usize, const W: usize> Field<N, W> {
     /// Returns `2P` by the doubling formulas for `a = -3` in Jacobian
     /// coordinates ("dbl-2001-b" of the Explicit-Formulas Database). A
     /// point with `Y = 0` doubles to `Z = 0`, the point at infinity.
@@ -466,9 +464,9 @@ impl<const N: usize> Field<N> {
 
 /// A curve `y^2 = x^3 - 3x + b` over a prime field of `N` limbs, with a
 /// generator of prime order whose scalars also take `N` limbs.
-struct Curve<const N: usize> {
-    field: Field<N>,
-    order: Field<N>,
+struct Curve<const N: usize, const W: usize> {
+    field: Field<N, W>,
+    order: Field<N, W>,
     /// Bytes of a field element or a scalar, the same for all three curves.
     size: usize,
     /// The order's bit length, to which a message digest is cut.
@@ -479,16 +477,16 @@ struct Curve<const N: usize> {
     generator_multiples: Vec<Affine<N>>,
 }
 
-impl<const N: usize> Curve<N> {
+impl<const N: usize, const W: usize> Curve<N, W> {
     /// Builds a curve from its field modulus, order and the generator's
     /// affine coordinates, all big-endian and `size` bytes long.
     fn new(field: &[u8], order: &[u8], generator_x: &[u8], generator_y: &[u8]) -> Option<Self> {
         let size = field.len();
         let field_inverse_exponent = minus_two(field)?;
-        let field = Field::<N>::new(field)?;
+        let field = Field::<N, W>::new(field)?;
         let order_inverse_exponent = minus_two(order)?;
         let order_bits = bit_length(order);
-        let order = Field::<N>::new(order)?;
+        let order = Field::<N, W>::new(order)?;
         let generator = Point {
             x: field.form(generator_x),
             y: field.form(generator_y),
@@ -676,7 +674,7 @@ pub fn verify(curve: CurveName, point: &[u8], message: &[u8], signature: &[u8]) 
     }
 }
 
-impl<const N: usize> Curve<N> {
+impl<const N: usize, const W: usize> Curve<N, W> {
     /// Checks the signature of `digest` with an uncompressed SEC1 point.
     fn verify_point(&self, point: &[u8], digest: &[u8], signature: &[u8]) -> bool {
         match point.split_first() {
@@ -725,8 +723,8 @@ fn plus_one(value: &[u8]) -> Vec<u8> {
 /// the scalar -1, and the generator comes as an uncompressed point.
 macro_rules! curve_from_crate {
     ($name:ident, $krate:ident, $limbs:literal, $field:expr) => {
-        fn $name() -> Option<&'static Curve<$limbs>> {
-            static CURVE: OnceLock<Option<Curve<$limbs>>> = OnceLock::new();
+        fn $name() -> Option<&'static Curve<$limbs, { 2 * $limbs + 1 }>> {
+            static CURVE: OnceLock<Option<Curve<$limbs, { 2 * $limbs + 1 }>>> = OnceLock::new();
             CURVE
                 .get_or_init(|| {
                     use $krate::elliptic_curve::sec1::ToSec1Point as _;
