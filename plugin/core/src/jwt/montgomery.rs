@@ -176,7 +176,25 @@ impl Modulus {
     fn square(&self, a: &[u32], out: &mut [u32], scratch: &mut [u64]) {
         let count = self.limbs.len();
         scratch.fill(0);
-        for (i, &a_limb) in a.iter().enumerate() {
+        // Rows i and i + 1 of the products of different limbs overlap from
+        // accumulator 2i + 3 on, where one pass adds both, as in `reduce`.
+        let mut i = 0;
+        while i + 3 <= count {
+            let first = u64::from(a[i]);
+            let second = u64::from(a[i + 1]);
+            scratch[2 * i + 1] += first * u64::from(a[i + 1]);
+            scratch[2 * i + 2] += first * u64::from(a[i + 2]);
+            add_two_products(
+                &mut scratch[2 * i + 3..i + count],
+                first,
+                &a[i + 3..],
+                second,
+                &a[i + 2..count - 1],
+            );
+            scratch[i + count] += second * u64::from(a[count - 1]);
+            i += 2;
+        }
+        for (i, &a_limb) in a.iter().enumerate().skip(i) {
             let a_limb = u64::from(a_limb);
             add_product(&mut scratch[2 * i + 1..i + count], a_limb, &a[i + 1..]);
         }
@@ -211,13 +229,38 @@ impl Modulus {
     /// Divides the product in `scratch` by `R` modulo the modulus: adds the
     /// multiple of the modulus that clears the low `count` limbs, one limb at
     /// a time, and writes the rest to `out`.
+    ///
+    /// Limbs are cleared in pairs: the second factor of a pair depends only
+    /// on the first two products of the first, so the rest of both rows goes
+    /// through each accumulator in one pass, which halves the loads and
+    /// stores of the accumulators.
     fn reduce(&self, out: &mut [u32], scratch: &mut [u64]) {
         let count = self.limbs.len();
         let bits = self.bits;
         let mask = (1u64 << bits) - 1;
-        for i in 0..count {
+        let limbs = &self.limbs;
+        let mut i = 0;
+        while count >= 3 && i + 1 < count {
+            let first = ((scratch[i] & mask) * self.inverse) & mask;
+            let cleared = scratch[i] + first * u64::from(limbs[0]);
+            scratch[i + 1] += (cleared >> bits) + first * u64::from(limbs[1]);
+            let second = ((scratch[i + 1] & mask) * self.inverse) & mask;
+            let cleared = scratch[i + 1] + second * u64::from(limbs[0]);
+            scratch[i + 2] +=
+                (cleared >> bits) + first * u64::from(limbs[2]) + second * u64::from(limbs[1]);
+            add_two_products(
+                &mut scratch[i + 3..i + count],
+                first,
+                &limbs[3..],
+                second,
+                &limbs[2..count - 1],
+            );
+            scratch[i + count] += second * u64::from(limbs[count - 1]);
+            i += 2;
+        }
+        for i in i..count {
             let factor = ((scratch[i] & mask) * self.inverse) & mask;
-            add_product(&mut scratch[i..i + count], factor, &self.limbs);
+            add_product(&mut scratch[i..i + count], factor, limbs);
             let carry = scratch[i] >> bits;
             scratch[i + 1] += carry;
         }
