@@ -22,7 +22,7 @@ use portcullis_core::pipeline::{
 };
 use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::{Map, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, UNIX_EPOCH};
@@ -99,7 +99,12 @@ pub struct JwtRuntime {
     providers: RefCell<Vec<ProviderKeys>>,
     cache: RefCell<LocalCache>,
     pending: RefCell<BTreeMap<u32, PendingRequest>>,
-    calls: RefCell<HashMap<u32, usize>>,
+    /// In-flight JWKS fetches by token: the provider's index, and the
+    /// stream that dispatched the fetch, if a stream did.
+    calls: RefCell<HashMap<u32, (usize, Option<u32>)>>,
+    /// Whether the host delivers ticks, on which a worker loads the keys
+    /// another worker fetched.
+    ticks: Cell<bool>,
 }
 
 impl JwtRuntime {
@@ -133,6 +138,7 @@ impl JwtRuntime {
             cache: RefCell::new(LocalCache::new(policy.cache_entries)),
             pending: RefCell::new(BTreeMap::new()),
             calls: RefCell::new(HashMap::new()),
+            ticks: Cell::new(true),
         }
     }
 
@@ -170,14 +176,46 @@ pub fn start(shared: &Shared) -> bool {
     }
     if let Err(status) = crate::abi::set_tick_period(TICK_PERIOD) {
         log::error!("portcullis: setting the tick period failed with status {status}, remote JWKS will not refresh");
+        shared.jwt.ticks.set(false);
     }
     on_tick(shared);
+    if !shared.jwt.ticks.get() {
+        fetch_without_ticks(shared, None);
+    }
     true
+}
+
+/// Starts this worker's own fetch of every remote JWKS it has no keys for
+/// and is not fetching, on a host without ticks, whatever the fetch lease
+/// says. A waiting request needs a fetch whose response reaches this worker,
+/// because no tick resumes it when another worker's fetch ends. `origin` is
+/// the stream that dispatches, or `None` for the root context.
+fn fetch_without_ticks(shared: &Shared, origin: Option<u32>) {
+    for (index, name, remote) in remotes(&shared.config.jwt) {
+        let (has_keys, in_flight) = {
+            let providers = shared.jwt.providers.borrow();
+            (providers[index].keys.is_some(), providers[index].in_flight)
+        };
+        if has_keys || in_flight {
+            continue;
+        }
+        let failures = read_shared(&lease_key(name, remote))
+            .and_then(|(value, _)| Lease::decode(&value))
+            .map_or(0, |lease| lease.failures);
+        dispatch(shared, origin, index, name, remote, failures);
+    }
 }
 
 /// Loads keys other workers fetched, starts due fetches and settles paused
 /// requests.
 pub fn on_tick(shared: &Shared) {
+    poll(shared, None);
+}
+
+/// Does the work of a tick. `origin` is the stream that runs it on a host
+/// without ticks, which then dispatches the fetches, or `None` for the root
+/// context.
+fn poll(shared: &Shared, origin: Option<u32>) {
     let policy = &shared.config.jwt;
     let runtime = &shared.jwt;
     let now = now_ms();
@@ -208,7 +246,7 @@ pub fn on_tick(shared: &Shared) {
             // Another worker took the lease first and fetches for everyone.
             continue;
         }
-        dispatch(shared, index, name, remote, failures);
+        dispatch(shared, origin, index, name, remote, failures);
     }
     settle_pending(shared, now);
 }
@@ -242,7 +280,14 @@ fn load_record(runtime: &JwtRuntime, index: usize, name: &str, record: &Record) 
     state.loaded_ms = Some(record.fetched_ms);
 }
 
-fn dispatch(shared: &Shared, index: usize, name: &str, remote: &RemoteJwks, failures: u32) {
+fn dispatch(
+    shared: &Shared,
+    origin: Option<u32>,
+    index: usize,
+    name: &str,
+    remote: &RemoteJwks,
+    failures: u32,
+) {
     let headers = vec![
         (":method", "GET"),
         (":path", remote.path.as_str()),
@@ -252,8 +297,16 @@ fn dispatch(shared: &Shared, index: usize, name: &str, remote: &RemoteJwks, fail
     let timeout = Duration::from_millis(remote.timeout_ms);
     match crate::host::dispatch_http_call(&remote.cluster, headers, None, timeout) {
         Ok(token) => {
-            shared.jwt.calls.borrow_mut().insert(token, index);
-            shared.jwt.providers.borrow_mut()[index].in_flight = true;
+            shared.jwt.calls.borrow_mut().insert(token, (index, origin));
+            let mut providers = shared.jwt.providers.borrow_mut();
+            providers[index].in_flight = true;
+            if origin.is_some() {
+                // On a host without ticks, the stream that dispatched waits
+                // for this fetch instead of failing at once: the host would
+                // cancel the fetch when the stream ends.
+                providers[index].failed = false;
+            }
+            drop(providers);
             log::debug!(
                 "portcullis: provider {name}: fetching JWKS from cluster {}",
                 remote.cluster
@@ -284,7 +337,7 @@ pub fn on_http_call_response(
     num_headers: usize,
     body_size: usize,
 ) -> bool {
-    let Some(index) = shared.jwt.calls.borrow_mut().remove(&token) else {
+    let Some((index, _)) = shared.jwt.calls.borrow_mut().remove(&token) else {
         return false;
     };
     shared.jwt.providers.borrow_mut()[index].in_flight = false;
@@ -510,7 +563,19 @@ pub fn on_request_headers(
     if !shared.config.jwt.enabled() {
         return Ok(None);
     }
-    let (decision, hit) = decide(shared, headers, true);
+    let ticks = shared.jwt.ticks.get();
+    if !ticks {
+        // Requests take the place of ticks: they load keys another worker
+        // stored, and start refreshes and retries when they are due.
+        poll(shared, Some(context_id));
+    }
+    let (mut decision, mut hit) = decide(shared, headers, true);
+    if decision == Decision::Wait && !ticks {
+        // No tick would resume the request when another worker's fetch
+        // ends, so it waits for a fetch of this worker.
+        fetch_without_ticks(shared, Some(context_id));
+        (decision, hit) = decide(shared, headers, true);
+    }
     if hit {
         shared.jwt.increment(JwtMetric::CacheHit);
     }
@@ -540,9 +605,23 @@ fn max_wait_ms(policy: &JwtPolicy) -> u64 {
         + WAIT_MARGIN_MS
 }
 
-/// Forgets a request that ended while it waited.
+/// Forgets a request that ended while it waited. Envoy cancels the http
+/// calls of a stream that ends, so a fetch that the stream dispatched no
+/// longer counts as in flight, and the next request that needs the keys
+/// starts another.
 pub fn forget(shared: &Shared, context_id: u32) {
     shared.jwt.pending.borrow_mut().remove(&context_id);
+    let mut calls = shared.jwt.calls.borrow_mut();
+    let mut providers = shared.jwt.providers.borrow_mut();
+    calls.retain(|_, (index, origin)| {
+        if *origin != Some(context_id) {
+            return true;
+        }
+        if let Some(provider) = providers.get_mut(*index) {
+            provider.in_flight = false;
+        }
+        false
+    });
 }
 
 /// Decides paused requests whose keys arrived or whose wait ran out.

@@ -231,6 +231,18 @@ impl Stream {
 }
 
 impl Context for Stream {
+    /// Handles the response to a JWKS fetch that this request dispatched on
+    /// a host without ticks.
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        crate::jwt::on_http_call_response(&self.shared, token_id, num_headers, body_size);
+    }
+
     fn on_done(&mut self) -> bool {
         crate::jwt::forget(&self.shared, self.context_id);
         crate::limits::forget(&self.shared, self.context_id);
