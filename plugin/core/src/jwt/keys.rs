@@ -518,7 +518,8 @@ fn rsa_material(n: &[u8], e: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), K
     Ok((KeyFamily::Rsa, Material::Rsa(Box::new(key)), print))
 }
 
-fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+/// Returns `bytes` without its leading zero bytes.
+pub(crate) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
         .position(|&byte| byte != 0)

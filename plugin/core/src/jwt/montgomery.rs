@@ -349,7 +349,7 @@ fn bit_length(bytes: &[u8]) -> usize {
 
 /// Splits big-endian bytes into `count` limbs of `bits` bits, least
 /// significant first. Bits beyond `count` limbs are dropped.
-fn to_limbs(bytes: &[u8], bits: u32, count: usize) -> Vec<u32> {
+pub(crate) fn to_limbs(bytes: &[u8], bits: u32, count: usize) -> Vec<u32> {
     let mut limbs = vec![0u32; count];
     let mut accumulator = 0u64;
     let mut buffered = 0u32;
@@ -376,7 +376,7 @@ fn to_limbs(bytes: &[u8], bits: u32, count: usize) -> Vec<u32> {
 
 /// Joins limbs of `bits` bits into `size` big-endian bytes, dropping bits
 /// beyond them.
-fn from_limbs(limbs: &[u32], bits: u32, size: usize) -> Vec<u8> {
+pub(crate) fn from_limbs(limbs: &[u32], bits: u32, size: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; size];
     let mut accumulator = 0u64;
     let mut buffered = 0u32;
@@ -419,4 +419,4 @@ fn subtract(a: &mut [u32], b: &[u32], bits: u32) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -14,7 +14,8 @@
 //! The crates still parse keys and check that the point lies on the curve,
 //! and they supply each curve's order and generator.
 
-use super::montgomery::Modulus;
+use super::keys::strip_leading_zeros;
+use super::montgomery::{from_limbs, to_limbs, Modulus};
 use sha2::Digest as _;
 use std::sync::OnceLock;
 
@@ -192,47 +193,13 @@ impl<const N: usize, const W: usize> Field<N, W> {
     /// dropped.
     fn plain(&self, bytes: &[u8]) -> Element<N> {
         let mut out = [0u32; N];
-        let mut accumulator = 0u64;
-        let mut buffered = 0u32;
-        let mut index = 0;
-        for &byte in bytes.iter().rev() {
-            accumulator |= u64::from(byte) << buffered;
-            buffered += 8;
-            while buffered >= self.bits {
-                if let Some(limb) = out.get_mut(index) {
-                    *limb = (accumulator & ((1u64 << self.bits) - 1)) as u32;
-                }
-                index += 1;
-                accumulator >>= self.bits;
-                buffered -= self.bits;
-            }
-        }
-        if let Some(limb) = out.get_mut(index) {
-            *limb = accumulator as u32;
-        }
+        out.copy_from_slice(&to_limbs(bytes, self.bits, N));
         out
     }
 
     /// Joins limbs into `size` big-endian bytes.
     fn to_bytes(&self, value: &Element<N>, size: usize) -> Vec<u8> {
-        let mut bytes = vec![0u8; size];
-        let mut accumulator = 0u64;
-        let mut buffered = 0u32;
-        let mut written = 0;
-        for &limb in value {
-            accumulator |= u64::from(limb) << buffered;
-            buffered += self.bits;
-            while buffered >= 8 && written < size {
-                bytes[size - 1 - written] = accumulator as u8;
-                written += 1;
-                accumulator >>= 8;
-                buffered -= 8;
-            }
-        }
-        if written < size {
-            bytes[size - 1 - written] = accumulator as u8;
-        }
-        bytes
+        from_limbs(value, self.bits, size)
     }
 
     /// Returns the Montgomery form of `value`, a number below twice the
@@ -639,14 +606,6 @@ fn shift_right(value: &mut Vec<u8>, bits: usize) {
             carried = next;
         }
     }
-}
-
-fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&byte| byte != 0)
-        .unwrap_or(bytes.len());
-    &bytes[start..]
 }
 
 fn bit_length(bytes: &[u8]) -> usize {

@@ -1,21 +1,6 @@
 use super::*;
+use crate::jwt::montgomery::tests::Random;
 use signature::{Signer as _, Verifier as _};
-
-/// A xorshift generator, so that failures repeat.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn bytes(&mut self, length: usize) -> Vec<u8> {
-        (0..length).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// Signs random messages with random keys of each curve and checks that
 /// this module and the curve's crate agree on the signature, on a copy
