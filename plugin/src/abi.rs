@@ -20,6 +20,8 @@ pub struct HostStatus(pub u32);
 impl HostStatus {
     /// The key, header or property does not exist.
     pub const NOT_FOUND: HostStatus = HostStatus(1);
+    /// A shared queue with no value left.
+    pub const EMPTY: HostStatus = HostStatus(7);
     /// A shared-data write whose CAS no longer matches the stored value.
     pub const CAS_MISMATCH: HostStatus = HostStatus(8);
 }
@@ -115,6 +117,17 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_register_shared_queue(
+        name_data: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
+    fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> u32;
+    fn proxy_dequeue_shared_queue(
+        queue_id: u32,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -372,6 +385,31 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStat
     result(unsafe {
         proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
     })
+}
+
+/// Registers a shared queue of this VM's root context under `name` and
+/// returns its id. The host calls `on_queue_ready` on that root context
+/// when a value is enqueued.
+pub fn register_shared_queue(name: &str) -> Result<u32, HostStatus> {
+    let mut id: u32 = 0;
+    // SAFETY: the name outlives the call, which only reads it, and the
+    // out-pointer is a live local.
+    result(unsafe { proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) }).map(|()| id)
+}
+
+/// Appends a value to a shared queue.
+pub fn enqueue_shared_queue(id: u32, value: &[u8]) -> Result<(), HostStatus> {
+    // SAFETY: the value outlives the call, which only reads it.
+    result(unsafe { proxy_enqueue_shared_queue(id, value.as_ptr(), value.len()) })
+}
+
+/// Takes the oldest value off a shared queue: `Ok(None)` when it is empty.
+pub fn dequeue_shared_queue(id: u32) -> Result<Option<Vec<u8>>, HostStatus> {
+    // SAFETY: every out-pointer is a live local.
+    match returned_bytes(|data, size| unsafe { proxy_dequeue_shared_queue(id, data, size) }) {
+        Err(HostStatus::EMPTY) => Ok(None),
+        other => other,
+    }
 }
 
 /// The ABI's metric type of a counter.

@@ -90,6 +90,10 @@ struct PendingRequest {
     exchange: Exchange,
     end_of_stream: bool,
     deadline_ms: u64,
+    /// Whether the request, rejected with out-of-date keys on a host
+    /// without ticks, waits for the refresh it started before it is decided
+    /// again.
+    awaits_refresh: bool,
 }
 
 /// Per-VM token validation state, created with each applied configuration.
@@ -105,6 +109,11 @@ pub struct JwtRuntime {
     /// Whether the host delivers ticks, on which a worker loads the keys
     /// another worker fetched.
     ticks: Cell<bool>,
+    /// On a host without ticks, a shared queue of this VM's root context. A
+    /// request enqueues a value to have the root context start a refresh
+    /// that the request does not wait for, because the host would cancel a
+    /// fetch that the request dispatched when the request ends.
+    wake_queue: Cell<Option<u32>>,
 }
 
 impl JwtRuntime {
@@ -139,6 +148,7 @@ impl JwtRuntime {
             pending: RefCell::new(BTreeMap::new()),
             calls: RefCell::new(HashMap::new()),
             ticks: Cell::new(true),
+            wake_queue: Cell::new(None),
         }
     }
 
@@ -177,6 +187,11 @@ pub fn start(shared: &Shared) -> bool {
     if let Err(status) = crate::abi::set_tick_period(TICK_PERIOD) {
         log::error!("portcullis: setting the tick period failed with status {status}, remote JWKS will not refresh");
         shared.jwt.ticks.set(false);
+        let name = format!("portcullis.jwt.wake.{:016x}", shared.jwt.owner);
+        match crate::abi::register_shared_queue(&name) {
+            Ok(id) => shared.jwt.wake_queue.set(Some(id)),
+            Err(status) => log::warn!("portcullis: registering shared queue {name} failed with status {status}, refreshes that requests start may be lost"),
+        }
     }
     on_tick(shared);
     if !shared.jwt.ticks.get() {
@@ -186,8 +201,8 @@ pub fn start(shared: &Shared) -> bool {
 }
 
 /// Starts this worker's own fetch of every remote JWKS it has no keys for
-/// and is not fetching, on a host without ticks, whatever the fetch lease
-/// says. A waiting request needs a fetch whose response reaches this worker,
+/// and is not fetching, on a host without ticks, regardless of the fetch
+/// lease. A waiting request needs a fetch whose response reaches this worker,
 /// because no tick resumes it when another worker's fetch ends. `origin` is
 /// the stream that dispatches, or `None` for the root context.
 fn fetch_without_ticks(shared: &Shared, origin: Option<u32>) {
@@ -212,6 +227,16 @@ pub fn on_tick(shared: &Shared) {
     poll(shared, None);
 }
 
+/// Does a tick's work when a request woke the root context through the
+/// wake queue, after taking every value off it.
+pub fn on_queue_ready(shared: &Shared, queue_id: u32) {
+    if shared.jwt.wake_queue.get() != Some(queue_id) {
+        return;
+    }
+    while let Ok(Some(_)) = crate::abi::dequeue_shared_queue(queue_id) {}
+    poll(shared, None);
+}
+
 /// Does the work of a tick. `origin` is the stream that runs it on a host
 /// without ticks, which then dispatches the fetches, or `None` for the root
 /// context.
@@ -219,6 +244,7 @@ fn poll(shared: &Shared, origin: Option<u32>) {
     let policy = &shared.config.jwt;
     let runtime = &shared.jwt;
     let now = now_ms();
+    let mut wake = None;
     for (index, name, remote) in remotes(policy) {
         let record =
             read_shared(&record_key(name, remote)).and_then(|(value, _)| Record::decode(&value));
@@ -239,6 +265,15 @@ fn poll(shared: &Shared, origin: Option<u32>) {
         if parsed.is_some_and(|lease| !lease.expired(now)) {
             continue;
         }
+        let has_keys = runtime.providers.borrow()[index].keys.is_some();
+        if origin.is_some() && has_keys {
+            if let Some(queue) = runtime.wake_queue.get() {
+                // The request goes on with the current keys, so the root
+                // context takes the lease and fetches.
+                wake.get_or_insert(queue);
+                continue;
+            }
+        }
         let failures = parsed.map_or(0, |lease| lease.failures);
         let cas = lease.map_or(host::CAS_CREATE, |(_, cas)| cas);
         let claim = Lease::start(runtime.owner, failures, remote, now);
@@ -247,6 +282,11 @@ fn poll(shared: &Shared, origin: Option<u32>) {
             continue;
         }
         dispatch(shared, origin, index, name, remote, failures);
+    }
+    if let Some(queue) = wake {
+        if let Err(status) = crate::abi::enqueue_shared_queue(queue, &[]) {
+            log::warn!("portcullis: enqueueing a JWKS refresh failed with status {status}");
+        }
     }
     settle_pending(shared, now);
 }
@@ -576,10 +616,15 @@ pub fn on_request_headers(
         fetch_without_ticks(shared, Some(context_id));
         (decision, hit) = decide(shared, headers, true);
     }
+    // Without ticks nothing refreshes keys before they go out of date, so a
+    // token they reject may be signed with a key the JWKS has gained since.
+    let awaits_refresh = !ticks
+        && matches!(decision, Decision::Reject(_))
+        && refresh_out_of_date(shared, context_id);
     if hit {
         shared.jwt.increment(JwtMetric::CacheHit);
     }
-    if decision == Decision::Wait {
+    if decision == Decision::Wait || awaits_refresh {
         shared.jwt.increment(JwtMetric::Waited);
         let deadline_ms = now_ms() + max_wait_ms(&shared.config.jwt);
         shared.jwt.pending.borrow_mut().insert(
@@ -589,6 +634,7 @@ pub fn on_request_headers(
                 exchange: exchange.clone(),
                 end_of_stream,
                 deadline_ms,
+                awaits_refresh,
             },
         );
         log::debug!("portcullis: context {context_id}: waiting for JWKS");
@@ -624,6 +670,49 @@ pub fn forget(shared: &Shared, context_id: u32) {
     });
 }
 
+/// Starts a fetch from the request `context_id` of every remote JWKS whose
+/// keys are older than `cache_duration`, unless a fetch is in flight or the
+/// fetch lease is held. Returns whether any out-of-date JWKS is being
+/// fetched by this VM now.
+fn refresh_out_of_date(shared: &Shared, context_id: u32) -> bool {
+    let now = now_ms();
+    let mut refreshing = false;
+    for (index, name, remote) in remotes(&shared.config.jwt) {
+        let (out_of_date, in_flight) = {
+            let providers = shared.jwt.providers.borrow();
+            let provider = &providers[index];
+            let out_of_date = provider.keys.is_some()
+                && provider
+                    .loaded_ms
+                    .is_some_and(|loaded| now >= loaded.saturating_add(remote.cache_duration_ms));
+            (out_of_date, provider.in_flight)
+        };
+        if !out_of_date {
+            continue;
+        }
+        // The lease keeps the backoff after a failed fetch, so that rejected
+        // requests cannot make a fetch each while the endpoint fails.
+        let lease =
+            read_shared(&lease_key(name, remote)).and_then(|(value, _)| Lease::decode(&value));
+        if !in_flight && lease.is_none_or(|lease| lease.expired(now)) {
+            let failures = lease.map_or(0, |lease| lease.failures);
+            dispatch(shared, Some(context_id), index, name, remote, failures);
+        }
+        refreshing |= shared.jwt.providers.borrow()[index].in_flight;
+    }
+    refreshing
+}
+
+/// Tells whether any remote JWKS is being fetched by this VM.
+fn any_in_flight(shared: &Shared) -> bool {
+    shared
+        .jwt
+        .providers
+        .borrow()
+        .iter()
+        .any(|provider| provider.in_flight)
+}
+
 /// Decides paused requests whose keys arrived or whose wait ran out.
 fn settle_pending(shared: &Shared, now: u64) {
     let ids: Vec<u32> = shared.jwt.pending.borrow().keys().copied().collect();
@@ -631,6 +720,10 @@ fn settle_pending(shared: &Shared, now: u64) {
         let Some(pending) = shared.jwt.pending.borrow_mut().remove(&context_id) else {
             continue;
         };
+        if pending.awaits_refresh && now < pending.deadline_ms && any_in_flight(shared) {
+            shared.jwt.pending.borrow_mut().insert(context_id, pending);
+            continue;
+        }
         let (decision, hit) = decide(shared, &pending.headers, now < pending.deadline_ms);
         if decision == Decision::Wait {
             shared.jwt.pending.borrow_mut().insert(context_id, pending);

@@ -47,6 +47,12 @@ impl Context for Root {
 }
 
 impl RootContext for Root {
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        if let Some(active) = &self.active {
+            crate::jwt::on_queue_ready(active, queue_id);
+        }
+    }
+
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         log::info!("portcullis: VM started");
         true

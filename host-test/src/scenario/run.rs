@@ -274,6 +274,9 @@ pub(super) fn check_logs_contain(result: &mut StepResult, expected: &[String]) {
     }
 }
 
+/// The results of one worker's requests in a concurrent step, each with its index.
+type WorkerResults = Vec<(usize, StepResult)>;
+
 /// An http call waiting for its answer.
 struct PendingCall {
     vm: usize,
@@ -708,38 +711,56 @@ impl Run {
         let answers = &self.answers;
         let default_upstream = &self.default_upstream;
         let base_connection = self.connections;
-        let outcomes: Vec<Vec<(usize, StepResult)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .vms
-                .iter_mut()
-                .zip(plan)
-                .map(|(vm, jobs)| {
-                    let barrier = &barrier;
-                    scope.spawn(move || {
-                        barrier.wait();
-                        jobs.into_iter()
-                            .map(|(index, step)| {
-                                let upstream = step.upstream.as_ref().unwrap_or(default_upstream);
-                                (
-                                    index,
-                                    isolated_exchange(
-                                        vm,
-                                        step,
-                                        upstream,
-                                        answers,
-                                        base_connection + index as u64 + 1,
-                                    ),
-                                )
-                            })
-                            .collect::<Vec<_>>()
+        // Calls made before the step go with their VM, sorted so that `pop` takes
+        // the earliest due, and a request waiting for one of them gets it delivered.
+        let mut earlier: Vec<Vec<PendingCall>> = (0..workers).map(|_| Vec::new()).collect();
+        for pending in std::mem::take(&mut self.pending) {
+            if let Some(list) = earlier.get_mut(pending.vm) {
+                list.push(pending);
+            }
+        }
+        for list in &mut earlier {
+            list.sort_by_key(|pending| std::cmp::Reverse(pending.due));
+        }
+        let (outcomes, left): (Vec<WorkerResults>, Vec<Vec<PendingCall>>) =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .vms
+                    .iter_mut()
+                    .zip(plan)
+                    .zip(earlier)
+                    .map(|((vm, jobs), mut earlier)| {
+                        let barrier = &barrier;
+                        scope.spawn(move || {
+                            barrier.wait();
+                            let results = jobs
+                                .into_iter()
+                                .map(|(index, step)| {
+                                    let upstream =
+                                        step.upstream.as_ref().unwrap_or(default_upstream);
+                                    (
+                                        index,
+                                        isolated_exchange(
+                                            vm,
+                                            step,
+                                            upstream,
+                                            answers,
+                                            &mut earlier,
+                                            base_connection + index as u64 + 1,
+                                        ),
+                                    )
+                                })
+                                .collect::<Vec<_>>();
+                            (results, earlier)
+                        })
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .unzip()
+            });
+        self.pending.extend(left.into_iter().flatten());
         self.connections += steps.len() as u64;
         let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
         let mut inner: Vec<(usize, StepResult)> = outcomes.into_iter().flatten().collect();
@@ -763,12 +784,15 @@ impl Run {
 }
 
 /// Runs one request to the end on its own VM, answering its http calls at once; used by
-/// concurrent steps, where the clock cannot move for one thread alone.
+/// concurrent steps, where the clock cannot move for one thread alone. A request that
+/// waits with nothing else to run gets the answer of the VM's oldest call from before
+/// the step (`earlier`, latest due first) at once too.
 fn isolated_exchange(
     vm: &mut Vm,
     step: &Step,
     upstream: &UpstreamSpec,
     answers: &[CallAnswer],
+    earlier: &mut Vec<PendingCall>,
     connection_id: u64,
 ) -> StepResult {
     let mut result = StepResult::empty(
@@ -817,6 +841,11 @@ fn isolated_exchange(
             }
             StreamPoll::Done(response) => break response,
             StreamPoll::Waiting if answered => {}
+            StreamPoll::Waiting if !earlier.is_empty() => {
+                if let Some(pending) = earlier.pop() {
+                    vm.deliver_call_response(&pending.call, pending.response);
+                }
+            }
             StreamPoll::Waiting => {
                 vm.abandon_stream(id);
                 result.logs.push(LogRecord {
