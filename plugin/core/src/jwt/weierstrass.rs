@@ -15,8 +15,9 @@
 //! and they supply each curve's order and generator.
 
 use super::keys::strip_leading_zeros;
-use super::montgomery::{from_limbs, to_limbs, Modulus};
+use super::montgomery::{bit_length, compare, from_limbs, subtract, to_limbs, Modulus};
 use sha2::Digest as _;
+use std::cmp::Ordering;
 use std::sync::OnceLock;
 
 /// The curves this module verifies on.
@@ -133,22 +134,9 @@ impl<const N: usize, const W: usize> Field<N, W> {
     /// Subtracts the modulus from a value below twice the modulus when the
     /// value is not below it.
     fn reduce_once(&self, value: &mut Element<N>) {
-        if !is_below(value, &self.modulus) {
-            *value = self.raw_subtract(value, &self.modulus);
+        if compare(value, &self.modulus) != Ordering::Less {
+            subtract(value, &self.modulus, self.bits);
         }
-    }
-
-    /// Returns `a - b` for `a` at least `b`.
-    fn raw_subtract(&self, a: &Element<N>, b: &Element<N>) -> Element<N> {
-        let mask = (1i64 << self.bits) - 1;
-        let mut out = [0u32; N];
-        let mut borrow = 0i64;
-        for j in 0..N {
-            let difference = i64::from(a[j]) - i64::from(b[j]) - borrow;
-            borrow = i64::from(difference < 0);
-            out[j] = (difference & mask) as u32;
-        }
-        out
     }
 
     /// Returns `a + b` for a sum below twice the modulus. The limbs span two
@@ -180,13 +168,14 @@ impl<const N: usize, const W: usize> Field<N, W> {
 
     /// Returns `a - b mod modulus` for `a` and `b` below the modulus.
     fn subtract(&self, a: &Element<N>, b: &Element<N>) -> Element<N> {
-        if is_below(a, b) {
+        let mut difference = if compare(a, b) == Ordering::Less {
             // a + modulus is below twice the modulus and above `b`.
-            let lifted = self.raw_add(a, &self.modulus);
-            self.raw_subtract(&lifted, b)
+            self.raw_add(a, &self.modulus)
         } else {
-            self.raw_subtract(a, b)
-        }
+            *a
+        };
+        subtract(&mut difference, b, self.bits);
+        difference
     }
 
     /// Returns the limbs of big-endian `bytes`. Bits beyond `N` limbs are
@@ -228,16 +217,6 @@ impl<const N: usize, const W: usize> Field<N, W> {
         }
         power
     }
-}
-
-/// Tells whether `a` is below `b`.
-fn is_below<const N: usize>(a: &Element<N>, b: &Element<N>) -> bool {
-    for j in (0..N).rev() {
-        if a[j] != b[j] {
-            return a[j] < b[j];
-        }
-    }
-    false
 }
 
 /// A point in Jacobian coordinates `(X, Y, Z)`, which represents the affine
@@ -440,7 +419,7 @@ struct Curve<const N: usize, const W: usize> {
     order_bits: usize,
     /// `order - 2`, big-endian: the exponent that inverts a scalar.
     order_inverse_exponent: Vec<u8>,
-    /// `k * G` for `k` from 1 to 15, affine; index 0 is unused.
+    /// `k * G` for `k` from 1 to 15, affine, at index `k - 1`.
     generator_multiples: Vec<Affine<N>>,
 }
 
@@ -452,7 +431,7 @@ impl<const N: usize, const W: usize> Curve<N, W> {
         let field_inverse_exponent = minus_two(field)?;
         let field = Field::<N, W>::new(field)?;
         let order_inverse_exponent = minus_two(order)?;
-        let order_bits = bit_length(order);
+        let order_bits = bit_length(strip_leading_zeros(order));
         let order = Field::<N, W>::new(order)?;
         let generator = Point {
             x: field.form(generator_x),
@@ -460,14 +439,7 @@ impl<const N: usize, const W: usize> Curve<N, W> {
             z: field.one,
         };
         let multiples = field.multiples(&generator);
-        let mut generator_multiples = field.to_affine(&multiples[1..], &field_inverse_exponent);
-        generator_multiples.insert(
-            0,
-            Affine {
-                x: [0; N],
-                y: [0; N],
-            },
-        );
+        let generator_multiples = field.to_affine(&multiples[1..], &field_inverse_exponent);
         Some(Curve {
             field,
             order,
@@ -521,7 +493,7 @@ impl<const N: usize, const W: usize> Curve<N, W> {
                 let g_digit = usize::from((g_byte >> shift) & 0xf);
                 let q_digit = usize::from((q_byte >> shift) & 0xf);
                 if g_digit != 0 {
-                    sum = field.add_affine(&sum, &self.generator_multiples[g_digit]);
+                    sum = field.add_affine(&sum, &self.generator_multiples[g_digit - 1]);
                 }
                 if q_digit != 0 {
                     sum = field.add_points(&sum, &key_multiples[q_digit]);
@@ -532,9 +504,9 @@ impl<const N: usize, const W: usize> Curve<N, W> {
             return false;
         }
 
-        // The affine x is X / Z^2. It is reduced modulo the order before the
-        // comparison, so it matches r when it equals r or r + order (the
-        // latter only when below the field modulus). Comparing r * Z^2 with X avoids an inversion.
+        // The affine x is X / Z^2, reduced modulo the order before the
+        // comparison, so it matches when it equals r, or r + order below the
+        // field modulus. Comparing r * Z^2 with X avoids an inversion.
         let z_squared = field.square(&sum.z);
         let matches =
             |candidate: &[u8]| field.multiply(&field.form(candidate), &z_squared) == sum.x;
@@ -605,13 +577,6 @@ fn shift_right(value: &mut Vec<u8>, bits: usize) {
             *byte = (*byte >> rest) | carried;
             carried = next;
         }
-    }
-}
-
-fn bit_length(bytes: &[u8]) -> usize {
-    match bytes.iter().position(|&byte| byte != 0) {
-        Some(start) => (bytes.len() - start) * 8 - bytes[start].leading_zeros() as usize,
-        None => 0,
     }
 }
 

@@ -62,7 +62,7 @@ fn generator_multiples_match_crate() {
     let field = &curve.field;
     let mut expected = p256::ProjectivePoint::GENERATOR;
     for k in 1..16 {
-        let point = curve.generator_multiples[k];
+        let point = curve.generator_multiples[k - 1];
         let affine = p256::AffinePoint::from(expected).to_sec1_point(false);
         let (Some(x), Some(y)) = (affine.x(), affine.y()) else {
             panic!("{k} G is the identity");
