@@ -214,9 +214,7 @@ fn fetch_without_ticks(shared: &Shared, origin: Option<u32>) {
         if has_keys || in_flight {
             continue;
         }
-        let failures = read_shared(&lease_key(name, remote))
-            .and_then(|(value, _)| Lease::decode(&value))
-            .map_or(0, |lease| lease.failures);
+        let failures = read_lease(name, remote).map_or(0, |lease| lease.failures);
         dispatch(shared, origin, index, name, remote, failures);
     }
 }
@@ -296,6 +294,11 @@ fn read_shared(key: &str) -> Option<(Vec<u8>, u32)> {
         Ok(Some((value, cas))) if cas != 0 && !value.is_empty() => Some((value, cas)),
         _ => None,
     }
+}
+
+/// Reads a provider's fetch lease, if it has a valid one.
+fn read_lease(name: &str, remote: &RemoteJwks) -> Option<Lease> {
+    read_shared(&lease_key(name, remote)).and_then(|(value, _)| Lease::decode(&value))
 }
 
 fn load_record(runtime: &JwtRuntime, index: usize, name: &str, record: &Record) {
@@ -386,9 +389,7 @@ pub fn on_http_call_response(
         return true;
     };
     let name = provider.name.as_str();
-    let failures = read_shared(&lease_key(name, remote))
-        .and_then(|(value, _)| Lease::decode(&value))
-        .map_or(0, |lease| lease.failures);
+    let failures = read_lease(name, remote).map_or(0, |lease| lease.failures);
     let result = fetched_body(num_headers, body_size).and_then(|body| {
         parse_document(&body)
             .map(|set| (body, set))
@@ -692,8 +693,7 @@ fn refresh_out_of_date(shared: &Shared, context_id: u32) -> bool {
         }
         // The lease keeps the backoff after a failed fetch, so that rejected
         // requests cannot make a fetch each while the endpoint fails.
-        let lease =
-            read_shared(&lease_key(name, remote)).and_then(|(value, _)| Lease::decode(&value));
+        let lease = read_lease(name, remote);
         if !in_flight && lease.is_none_or(|lease| lease.expired(now)) {
             let failures = lease.map_or(0, |lease| lease.failures);
             dispatch(shared, Some(context_id), index, name, remote, failures);

@@ -785,8 +785,8 @@ impl Run {
 
 /// Runs one request to the end on its own VM, answering its http calls at once; used by
 /// concurrent steps, where the clock cannot move for one thread alone. A request that
-/// waits with nothing else to run gets the answer of the VM's oldest call from before
-/// the step (`earlier`, latest due first) at once too.
+/// waits with nothing else to run gets the response to the VM's earliest due call from
+/// before the step at once too (`earlier` is sorted latest due first).
 fn isolated_exchange(
     vm: &mut Vm,
     step: &Step,
