@@ -433,6 +433,11 @@ impl<const N: usize, const W: usize> Curve<N, W> {
         let order_inverse_exponent = minus_two(order)?;
         let order_bits = bit_length(strip_leading_zeros(order));
         let order = Field::<N, W>::new(order)?;
+        // Scalars are then as long as the order, whose top byte is not zero,
+        // so their bytes compare as numbers.
+        if order.bytes.len() != size {
+            return None;
+        }
         let generator = Point {
             x: field.form(generator_x),
             y: field.form(generator_y),
@@ -459,10 +464,8 @@ impl<const N: usize, const W: usize> Curve<N, W> {
         }
         let (r, s) = signature.split_at(size);
         let order = self.order.bytes.as_slice();
-        // Scalars are as long as the order, whose top byte is not zero, so
-        // bytes compare as numbers.
         let in_range = |scalar: &[u8]| scalar.iter().any(|&byte| byte != 0) && scalar < order;
-        if order.len() != size || !in_range(r) || !in_range(s) {
+        if !in_range(r) || !in_range(s) {
             return false;
         }
 
