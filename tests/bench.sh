@@ -9,22 +9,24 @@ OUT=BENCHMARKS.md
 REQUESTS=${BENCH_REQUESTS:-20000}
 BASE_PORT=${BENCH_PORT:-18181}
 
-serve_pid=""
+serve_pids=()
 stop_serve() {
-    if [ -n "$serve_pid" ]; then
-        kill "$serve_pid" 2>/dev/null || true
-        wait "$serve_pid" 2>/dev/null || true
-        serve_pid=""
-    fi
+    local pid
+    for pid in "${serve_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    serve_pids=()
 }
 trap stop_serve EXIT
 
 # Starts `host-test serve` with the given extra arguments and waits until it listens.
+# Several servers may run at once; `stop_serve` stops them all.
 start_serve() {
     local port=$1
     shift
     "$HOST_TEST" serve --listen "127.0.0.1:$port" --upstream builtin --workers 2 "$@" 2>/dev/null &
-    serve_pid=$!
+    serve_pids+=($!)
     for _ in $(seq 50); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
@@ -161,18 +163,35 @@ for alg in HS256 RS256 PS256 ES256 ES384 EdDSA; do
 done
 wasm_jwt_hit=$(verification_row "module, RS256, cache hit" "$jwt_dir/one-token.txt")
 
+# Every setup listens at once and the rounds take them in turn, so that a slow spell of
+# the machine falls on all of them; each figure is the median of the rounds.
+serve_labels=(
+    "no module"
+    "host-test's module that only continues (\`host-test/src/noop.wat\`)"
+    "dist/portcullis.wasm, demo configuration"
+    "dist/portcullis.wasm, \`{}\`"
+    "dist/portcullis.wasm, \`{}\` and a per-address policy, two workers on one key"
+)
 start_serve "$BASE_PORT"
-without=$(throughput "$BASE_PORT")
+start_serve "$((BASE_PORT + 1))" --plugin host-test/src/noop.wat --config "$defaults_config"
+start_serve "$((BASE_PORT + 2))" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json
+start_serve "$((BASE_PORT + 3))" --plugin dist/portcullis.wasm --config "$defaults_config"
+start_serve "$((BASE_PORT + 4))" --plugin dist/portcullis.wasm --config tests/bench/limits.json
+serve_samples=("" "" "" "" "")
+for _ in 1 2 3; do
+    for index in 0 1 2 3 4; do
+        serve_samples[index]+="$(throughput "$((BASE_PORT + index))") "
+    done
+done
 stop_serve
-start_serve "$((BASE_PORT + 1))" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json
-with=$(throughput "$((BASE_PORT + 1))")
-stop_serve
-start_serve "$((BASE_PORT + 2))" --plugin dist/portcullis.wasm --config "$defaults_config"
-with_defaults=$(throughput "$((BASE_PORT + 2))")
-stop_serve
-start_serve "$((BASE_PORT + 3))" --plugin dist/portcullis.wasm --config tests/bench/limits.json
-with_limits=$(throughput "$((BASE_PORT + 3))")
-stop_serve
+serve_rows=""
+without=""
+for index in 0 1 2 3 4; do
+    median=$(printf '%s\n' ${serve_samples[index]} | sort -n | sed -n 2p)
+    [ -n "$without" ] || without=$median
+    serve_rows+=$(awk -v label="${serve_labels[index]}" -v m="$median" -v w="$without" -v all="${serve_samples[index]% }" \
+        'BEGIN {printf "| %s | %d | %s | %.2f |", label, m, all, (m > 0 ? w / m : 0)}')$'\n'
+done
 
 # Start-up cost and memory of one VM: compile without the on-disk cache, instantiate and
 # configure each VM, and linear memory at rest and after a mixed load.
@@ -314,15 +333,14 @@ ${jwt_ratio_rows}
 ## Throughput of host-test serve on loopback
 
 \`host-test load\` with 16 requests in flight, $REQUESTS requests, against \`host-test serve
---workers 2 --upstream builtin\` (the in-process demo application).
+--workers 2 --upstream builtin\` (the in-process demo application). All setups listen at
+once and three rounds take them in turn; the figure is the median of the three, and the
+last column is the throughput without a module over the setup's. The module that only
+continues shows what the proxy-wasm calls of the harness cost by themselves.
 
-| setup | requests/s |
-|---|---|
-| no module | $without |
-| dist/portcullis.wasm, demo configuration | $with |
-| dist/portcullis.wasm, \`{}\` | $with_defaults |
-| dist/portcullis.wasm, \`{}\` and a per-address policy, two workers on one key | $with_limits |
-
+| setup | requests/s (median) | the three rounds | no module / setup |
+|---|---|---|---|
+${serve_rows}
 ## Request filter on the labelled corpus
 
 $corpus_section

@@ -151,8 +151,10 @@ impl GuestExchange for Exchange {
         let hardening = config.headers.response_edits(&headers, &self.facts);
         // The core lists every removal before any addition.
         edits.extend(hardening.into_iter().map(|edit| match edit {
-            HeaderEdit::Remove(name) => ResponseEdit::Remove(name),
-            HeaderEdit::Add(name, value) => ResponseEdit::Append((name, value)),
+            HeaderEdit::Remove(name) => ResponseEdit::Remove(name.into_owned()),
+            HeaderEdit::Add(name, value) => {
+                ResponseEdit::Append((name.into_owned(), value.into_owned()))
+            }
         }));
         edits
     }

@@ -58,7 +58,7 @@ fn check_edits(edits: &[HeaderEdit], response: &Headers, clean_input: bool) {
             continue;
         };
         if name != "set-cookie" {
-            assert!(!added.contains(&name.as_str()), "{name} added twice: {edits:?}");
+            assert!(!added.contains(&&**name), "{name} added twice: {edits:?}");
         }
         added.push(name);
         let sent = response

@@ -238,7 +238,9 @@ fn deserialize_pairs(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         data = data.checked_add(name_size + 1)?;
         let value = bytes.get(data..data.checked_add(value_size)?)?;
         data = data.checked_add(value_size + 1)?;
-        pairs.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
+        let name = String::from_utf8(name.to_vec())
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+        pairs.push((name, value.to_vec()));
     }
     Some(pairs)
 }

@@ -276,8 +276,8 @@ impl HttpContext for Stream {
             .is_some_and(|value| value.to_ascii_lowercase().ends_with(b"chunked"));
 
         let shared = self.shared.clone();
-        let plan = crate::headers::plan(&shared.config, &headers);
-        self.exchange = plan.exchange.clone();
+        let mut plan = crate::headers::plan(&shared.config, &headers);
+        self.exchange = std::mem::take(&mut plan.exchange);
         if let Some(reply) = &plan.reply {
             crate::headers::send_reply(self.context_id, reply);
             return Action::Pause;

@@ -395,13 +395,15 @@ impl NamePattern {
 }
 
 /// A change to a header map. Hosts apply all removals before any addition.
+/// Names and values borrow from the policy and the response where they can,
+/// because most responses take the same dozen edits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderEdit {
+pub enum HeaderEdit<'a> {
     /// Remove every copy of this lower-case header name.
-    Remove(String),
+    Remove(Cow<'a, str>),
     /// Add one copy of this header; the value is bytes because a hardened
     /// `Set-Cookie` keeps the application's bytes.
-    Add(String, Vec<u8>),
+    Add(Cow<'a, str>, Cow<'a, [u8]>),
 }
 
 /// Facts about a request that the hardening of its response needs.
@@ -629,51 +631,60 @@ impl HeaderPolicy {
     /// never adds a header twice nor beside a copy the application sent, and
     /// it is empty when nothing needs to change. Pseudo-headers and
     /// [`PROTECTED_HEADERS`] are never touched by rules.
-    pub fn response_edits(&self, headers: &HeaderPairs, exchange: &Exchange) -> Vec<HeaderEdit> {
-        let present: Vec<(Cow<'_, str>, &[u8])> = headers
+    pub fn response_edits<'a>(
+        &'a self,
+        headers: &'a HeaderPairs,
+        exchange: &Exchange,
+    ) -> Vec<HeaderEdit<'a>> {
+        let present: Vec<(Cow<'a, str>, &'a [u8])> = headers
             .iter()
             .map(|(name, value)| (lower_case(name), value.as_slice()))
             .collect();
-        let mut removed: Vec<String> = Vec::new();
-        let mut added: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut removed: Vec<Cow<'a, str>> = Vec::new();
+        let mut added: Vec<(Cow<'a, str>, Cow<'a, [u8]>)> = Vec::new();
         if self.enabled {
-            removed = names_matching(
-                present.iter().map(|(name, _)| &**name),
-                &self.remove_response,
-            );
+            for (name, _) in &present {
+                if is_removable(name, &self.remove_response) {
+                    removed.push(name.clone());
+                }
+            }
             self.rule_edits(&present, exchange, &mut removed, &mut added);
             self.cookie_edits(&present, exchange.https, &mut removed, &mut added);
         }
         cors_edits(&present, &exchange.cors, &mut removed, &mut added);
 
-        let mut edits: Vec<HeaderEdit> = Vec::with_capacity(removed.len() + added.len());
+        let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(removed.len() + added.len());
         for name in removed {
-            if !edits.contains(&HeaderEdit::Remove(name.clone())) {
+            let seen = edits
+                .iter()
+                .any(|edit| matches!(edit, HeaderEdit::Remove(earlier) if *earlier == name));
+            if !seen {
                 edits.push(HeaderEdit::Remove(name));
             }
         }
-        let mut added_names: Vec<String> = Vec::new();
         for (name, value) in added {
-            if name != "set-cookie" {
-                if added_names.contains(&name) {
-                    continue;
-                }
-                added_names.push(name.clone());
+            // Each cookie is its own header; any other name is added once.
+            let seen = name != "set-cookie"
+                && edits
+                    .iter()
+                    .any(|edit| matches!(edit, HeaderEdit::Add(earlier, _) if *earlier == name));
+            if !seen {
+                edits.push(HeaderEdit::Add(name, value));
             }
-            edits.push(HeaderEdit::Add(name, value));
         }
         edits
     }
 
-    fn rule_edits(
-        &self,
-        present: &[(Cow<'_, str>, &[u8])],
+    fn rule_edits<'a>(
+        &'a self,
+        present: &[(Cow<'a, str>, &'a [u8])],
         exchange: &Exchange,
-        removed: &mut Vec<String>,
-        added: &mut Vec<(String, Vec<u8>)>,
+        removed: &mut Vec<Cow<'a, str>>,
+        added: &mut Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
     ) {
         for rule in self.rules_for(&exchange.path) {
-            let remaining: Vec<&[u8]> = if removed.contains(&rule.name) {
+            let name = Cow::Borrowed(rule.name.as_str());
+            let remaining: Vec<&[u8]> = if removed.contains(&name) {
                 Vec::new()
             } else {
                 present
@@ -688,18 +699,18 @@ impl HeaderPolicy {
                         continue;
                     }
                     if !remaining.is_empty() {
-                        removed.push(rule.name.clone());
+                        removed.push(name.clone());
                     }
-                    added.push((rule.name.clone(), value.as_bytes().to_vec()));
+                    added.push((name, Cow::Borrowed(value.as_bytes())));
                 }
                 HeaderAction::Default(value) => {
                     if remaining.is_empty() {
-                        added.push((rule.name.clone(), value.as_bytes().to_vec()));
+                        added.push((name, Cow::Borrowed(value.as_bytes())));
                     }
                 }
                 HeaderAction::Remove => {
                     if !remaining.is_empty() {
-                        removed.push(rule.name.clone());
+                        removed.push(name);
                     }
                 }
             }
@@ -708,14 +719,14 @@ impl HeaderPolicy {
 
     /// Replaces the `Set-Cookie` headers with their hardened forms, in the
     /// same order and one header per cookie, when at least one changes.
-    fn cookie_edits(
+    fn cookie_edits<'a>(
         &self,
-        present: &[(Cow<'_, str>, &[u8])],
+        present: &[(Cow<'a, str>, &'a [u8])],
         https: bool,
-        removed: &mut Vec<String>,
-        added: &mut Vec<(String, Vec<u8>)>,
+        removed: &mut Vec<Cow<'a, str>>,
+        added: &mut Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
     ) {
-        let cookies: Vec<&[u8]> = present
+        let cookies: Vec<&'a [u8]> = present
             .iter()
             .filter(|(name, _)| name == "set-cookie")
             .map(|(_, value)| *value)
@@ -727,10 +738,10 @@ impl HeaderPolicy {
         if hardened.iter().all(Option::is_none) {
             return;
         }
-        removed.push("set-cookie".to_string());
+        removed.push(Cow::Borrowed("set-cookie"));
         for (original, changed) in cookies.into_iter().zip(hardened) {
-            let value = changed.unwrap_or_else(|| original.to_vec());
-            added.push(("set-cookie".to_string(), value));
+            let value = changed.map_or(Cow::Borrowed(original), Cow::Owned);
+            added.push((Cow::Borrowed("set-cookie"), value));
         }
     }
 
@@ -790,7 +801,7 @@ impl HeaderPolicy {
         let mut matched: Vec<String> = Vec::new();
         for (name, _) in headers {
             let lower = lower_case(name);
-            if !names_matching(std::iter::once(&*dashed(&lower)), &self.strip_request).is_empty()
+            if is_removable(&dashed(&lower), &self.strip_request)
                 && !matched.iter().any(|seen| *seen == *lower)
             {
                 matched.push(lower.into_owned());
@@ -881,11 +892,11 @@ pub fn plan_request(
 
 /// Removes the application's CORS headers and adds the policy's, with
 /// `Origin` merged into one `Vary` header.
-fn cors_edits(
-    present: &[(Cow<'_, str>, &[u8])],
+fn cors_edits<'a>(
+    present: &[(Cow<'a, str>, &'a [u8])],
     cors: &CorsResponse,
-    removed: &mut Vec<String>,
-    added: &mut Vec<(String, Vec<u8>)>,
+    removed: &mut Vec<Cow<'a, str>>,
+    added: &mut Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
 ) {
     let CorsResponse::Managed {
         headers,
@@ -896,11 +907,14 @@ fn cors_edits(
     };
     for name in CORS_RESPONSE_HEADERS {
         if present.iter().any(|(existing, _)| existing == name) {
-            removed.push(name.to_string());
+            removed.push(Cow::Borrowed(name));
         }
     }
     for (name, value) in headers {
-        added.push((name.clone(), value.as_bytes().to_vec()));
+        added.push((
+            Cow::Owned(name.clone()),
+            Cow::Owned(value.as_bytes().to_vec()),
+        ));
     }
     if !vary_origin {
         return;
@@ -929,9 +943,9 @@ fn cors_edits(
     }
     merged.extend_from_slice(b"Origin");
     if !vary.is_empty() {
-        removed.push("vary".to_string());
+        removed.push(Cow::Borrowed("vary"));
     }
-    added.push(("vary".to_string(), merged));
+    added.push((Cow::Borrowed("vary"), Cow::Owned(merged)));
 }
 
 /// Normalizes a request path for route matching: repeated slashes become
@@ -990,23 +1004,12 @@ fn merge_rules(
     Ok(base)
 }
 
-/// Returns each distinct name that a pattern matches, in order of first
-/// appearance, leaving out pseudo-headers and protected headers.
-fn names_matching<'a>(
-    names: impl Iterator<Item = &'a str>,
-    patterns: &[NamePattern],
-) -> Vec<String> {
-    let mut matched: Vec<String> = Vec::new();
-    for name in names {
-        let touchable = !name.starts_with(':') && !PROTECTED_HEADERS.contains(&name);
-        if touchable
-            && patterns.iter().any(|pattern| pattern.matches(name))
-            && !matched.iter().any(|seen| seen == name)
-        {
-            matched.push(name.to_string());
-        }
-    }
-    matched
+/// Whether a pattern matches `name` and the name may be touched: pseudo-headers and
+/// protected headers never are.
+fn is_removable(name: &str, patterns: &[NamePattern]) -> bool {
+    !name.starts_with(':')
+        && !PROTECTED_HEADERS.contains(&name)
+        && patterns.iter().any(|pattern| pattern.matches(name))
 }
 
 fn action_for(mode: HeaderMode, value: String) -> HeaderAction {
@@ -1180,7 +1183,7 @@ mod tests {
         }
         for edit in edits {
             if let HeaderEdit::Add(name, value) = edit {
-                result.push((name.clone(), value.clone()));
+                result.push((name.to_string(), value.to_vec()));
             }
         }
         result
@@ -1291,7 +1294,7 @@ mod tests {
             .into_iter()
             .filter(|edit| matches!(edit, HeaderEdit::Remove(_)))
             .collect();
-        assert_eq!(removals, vec![HeaderEdit::Remove("server".to_string())]);
+        assert_eq!(removals, vec![HeaderEdit::Remove("server".into())]);
     }
 
     #[test]
@@ -1349,7 +1352,7 @@ mod tests {
         assert_eq!(values(&result, "server"), vec![&b"portcullis"[..]]);
         let removals = edits
             .iter()
-            .filter(|edit| **edit == HeaderEdit::Remove("server".to_string()))
+            .filter(|edit| **edit == HeaderEdit::Remove("server".into()))
             .count();
         assert_eq!(removals, 1);
     }
@@ -1678,7 +1681,7 @@ mod tests {
         assert_eq!(
             edits
                 .iter()
-                .filter(|edit| **edit == HeaderEdit::Remove("set-cookie".to_string()))
+                .filter(|edit| **edit == HeaderEdit::Remove("set-cookie".into()))
                 .count(),
             1
         );
