@@ -282,7 +282,7 @@ fn start_limits(
     let raw_path = first_value(&facts.headers, ":path").unwrap_or_default();
     let client: Option<IpAddr> = exchange
         .client
-        .or_else(|| facts.peer.as_ref().and_then(|peer| peer.ip.parse().ok()));
+        .or_else(|| facts.peer.as_ref().map(|peer| peer.ip));
     let mut request = RequestLimitsState {
         limits: limits.start_request(&facts.info.method, raw_path, client),
         client,
@@ -398,7 +398,7 @@ pub(crate) fn check(state: &Rc<State>, mut request: Request) -> Decision {
     };
     let config = &state.config;
 
-    let source = facts.peer.as_ref().and_then(|peer| peer.ip.parse().ok());
+    let source = facts.peer.as_ref().map(|peer| peer.ip);
     let plan = plan_request(&config.headers, &config.cors, &facts.headers, source);
     let exchange = plan.exchange;
     if let Some(reply) = plan.reply {

@@ -7,12 +7,11 @@ use portcullis_core::headers::{plan_request, Exchange, HeaderEdit, Reply, Reques
 use portcullis_core::http::{HeaderPairs, LocalResponse};
 use portcullis_core::pipeline::local_response_headers;
 use proxy_wasm::types::MapType;
-use std::net::IpAddr;
 
 /// Plans the request side of one request, reading the client's connection
 /// address from the host.
 pub fn plan(config: &Config, headers: &HeaderPairs) -> RequestPlan {
-    let source = host::source_address().and_then(|address| address.ip.parse::<IpAddr>().ok());
+    let source = host::source_address().map(|address| address.ip);
     plan_request(&config.headers, &config.cors, headers, source)
 }
 

@@ -235,7 +235,7 @@ pub fn on_request_headers(
     let raw_path = portcullis_core::http::first_value(headers, ":path").unwrap_or_default();
     let client = exchange
         .client
-        .or_else(|| host::source_address().and_then(|source| source.ip.parse().ok()));
+        .or_else(|| host::source_address().map(|source| source.ip));
     let mut state = RequestState {
         limits: limits.start_request(&request.method, raw_path, client),
         headers: headers.to_vec(),

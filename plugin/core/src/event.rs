@@ -208,8 +208,8 @@ pub enum EventLevel {
 /// A client address from the `source.address` property.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceAddress {
-    /// IP address, without brackets for IPv6.
-    pub ip: String,
+    /// IP address, written without brackets for IPv6.
+    pub ip: IpAddr,
     /// Port, absent when the property has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
@@ -222,16 +222,13 @@ impl SourceAddress {
         let text = std::str::from_utf8(raw).ok()?.trim();
         if let Ok(address) = text.parse::<SocketAddr>() {
             return Some(SourceAddress {
-                ip: address.ip().to_string(),
+                ip: address.ip(),
                 port: Some(address.port()),
             });
         }
         let bare = text.trim_start_matches('[').trim_end_matches(']');
         let ip = bare.parse::<IpAddr>().ok()?;
-        Some(SourceAddress {
-            ip: ip.to_string(),
-            port: None,
-        })
+        Some(SourceAddress { ip, port: None })
     }
 }
 
@@ -787,21 +784,21 @@ mod tests {
         assert_eq!(
             SourceAddress::parse(b"203.0.113.7:51234"),
             Some(SourceAddress {
-                ip: "203.0.113.7".to_string(),
+                ip: IpAddr::from([203, 0, 113, 7]),
                 port: Some(51234)
             })
         );
         assert_eq!(
             SourceAddress::parse(b"[2001:db8::1]:443"),
             Some(SourceAddress {
-                ip: "2001:db8::1".to_string(),
+                ip: IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]),
                 port: Some(443)
             })
         );
         assert_eq!(
             SourceAddress::parse(b"198.51.100.2"),
             Some(SourceAddress {
-                ip: "198.51.100.2".to_string(),
+                ip: IpAddr::from([198, 51, 100, 2]),
                 port: None
             })
         );

@@ -13,7 +13,7 @@ use crate::cookies::{CookiePolicy, CookiesSection};
 use crate::cors::{CorsDecision, CorsPolicy, CorsResponse, CORS_RESPONSE_HEADERS};
 use crate::error::Error;
 use crate::hosts::HostAllowlist;
-use crate::http::{dashed, first_value, is_token, lower_case, HeaderPairs};
+use crate::http::{dashed, first_value, ip_text, is_token, lower_case, HeaderPairs};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
@@ -879,7 +879,7 @@ pub fn plan_request(
     let mut add = Vec::new();
     if policy.enabled && policy.client.forward() {
         if let Some(client) = exchange.client {
-            add.push((policy.client.header().to_string(), client.to_string()));
+            add.push((policy.client.header().to_string(), ip_text(client)));
         }
     }
     RequestPlan {

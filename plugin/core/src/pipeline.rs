@@ -125,11 +125,8 @@ pub fn rejection_kind(rejection: &Rejection) -> RejectionKind {
 /// differs from the connection's peer, else the peer with its port.
 pub fn event_source(client: Option<IpAddr>, peer: Option<SourceAddress>) -> Option<SourceAddress> {
     match client {
-        Some(ip) if peer.as_ref().is_none_or(|peer| peer.ip != ip.to_string()) => {
-            Some(SourceAddress {
-                ip: ip.to_string(),
-                port: None,
-            })
+        Some(ip) if peer.as_ref().is_none_or(|peer| peer.ip != ip) => {
+            Some(SourceAddress { ip, port: None })
         }
         _ => peer,
     }
@@ -235,12 +232,12 @@ mod tests {
     #[test]
     fn event_source_prefers_forwarded_client() {
         let peer = SourceAddress {
-            ip: "10.0.0.1".to_string(),
+            ip: IpAddr::from([10, 0, 0, 1]),
             port: Some(4000),
         };
         let forwarded: Option<IpAddr> = "203.0.113.7".parse().ok();
         let source = event_source(forwarded, Some(peer.clone()));
-        assert_eq!(source.as_ref().map(|s| s.ip.as_str()), Some("203.0.113.7"));
+        assert_eq!(source.as_ref().map(|s| s.ip), forwarded);
         assert_eq!(source.and_then(|s| s.port), None);
 
         let same: Option<IpAddr> = "10.0.0.1".parse().ok();
