@@ -1,9 +1,9 @@
 //! Claim checks: time window, issuer, audiences, and the claim requirements
 //! of a rule.
 //!
-//! `jsonwebtoken`'s own validation leaves `nbf` unchecked and `aud` optional
-//! by default and accepts any `exp`; this module does not use it, and checks
-//! each registered claim here.
+//! Every registered claim is checked here: `exp`, `nbf` and `iat` against
+//! the host clock with the clock skew, the token's lifetime, the issuer and
+//! the audiences.
 
 use super::config::ClaimRequirementSection;
 use super::error::JwtError;

@@ -8,9 +8,9 @@
 use super::montgomery::Modulus;
 use super::token::{Algorithm, BASE64URL};
 use base64::Engine as _;
-use jsonwebtoken::DecodingKey;
+use hmac::{Hmac, KeyInit as _, Mac};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 use spki::der::asn1::ObjectIdentifier;
 use spki::der::Decode;
 use spki::SubjectPublicKeyInfoRef;
@@ -73,8 +73,8 @@ impl KeyFamily {
 /// verification repeats no key decoding or precomputation.
 #[derive(Clone)]
 pub enum Material {
-    /// An HMAC secret, which `jsonwebtoken` verifies with.
-    Standard(DecodingKey),
+    /// An HMAC secret, keyed for each hash.
+    Hmac(Box<HmacKey>),
     /// An RSA public key with its Montgomery parameters.
     Rsa(Box<RsaKey>),
     /// A P-256 public key.
@@ -85,6 +85,41 @@ pub enum Material {
     P521(p521::ecdsa::VerifyingKey),
     /// An Ed25519 public key, decompressed.
     Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+/// An HMAC secret keyed once for each SHA-2 hash: the inner and outer
+/// padded keys are hashed when the key loads, and a verification clones the
+/// keyed state instead of hashing them again.
+#[derive(Clone)]
+pub struct HmacKey {
+    sha256: Hmac<Sha256>,
+    sha384: Hmac<Sha384>,
+    sha512: Hmac<Sha512>,
+}
+
+impl HmacKey {
+    fn new(secret: &[u8]) -> Option<Self> {
+        Some(HmacKey {
+            sha256: Hmac::new_from_slice(secret).ok()?,
+            sha384: Hmac::new_from_slice(secret).ok()?,
+            sha512: Hmac::new_from_slice(secret).ok()?,
+        })
+    }
+
+    /// Checks the tag of `message` for an `HS*` algorithm in constant time;
+    /// a tag of another length than the hash output fails.
+    pub fn verify(&self, alg: Algorithm, message: &[u8], tag: &[u8]) -> bool {
+        fn check(mut mac: impl Mac, message: &[u8], tag: &[u8]) -> bool {
+            mac.update(message);
+            mac.verify_slice(tag).is_ok()
+        }
+        match alg {
+            Algorithm::HS256 => check(self.sha256.clone(), message, tag),
+            Algorithm::HS384 => check(self.sha384.clone(), message, tag),
+            Algorithm::HS512 => check(self.sha512.clone(), message, tag),
+            _ => false,
+        }
+    }
 }
 
 /// An RSA public key: `rsa`'s form, whose Montgomery parameters are
@@ -458,10 +493,9 @@ fn hmac_material(
             "HMAC secret is shorter than the hash output of its algorithm",
         ));
     }
-    let key = DecodingKey::from_secret(secret)
-        .map_err(|_| KeyError::InvalidKey("HMAC secret rejected"))?;
+    let key = HmacKey::new(secret).ok_or(KeyError::InvalidKey("HMAC secret rejected"))?;
     let print = fingerprint(KeyFamily::Hmac, &[secret]);
-    Ok((KeyFamily::Hmac, Material::Standard(key), print))
+    Ok((KeyFamily::Hmac, Material::Hmac(Box::new(key)), print))
 }
 
 fn rsa_jwk(jwk: &Map<String, Value>) -> Result<(KeyFamily, Material, [u8; 32]), KeyError> {

@@ -3,7 +3,7 @@
 //! - [`config`] is the JSON form of Envoy's `JwtAuthentication` message and
 //!   [`policy`] compiles it.
 //! - [`token`] parses compact JWS strictly, [`keys`] parses JWKS and PEM
-//!   keys, [`verify`] checks HMAC tags with `jsonwebtoken` and signatures
+//!   keys, [`verify`] checks HMAC tags with `hmac` and signatures
 //!   with `rsa`, `p256`, `p384`, `p521` and `ed25519-dalek` ([`montgomery`]
 //!   does RSA's arithmetic on wasm32, and [`weierstrass`] ECDSA's), [`claims`]
 //!   checks the time window, issuer, audiences and rule claim requirements.

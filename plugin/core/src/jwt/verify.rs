@@ -1,7 +1,8 @@
 //! Signature verification of a parsed token against a provider's keys.
 //!
-//! `jsonwebtoken` verifies HMAC tags and `ed25519-dalek` Ed25519
-//! signatures. RSA signatures are checked here on `rsa`'s key type, so that
+//! `hmac` checks HMAC tags from keyed states made when the key loads (see
+//! [`super::keys::HmacKey`]), and `ed25519-dalek` Ed25519 signatures. RSA
+//! signatures are checked here on `rsa`'s key type, so that
 //! the public exponent costs a square-and-multiply. Natively, RSA computes
 //! in `crypto-bigint`'s 64-bit limbs and ECDSA is verified by `p256`,
 //! `p384` and `p521`. On wasm32 both compute in the narrow limbs of
@@ -16,7 +17,6 @@ use super::error::JwtError;
 use super::keys::{Key, Material, RsaKey};
 use super::token::{Algorithm, Header, Token};
 use super::weierstrass::{self, CurveName};
-use jsonwebtoken::crypto::CryptoProvider;
 use signature::Verifier as _;
 
 /// Whether RSA and ECDSA compute in narrow limbs: on wasm32, and with the
@@ -107,18 +107,7 @@ pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) 
                 .is_ok_and(|parsed| verifying_key.verify_strict(message, &parsed).is_ok())
         }
         Material::Rsa(public_key) => verify_rsa(alg, public_key, message, signature),
-        Material::Standard(decoding_key) => {
-            let Some(standard) = hmac_algorithm(alg) else {
-                return false;
-            };
-            let Some(provider) = CryptoProvider::try_get_default() else {
-                return false;
-            };
-            let Ok(verifier) = (provider.verifier_factory)(&standard, decoding_key) else {
-                return false;
-            };
-            verifier.verify(message, &signature.to_vec()).is_ok()
-        }
+        Material::Hmac(key) => key.verify(alg, message, signature),
         _ => false,
     }
 }
@@ -127,7 +116,7 @@ pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) 
 /// takes a salt as long as the hash output and MGF1 with the same hash, as
 /// RFC 7518, section 3.5 requires.
 fn verify_rsa(alg: Algorithm, key: &RsaKey, message: &[u8], signature: &[u8]) -> bool {
-    use rsa::sha2::{Digest as _, Sha256, Sha384, Sha512};
+    use sha2::{Digest as _, Sha256, Sha384, Sha512};
     match alg {
         Algorithm::RS256 => {
             verify_pkcs1v15(key, &SHA256_PREFIX, &Sha256::digest(message), signature)
@@ -204,13 +193,13 @@ pub(crate) fn wide_public_operation(key: &rsa::PublicKey, signature: &[u8]) -> O
 /// Checks an RSASSA-PSS signature with MGF1 over the same hash and a salt
 /// as long as the hash output, as RFC 7518, section 3.5 requires, following
 /// EMSA-PSS-VERIFY (RFC 8017, section 9.1.2).
-fn verify_pss<D: rsa::sha2::Digest>(key: &RsaKey, message: &[u8], signature: &[u8]) -> bool {
+fn verify_pss<D: sha2::Digest>(key: &RsaKey, message: &[u8], signature: &[u8]) -> bool {
     use rsa::traits::PublicKeyParts as _;
 
     let Some(encoded) = rsa_public_operation(key, signature) else {
         return false;
     };
-    let hash_len = <D as rsa::sha2::Digest>::output_size();
+    let hash_len = <D as sha2::Digest>::output_size();
     let salt_len = hash_len;
     let em_bits = key.public.n().as_ref().bit_width() as usize - 1;
     let em_len = em_bits.div_ceil(8);
@@ -258,8 +247,8 @@ fn verify_pss<D: rsa::sha2::Digest>(key: &RsaKey, message: &[u8], signature: &[u
 
 /// Returns the first `length` bytes of MGF1 over `seed` (RFC 8017,
 /// appendix B.2.1).
-fn mgf1<D: rsa::sha2::Digest>(seed: &[u8], length: usize) -> Vec<u8> {
-    let mut output = Vec::with_capacity(length + <D as rsa::sha2::Digest>::output_size());
+fn mgf1<D: sha2::Digest>(seed: &[u8], length: usize) -> Vec<u8> {
+    let mut output = Vec::with_capacity(length + <D as sha2::Digest>::output_size());
     let mut counter: u32 = 0;
     while output.len() < length {
         let mut digest = D::new();
@@ -333,14 +322,5 @@ fn signature_length_fits(alg: Algorithm, length: usize) -> bool {
         Algorithm::HS256 => length == 32,
         Algorithm::HS384 => length == 48,
         Algorithm::HS512 => length == 64,
-    }
-}
-
-fn hmac_algorithm(alg: Algorithm) -> Option<jsonwebtoken::Algorithm> {
-    match alg {
-        Algorithm::HS256 => Some(jsonwebtoken::Algorithm::HS256),
-        Algorithm::HS384 => Some(jsonwebtoken::Algorithm::HS384),
-        Algorithm::HS512 => Some(jsonwebtoken::Algorithm::HS512),
-        _ => None,
     }
 }
