@@ -307,7 +307,10 @@ pub fn body_format(content_type: Option<&[u8]>) -> BodyFormat {
 /// scanned keys and values. A body of another content type that starts with
 /// `{` or `[` is scanned as JSON too, since attackers send JSON as
 /// `text/plain` to skip the parser. The string literals of an
-/// `application/graphql` body are argument values too.
+/// `application/graphql` body are argument values too. A raw body, or a JSON
+/// body that is not JSON, that has the shape of form encoding (see
+/// [`is_form_shaped`]) adds its fields as arguments, because lenient
+/// applications read such a body as a form whatever its declared type.
 pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) -> Vec<Target> {
     let mut targets = Vec::new();
     match body_format(content_type) {
@@ -324,9 +327,47 @@ pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) ->
             if content_type.is_some_and(|value| media_type(value) == "application/graphql") {
                 push_graphql_strings(&mut targets, body);
             }
+            if is_form_shaped(body) {
+                push_pairs(&mut targets, body, "form", "form_name");
+            }
         }
     }
     targets
+}
+
+/// Whether a body reads as `application/x-www-form-urlencoded`: at least one
+/// `name=value` field, names of letters, digits, `_`, `.`, `-`, brackets or
+/// percent escapes, and no whitespace or control byte anywhere, as form
+/// encoding writes spaces as `+` or `%20`. Prose, code and JSON documents
+/// have spaces or other name characters, so they are not split.
+fn is_form_shaped(body: &[u8]) -> bool {
+    let body = body
+        .strip_suffix(b"\r\n")
+        .or_else(|| body.strip_suffix(b"\n"))
+        .unwrap_or(body);
+    if body.is_empty() || body.iter().any(|&byte| byte <= b' ' || byte == 0x7f) {
+        return false;
+    }
+    let mut fields = 0;
+    for field in body.split(|&byte| byte == b'&') {
+        let Some(equals) = field.iter().position(|&byte| byte == b'=') else {
+            if field.is_empty() {
+                continue;
+            }
+            return false;
+        };
+        let name = &field[..equals];
+        let name_ok = !name.is_empty()
+            && name.iter().all(|&byte| {
+                byte.is_ascii_alphanumeric()
+                    || matches!(byte, b'_' | b'.' | b'-' | b'[' | b']' | b'%')
+            });
+        if !name_ok {
+            return false;
+        }
+        fields += 1;
+    }
+    fields > 0
 }
 
 fn raw_body(body: &[u8]) -> Target {
@@ -409,7 +450,8 @@ fn graphql_string(rest: &[u8]) -> (Vec<u8>, usize) {
 }
 
 /// Appends every key and string value of a JSON body, and the raw body as
-/// well when `serde_json` rejects the body.
+/// well when `serde_json` rejects the body, with its fields when it has the
+/// shape of a form.
 ///
 /// The scan is lexical and iterative, so it reads values at any depth, keeps
 /// every member of an object with duplicate names, and accepts what common
@@ -420,6 +462,9 @@ fn push_json(targets: &mut Vec<Target>, body: &[u8]) {
     scan_json(targets, body);
     if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
         targets.push(raw_body(body));
+        if is_form_shaped(body) {
+            push_pairs(targets, body, "form", "form_name");
+        }
     }
 }
 

@@ -228,6 +228,19 @@ fn json_rejected_by_strict_parser_is_inspected() {
 }
 
 #[test]
+fn form_bodies_under_other_types_are_inspected() {
+    let body = "q=1%27+UNION+SELECT+username%2Cpassword+FROM+users--+-";
+    for content_type in ["application/json", "text/plain", "application/octet-stream"] {
+        assert!(
+            blocked(&with_body("POST", content_type, body), body),
+            "{content_type}"
+        );
+    }
+    let body = "comment=%3Cscript%3Ealert%28document.cookie%29%3C%2Fscript%3E";
+    assert!(blocked(&with_body("POST", "application/json", body), body));
+}
+
+#[test]
 fn lenient_json_lookalikes_pass() {
     let bodies = [
         "\u{feff}{\"q\": \"union of select members\"}",

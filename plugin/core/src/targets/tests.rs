@@ -67,6 +67,48 @@ fn invalid_json_is_raw_body() {
 }
 
 #[test]
+fn form_shaped_bodies_of_other_types_add_fields() {
+    for content_type in [
+        &b"application/json"[..],
+        b"text/plain",
+        b"application/octet-stream",
+    ] {
+        let targets = labels(&body_targets(
+            b"q=1%27+or+1%3D1&x=2\n",
+            Some(content_type),
+            &[],
+        ));
+        assert!(
+            targets.contains(&(TargetKind::ArgValue, "form.q".into(), "1' or 1=1".into())),
+            "{targets:?}"
+        );
+        assert!(targets.contains(&(TargetKind::ArgName, "form_name".into(), "x".into())));
+    }
+}
+
+#[test]
+fn bodies_that_are_not_form_shaped_stay_raw() {
+    for body in [
+        &b"a = b && c"[..],
+        b"see https://example.com/?a=1&b=2 for details",
+        b"{\"q\":1",
+        b"x=1&&y<2",
+        b"x=1&y z=2",
+        b"just text",
+        b"=value",
+    ] {
+        let targets = labels(&body_targets(body, Some(b"text/plain"), &[]));
+        assert!(
+            targets
+                .iter()
+                .all(|(kind, _, _)| *kind != TargetKind::ArgValue),
+            "{:?}: {targets:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+#[test]
 fn form_fields_are_decoded() {
     let targets = labels(&body_targets(
         b"c=%3Cb%3E+x",
