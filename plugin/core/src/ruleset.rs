@@ -125,6 +125,12 @@ const INCLUDE_PARAMETERS: &[&str] = &[
     "conf", "config", "folder", "layout", "content", "show", "base", "root",
 ];
 
+/// Names of parameters that frameworks read as the name of a function to
+/// call, as the ThinkPHP `invokefunction` route and callback APIs do.
+const CALLABLE_PARAMETERS: &[&str] = &[
+    "function", "func", "fn", "callback", "cb", "call", "handler", "vars[0]", "vars[]",
+];
+
 const fn named(mut spec: RuleSpec, names: &'static [&'static str]) -> RuleSpec {
     spec.names = names;
     spec
@@ -1095,7 +1101,7 @@ pub const RULES: &[RuleSpec] = &[
                 "unixprocess",
                 "scriptenginemanager",
             ],
-            r"\bjava\.lang\.(?:runtime|processbuilder|process\w*|unixprocess|class(?:loader)?|system|thread|reflect|invoke|module|object\b)|\bjava\.io\.(?:file\w*|objectinputstream|objectoutputstream|printwriter|bufferedreader|inputstreamreader|randomaccessfile)|\bjava\.net\.(?:urlclassloader|url|uri|socket|serversocket|inetaddress|http\w*)\b|\bjava\.nio\.(?:file|channels)\b|\bjava\.util\.(?:scanner|base64|zip|jar)\b|\bjava\.beans\.(?:xmldecoder|expression|statement|eventhandler)\b|\bjava\.rmi\.\w+|(?:^|[\x22'>=:\[,(])\s*java\.(?:lang|io|net|nio|util|beans|rmi)\.[\w$.]+\s*(?:$|[\x22'<,\])])|\bjava\s*\.\s*\w*(?:runtime|processbuilder|process|classloader|reflection|exec)\b|\b(?:runtime\s*\.\s*getruntime|getruntime\s*\(|processbuilder|processimpl|unixprocess)\b|\bclass\s*\.\s*(?:module|classloader|forname)\b|\bclass\.(?:module\.)?classloader\b|\b(?:invokertransformer|instantiatetransformer|chainedtransformer|constanttransformer|invokertransformer|templatesimpl|beancomparator|priorityqueue|lazymap|transformedmap|annotationinvocationhandler|badattributevalueexpexception|jdbcrowsetimpl|commons\.collections\d*|clonetransformer|forclosure|prototypeclonefactory|prototypeserializationfactory|instantiatefactory|whileclosure)\b|\b(?:ognlcontext|memberaccess|_memberaccess|ognlutil|excludedclasses|excludedpackagenames|allowstaticmethodaccess)\b|#context\[|@ognl|#_memberaccess|\bjavax\.(?:script|naming|management)\.\w+|\borg\.omg\.\w+|\bsun\.(?:misc|reflect|rmi)\.\w+|\bcom\.(?:sun|bea|tangosol|mchange|alibaba\.fastjson|fasterxml\.jackson\.databind)\.\w+|\borg\.(?:apache\.(?:commons\.collections|xalan|naming|tomcat\.dbcp|bcel|log4j)|springframework\.\w+|codehaus\.groovy|mozilla\.javascript|hibernate)\b|\bbsh\.interpreter\b|\bgroovy\.lang\b|\bnashorn\b|scriptenginemanager|\bt\(java\.lang",
+            r"\bjava\.lang\.(?:runtime|processbuilder|process\w*|unixprocess|class(?:loader)?|system|thread|reflect|invoke|module|object\b)|\bjava\.io\.(?:file\w*|objectinputstream|objectoutputstream|printwriter|bufferedreader|inputstreamreader|randomaccessfile)|\bjava\.net\.(?:urlclassloader|url|uri|socket|serversocket|inetaddress|http\w*)\b|\bjava\.nio\.(?:file|channels)\b|\bjava\.util\.(?:scanner|base64|zip|jar)\b|\bjava\.beans\.(?:xmldecoder|expression|statement|eventhandler)\b|\bjava\.rmi\.\w+|(?:^|[\x22'>=:\[,(])\s*java\.(?:lang|io|net|nio|util|beans|rmi)\.[\w$.]+\s*(?:$|[\x22'<,\])])|\bjava\s*\.\s*\w*(?:runtime|processbuilder|process|classloader|reflection|exec)\b|\b(?:runtime\s*\.\s*getruntime|getruntime\s*\(|processbuilder|processimpl|unixprocess)\b|\bclass\s*\.\s*(?:module|classloader|forname)\b|\bclass\s*\[\s*['\x22]?(?:module|classloader)\b|\bclass\.(?:module\.)?classloader\b|\b(?:invokertransformer|instantiatetransformer|chainedtransformer|constanttransformer|invokertransformer|templatesimpl|beancomparator|priorityqueue|lazymap|transformedmap|annotationinvocationhandler|badattributevalueexpexception|jdbcrowsetimpl|commons\.collections\d*|clonetransformer|forclosure|prototypeclonefactory|prototypeserializationfactory|instantiatefactory|whileclosure)\b|\b(?:ognlcontext|memberaccess|_memberaccess|ognlutil|excludedclasses|excludedpackagenames|allowstaticmethodaccess)\b|#context\[|@ognl|#_memberaccess|\bjavax\.(?:script|naming|management)\.\w+|\borg\.omg\.\w+|\bsun\.(?:misc|reflect|rmi)\.\w+|\bcom\.(?:sun|bea|tangosol|mchange|alibaba\.fastjson|fasterxml\.jackson\.databind)\.\w+|\borg\.(?:apache\.(?:commons\.collections|xalan|naming|tomcat\.dbcp|bcel|log4j)|springframework\.\w+|codehaus\.groovy|mozilla\.javascript|hibernate)\b|\bbsh\.interpreter\b|\bgroovy\.lang\b|\bnashorn\b|scriptenginemanager|\bt\(java\.lang",
         ),
     ),
     rule(
@@ -1565,7 +1571,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["union"],
-            r"\bunion\b(?:\s|\(|\+)*(?:all|distinct|distinctrow)?(?:\s|\()*select\b|union\s*select",
+            r"\bunion\b(?:\s|\(|\+)*(?:all|distinct|distinctrow)?(?:\s|\()*select\b|union\s*select|(?:^|[\d'\x22`)])\s*union\s+(?:all\s+|distinct\s+)?(?:table\s+[\w`.]+|values\s+row\s*\()",
         ),
     ),
     // A quote before a comment counts only when it is an odd-numbered
@@ -2529,6 +2535,8 @@ pub const RULES: &[RuleSpec] = &[
             "koa:sess",
             "flask_session",
             "phpsession",
+            "cfsid",
+            "jservsession",
         ],
     ),
     // Command injection: parameters that carry a host name or a command,
@@ -2692,5 +2700,158 @@ pub const RULES: &[RuleSpec] = &[
             ],
             r"<\s*script|\bunion\s+select|\$\{jndi|/etc/passwd|javascript:|\bsystem\s*\(|cmd\.exe|java\.lang|processbuilder|runtime|invokertransformer|instantiatetransformer|prototype\w*factory|serialization|child_process|\brequire\s*\(\s*['\x22`]",
         ),
+    ),
+    // Injections of narrower families: callables named in arguments, template
+    // and expression probes, Edge Side Includes, spreadsheet formulas, and
+    // request forms of remote inclusion, smuggling and php-cgi exploits.
+    rule(
+        "php-render-array-callback",
+        "PHP injection: a Drupal render array callback in an argument name",
+        Critical,
+        1,
+        TargetKind::ArgName.bit(),
+        LOWER,
+        Test::Regex(
+            &["#"],
+            r"#(?:post_render|pre_render|lazy_builder|access_callback)\b",
+        ),
+    ),
+    named(
+        rule(
+            "php-callable-argument",
+            "PHP injection: a command or code execution function as the function to call",
+            Critical,
+            1,
+            ARG_VALUES,
+            TEXT,
+            Test::Regex(
+                &[],
+                r"^\s*\\?(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|call_user_func(?:_array)?|create_function|phpinfo|file_put_contents|preg_replace|array_map|array_filter|usort)\s*$",
+            ),
+        ),
+        CALLABLE_PARAMETERS,
+    ),
+    rule(
+        "php-thinkphp-route",
+        "PHP injection: a ThinkPHP controller route to a framework class",
+        Critical,
+        1,
+        ARG_VALUES,
+        TEXT,
+        Test::Regex(
+            &["think"],
+            r"\bthink\\+(?:app|request|container|template\\+driver\\+file|view\\+driver\\+php)\b",
+        ),
+    ),
+    rule(
+        "php-cgi-option",
+        "PHP injection: a php-cgi command-line option as the query string",
+        Critical,
+        1,
+        TargetKind::QueryString.bit(),
+        TEXT,
+        Test::Regex(&["-"], r"^\s*-(?:[sn]\s*(?:$|&)|d\s*[\w.]+\s*=)"),
+    ),
+    rule(
+        "java-el-implicit-object",
+        "Java injection: an expression language implicit object",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["${", "#{"],
+            r"[$#]\{\s*(?:applicationscope|sessionscope|requestscope|pagescope|pagecontext|initparam|facescontext|headervalues|paramvalues)\b",
+        ),
+    ),
+    rule(
+        "template-context-probe",
+        "Template injection: a probe for the template engine's configuration or context",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["{{", "{$smarty."],
+            r"\{\{\s*(?:config(?:\.items\(\))?|settings\.secret_key|handler\.settings|self|\.)\s*\}\}|\{\$smarty\.(?:version|now|template|server|env|const|get|cookies|session)\b",
+        ),
+    ),
+    rule(
+        "esi-injection",
+        "Edge Side Includes tag",
+        Critical,
+        1,
+        EVERYWHERE,
+        MARKUP,
+        Test::Regex(&["esi"], r"<\s*esi:[a-z]|<!--\s*esi\b"),
+    ),
+    rule(
+        "csv-formula-injection",
+        "Spreadsheet formula that runs a command or fetches a URL",
+        Critical,
+        1,
+        ARG_VALUES,
+        TEXT,
+        Test::Regex(
+            &[
+                "cmd", "powershell", "pwsh", "mshta", "msexcel", "rundll32", "certutil", "hyperlink",
+                "import", "webservice", "dde",
+            ],
+            r"^\s*[=+\-@].{0,80}?\b(?:cmd|powershell|pwsh|mshta|msexcel|rundll32|certutil)\s*\|\s*'|^\s*[=+\-@]\s*(?:hyperlink|importxml|importdata|importhtml|importfeed|importrange|webservice|dde|ddeauto)\s*\(",
+        ),
+    ),
+    rule(
+        "sqli-numeric-logic",
+        "SQL injection: a number joined to another by a logical operator",
+        Critical,
+        1,
+        ARG_VALUES,
+        SQL,
+        Test::Regex(&["&&", "||"], r"^\s*-?\d+\s*['\x22)]*\s*(?:&&|\|\|)\s*['\x22(]*\s*-?\d+"),
+    ),
+    named(
+        rule(
+            "rfi-network-path-parameter",
+            "Remote file inclusion: a network share or another host's path in an include parameter",
+            Critical,
+            1,
+            ARG_VALUES,
+            TEXT,
+            Test::Regex(
+                &["\\\\", "//", "http", "ftp"],
+                r"^\s*(?:\\\\[\w.-]+(?:@(?:ssl@)?\d+)?\\|//[\w-]+(?:\.[\w-]+)+(?::\d+)?/|(?:https?|ftps?):(?:\\\\|/\\|\\/|/\w))",
+            ),
+        ),
+        INCLUDE_PARAMETERS,
+    ),
+    rule(
+        "lfi-jar-url",
+        "Local or remote file access through a jar: URL",
+        Critical,
+        1,
+        EVERYWHERE,
+        TEXT,
+        Test::Regex(&["jar:"], r"\bjar:(?:file|https?|ftp|jar):"),
+    ),
+    rule(
+        "lfi-java-web-config",
+        "Request for a Java web application's configuration directory",
+        Critical,
+        1,
+        TargetKind::Path.bit(),
+        PATH,
+        Test::Regex(&["-inf"], r"/(?:web|meta)-inf(?:/|$)"),
+    ),
+    named(
+        rule(
+            "protocol-h2c-upgrade",
+            "Request smuggling: an upgrade to cleartext HTTP/2 through the proxy",
+            Critical,
+            1,
+            HEADERS,
+            LOWER,
+            Test::Regex(&["h2c"], r"\bh2c\b"),
+        ),
+        &["upgrade"],
     ),
 ];

