@@ -21,7 +21,7 @@ stop_serve() {
 trap stop_serve EXIT
 
 # Starts `host-test serve` with the given extra arguments and waits until it listens.
-# Several servers may run at once; `stop_serve` stops them all.
+# Several servers may run at once, and `stop_serve` stops them all.
 start_serve() {
     local port=$1
     shift
@@ -164,7 +164,7 @@ done
 wasm_jwt_hit=$(verification_row "module, RS256, cache hit" "$jwt_dir/one-token.txt")
 
 # Every setup listens at once and the rounds take them in turn, so that a slow spell of
-# the machine falls on all of them; each figure is the median of the rounds.
+# the machine falls on all of them. Each figure is the median of the rounds.
 serve_labels=(
     "no module"
     "host-test's module that only continues (\`host-test/src/noop.wat\`)"

@@ -663,7 +663,7 @@ impl HeaderPolicy {
             }
         }
         for (name, value) in added {
-            // Each cookie is its own header; any other name is added once.
+            // Each cookie is its own header, and any other name is added once.
             let seen = name != "set-cookie"
                 && edits
                     .iter()
@@ -1004,8 +1004,8 @@ fn merge_rules(
     Ok(base)
 }
 
-/// Whether a pattern matches `name` and the name may be touched: pseudo-headers and
-/// protected headers never are.
+/// Returns whether a pattern matches `name` and the header may be removed.
+/// Pseudo-headers and protected headers never may.
 fn is_removable(name: &str, patterns: &[NamePattern]) -> bool {
     !name.starts_with(':')
         && !PROTECTED_HEADERS.contains(&name)

@@ -335,11 +335,12 @@ pub fn body_targets(body: &[u8], content_type: Option<&[u8]>, parts: &[Part]) ->
     targets
 }
 
-/// Whether a body reads as `application/x-www-form-urlencoded`: at least one
-/// `name=value` field, names of letters, digits, `_`, `.`, `-`, brackets or
-/// percent escapes, and no whitespace or control byte anywhere, as form
-/// encoding writes spaces as `+` or `%20`. Prose, code and JSON documents
-/// have spaces or other name characters, so they are not split.
+/// Returns whether a body reads as `application/x-www-form-urlencoded`. It
+/// needs at least one `name=value` field, names of letters, digits, `_`,
+/// `.`, `-`, brackets or percent escapes, and no whitespace or control byte
+/// anywhere, because form encoding writes spaces as `+` or `%20`. Prose,
+/// code and JSON documents have spaces or other name characters, so they are
+/// not split.
 fn is_form_shaped(body: &[u8]) -> bool {
     let body = body
         .strip_suffix(b"\r\n")

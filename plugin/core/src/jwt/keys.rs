@@ -106,8 +106,8 @@ impl HmacKey {
         })
     }
 
-    /// Checks the tag of `message` for an `HS*` algorithm in constant time;
-    /// a tag of another length than the hash output fails.
+    /// Checks the tag of `message` for an `HS*` algorithm in constant time.
+    /// A tag whose length differs from the hash output fails.
     pub fn verify(&self, alg: Algorithm, message: &[u8], tag: &[u8]) -> bool {
         fn check(mut mac: impl Mac, message: &[u8], tag: &[u8]) -> bool {
             mac.update(message);
