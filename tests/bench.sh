@@ -37,6 +37,11 @@ start_serve() {
     exit 1
 }
 
+# Prints the middle one of three numbers.
+median_of_three() {
+    printf '%s\n' "$@" | sort -n | sed -n 2p
+}
+
 throughput() {
     "$HOST_TEST" load "http://127.0.0.1:$1/api/items?page=2" --requests "$REQUESTS" --concurrency 16 | sed -n 's/.*: \([0-9]*\) requests\/s.*/\1/p'
 }
@@ -114,17 +119,15 @@ native_eddsa_portable=$(cargo run --quiet --release -p portcullis-core --example
 # The machine is shared, so a burst of other work can spoil one run: each figure is the
 # median of three runs.
 module_figures() {
+    local means=() medians=() tails=() mean median tail
     for _ in 1 2 3; do
-        "$HOST_TEST" bench --requests "$JWT_REQUESTS" --plugin dist/portcullis.wasm "$@" |
-            tail -1 | awk -F'|' '{print $4, $5, $6}'
-    done | awk '{mean[NR] = $1; median[NR] = $2; p99[NR] = $3}
-        function middle(a,   x, y, z) {
-            x = a[1]; y = a[2]; z = a[3]
-            if ((x <= y && y <= z) || (z <= y && y <= x)) return y
-            if ((y <= x && x <= z) || (z <= x && x <= y)) return x
-            return z
-        }
-        END {print middle(mean), middle(median), middle(p99)}'
+        read -r mean median tail < <("$HOST_TEST" bench --requests "$JWT_REQUESTS" \
+            --plugin dist/portcullis.wasm "$@" | tail -1 | awk -F'|' '{print $4, $5, $6}')
+        means+=("$mean")
+        medians+=("$median")
+        tails+=("$tail")
+    done
+    echo "$(median_of_three "${means[@]}") $(median_of_three "${medians[@]}") $(median_of_three "${tails[@]}")"
 }
 # Prints a table row: the module with the tokens of file $2 verified, less the same
 # tokens not verified.
@@ -187,7 +190,8 @@ stop_serve
 serve_rows=""
 without=""
 for index in 0 1 2 3 4; do
-    median=$(printf '%s\n' ${serve_samples[index]} | sort -n | sed -n 2p)
+    # Unquoted, so that the three samples are separate words.
+    median=$(median_of_three ${serve_samples[index]})
     [ -n "$without" ] || without=$median
     serve_rows+=$(awk -v label="${serve_labels[index]}" -v m="$median" -v w="$without" -v all="${serve_samples[index]% }" \
         'BEGIN {printf "| %s | %d | %s | %.2f |", label, m, all, (m > 0 ? w / m : 0)}')$'\n'
@@ -334,7 +338,7 @@ ${jwt_ratio_rows}
 
 \`host-test load\` with 16 requests in flight, $REQUESTS requests, against \`host-test serve
 --workers 2 --upstream builtin\` (the in-process demo application). All setups listen at
-once and three rounds take them in turn; the figure is the median of the three, and the
+once and three rounds take them in turn. The figure is the median of the three, and the
 last column is the throughput without a module over the setup's. The module that only
 continues shows what the proxy-wasm calls of the harness cost by themselves.
 

@@ -346,29 +346,21 @@ fn is_form_shaped(body: &[u8]) -> bool {
         .strip_suffix(b"\r\n")
         .or_else(|| body.strip_suffix(b"\n"))
         .unwrap_or(body);
-    if body.is_empty() || body.iter().any(|&byte| byte <= b' ' || byte == 0x7f) {
+    if body.iter().any(|&byte| byte <= b' ' || byte == 0x7f) {
         return false;
     }
-    let mut fields = 0;
-    for field in body.split(|&byte| byte == b'&') {
-        let Some(equals) = field.iter().position(|&byte| byte == b'=') else {
-            if field.is_empty() {
-                continue;
-            }
-            return false;
-        };
-        let name = &field[..equals];
-        let name_ok = !name.is_empty()
-            && name.iter().all(|&byte| {
-                byte.is_ascii_alphanumeric()
-                    || matches!(byte, b'_' | b'.' | b'-' | b'[' | b']' | b'%')
-            });
-        if !name_ok {
-            return false;
-        }
-        fields += 1;
-    }
-    fields > 0
+    let is_name_byte = |byte: &u8| {
+        byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-' | b'[' | b']' | b'%')
+    };
+    let mut fields = body
+        .split(|&byte| byte == b'&')
+        .filter(|field| !field.is_empty())
+        .peekable();
+    fields.peek().is_some()
+        && fields.all(|field| match field.iter().position(|&byte| byte == b'=') {
+            Some(equals) => equals > 0 && field[..equals].iter().all(is_name_byte),
+            None => false,
+        })
 }
 
 fn raw_body(body: &[u8]) -> Target {

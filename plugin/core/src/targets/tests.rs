@@ -67,7 +67,7 @@ fn invalid_json_is_raw_body() {
 }
 
 #[test]
-fn form_shaped_bodies_of_other_types_add_fields() {
+fn form_shaped_bodies_add_fields() {
     for content_type in [
         &b"application/json"[..],
         b"text/plain",
@@ -87,7 +87,7 @@ fn form_shaped_bodies_of_other_types_add_fields() {
 }
 
 #[test]
-fn bodies_that_are_not_form_shaped_stay_raw() {
+fn non_form_bodies_stay_raw() {
     for body in [
         &b"a = b && c"[..],
         b"see https://example.com/?a=1&b=2 for details",
