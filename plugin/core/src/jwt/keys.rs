@@ -5,6 +5,7 @@
 //! the others, so that one key of a type this module does not support (or a
 //! malformed one) does not take down a provider.
 
+use super::ed25519::{Ed25519Key, Ed25519KeyError};
 use super::montgomery::Modulus;
 use super::token::{Algorithm, BASE64URL};
 use base64::Engine as _;
@@ -84,7 +85,7 @@ pub enum Material {
     /// A P-521 public key.
     P521(p521::ecdsa::VerifyingKey),
     /// An Ed25519 public key, decompressed.
-    Ed25519(ed25519_dalek::VerifyingKey),
+    Ed25519(Box<Ed25519Key>),
 }
 
 /// An HMAC secret keyed once for each SHA-2 hash: the inner and outer
@@ -651,14 +652,13 @@ fn ed25519_material(x: &[u8]) -> Result<(KeyFamily, Material, [u8; 32]), KeyErro
     let bytes: &[u8; 32] = x
         .try_into()
         .map_err(|_| KeyError::InvalidKey("Ed25519 public key must be 32 bytes"))?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
-        .map_err(|_| KeyError::InvalidKey("Ed25519 point is invalid"))?;
     // A key of small order verifies signatures that no private key made.
-    if key.is_weak() {
-        return Err(KeyError::InvalidKey("Ed25519 public key has small order"));
-    }
+    let key = Ed25519Key::from_bytes(*bytes).map_err(|error| match error {
+        Ed25519KeyError::NotAPoint => KeyError::InvalidKey("Ed25519 point is invalid"),
+        Ed25519KeyError::SmallOrder => KeyError::InvalidKey("Ed25519 public key has small order"),
+    })?;
     let print = fingerprint(KeyFamily::Ed25519, &[x]);
-    Ok((KeyFamily::Ed25519, Material::Ed25519(key), print))
+    Ok((KeyFamily::Ed25519, Material::Ed25519(Box::new(key)), print))
 }
 
 /// Parses one or more PEM `PUBLIC KEY` blocks (SubjectPublicKeyInfo) of RSA,

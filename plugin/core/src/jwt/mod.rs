@@ -4,7 +4,7 @@
 //!   [`policy`] compiles it.
 //! - [`token`] parses compact JWS strictly, [`keys`] parses JWKS and PEM
 //!   keys, [`verify`] checks HMAC tags with `hmac` and signatures
-//!   with `rsa`, `p256`, `p384`, `p521` and `ed25519-dalek` ([`montgomery`]
+//!   with `rsa`, `p256`, `p384`, `p521` and [`ed25519`] ([`montgomery`]
 //!   does RSA's arithmetic on wasm32, and [`weierstrass`] ECDSA's), [`claims`]
 //!   checks the time window, issuer, audiences and rule claim requirements.
 //! - [`check::evaluate`] runs a request through the rules and returns a
@@ -16,6 +16,7 @@ pub mod cache;
 pub mod check;
 pub mod claims;
 pub(crate) mod config;
+pub mod ed25519;
 pub mod error;
 pub mod keys;
 pub mod montgomery;

@@ -1,7 +1,7 @@
 //! Signature verification of a parsed token against a provider's keys.
 //!
 //! `hmac` checks HMAC tags from keyed states made when the key loads (see
-//! [`super::keys::HmacKey`]), and `ed25519-dalek` Ed25519 signatures. RSA
+//! [`super::keys::HmacKey`]), and [`super::ed25519`] Ed25519 signatures. RSA
 //! signatures are checked here on `rsa`'s key type, so that
 //! the public exponent costs a square-and-multiply. Natively, RSA computes
 //! in `crypto-bigint`'s 64-bit limbs and ECDSA is verified by `p256`,
@@ -100,12 +100,7 @@ pub fn verify_with(alg: Algorithm, key: &Key, message: &[u8], signature: &[u8]) 
             p521::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|parsed| verifying_key.verify(message, &parsed).is_ok())
         }
-        // The strict check also rejects a small-order `R` and a key of
-        // small order, with which any message verifies.
-        Material::Ed25519(verifying_key) if alg == Algorithm::EdDSA => {
-            ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|parsed| verifying_key.verify_strict(message, &parsed).is_ok())
-        }
+        Material::Ed25519(key) if alg == Algorithm::EdDSA => key.verify(message, signature),
         Material::Rsa(public_key) => verify_rsa(alg, public_key, message, signature),
         Material::Hmac(key) => key.verify(alg, message, signature),
         _ => false,
