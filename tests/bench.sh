@@ -99,45 +99,53 @@ wasm_limits_off=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcu
 
 # Cost of token verification. Natively, the core check with a store that keeps nothing, so
 # that each call verifies. In the module, host-test bench with a distinct valid token per
-# request (each one a fresh verification) and with one token throughout (a cache hit). Each
-# module run is less a run of the same tokens under a rule that requires none, so carrying
-# the header costs the same in both. `openssl speed` gives OpenSSL's figures in CPU time.
+# request (each one a fresh verification) and with one token throughout (a cache hit).
+# A second VM whose rule requires no token gets every request too, and the row is the
+# difference, so carrying the header costs the same in both. Three rounds each run the
+# native check and every module row once, and each figure is the median of the rounds.
+# `openssl speed` gives OpenSSL's figures in CPU time.
 JWT_REQUESTS=${BENCH_JWT_REQUESTS:-2000}
+JWT_ALGORITHMS=(HS256 RS256 PS256 ES256 ES384 EdDSA)
 jwt_dir=$(mktemp -d)
 trap 'rm -rf "$memory_off" "$headers_off" "$defaults_config" "$jwt_dir"; stop_serve' EXIT
 python3 tests/bench/make_jwt_tokens.py "$jwt_dir" "$((JWT_REQUESTS + JWT_REQUESTS / 10))" >/dev/null
 head -1 "$jwt_dir/tokens-RS256.txt" > "$jwt_dir/one-token.txt"
-native_jwt=$(cargo run --quiet --release -p portcullis-core --example jwt_timing -- "$jwt_dir" "$JWT_REQUESTS")
-# curve25519-dalek picks its AVX2 field arithmetic at run time on x86-64 CPUs that have it,
-# and wasm32 runs its portable 32-bit code. This run measures EdDSA with the portable (64-bit)
-# code, in a target directory of its own, because the setting changes every crate's hash.
-native_eddsa_portable=$(cargo run --quiet --release -p portcullis-core --example jwt_timing \
-    --config 'build.rustflags=["--cfg", "curve25519_dalek_backend=\"serial\""]' \
-    --target-dir "${CARGO_TARGET_DIR:-target}/portable-ed25519" -- "$jwt_dir" "$JWT_REQUESTS" |
-    awk -F'|' '$2 == " native, EdDSA " {sub(/native, EdDSA/, "native, EdDSA, portable field code"); print}')
-# Prints the mean, median and p99 of the module's row of a host-test bench run.
-# The machine is shared, so a burst of other work can spoil one run: each figure is the
-# median of three runs.
-module_figures() {
-    local means=() medians=() tails=() mean median tail
-    for _ in 1 2 3; do
-        read -r mean median tail < <("$HOST_TEST" bench --requests "$JWT_REQUESTS" \
-            --plugin dist/portcullis.wasm "$@" | tail -1 | awk -F'|' '{print $4, $5, $6}')
-        means+=("$mean")
-        medians+=("$median")
-        tails+=("$tail")
+cargo build --quiet --release -p portcullis-core --example jwt_timing
+# Prints the difference row of host-test bench for the tokens of file $1: mean, median and
+# p99 of the module with the tokens verified, less the same tokens not verified.
+verification_difference() {
+    "$HOST_TEST" bench --requests "$JWT_REQUESTS" --plugin dist/portcullis.wasm \
+        --config "$jwt_dir/jwt.json" --baseline-config "$jwt_dir/no-token.json" --tokens "$1" |
+        awk -F'|' '$2 == " difference " {print $4 + 0, $5 + 0, $6 + 0}'
+}
+declare -A native_runs module_runs
+for round in 1 2 3; do
+    native_runs[$round]=$(target/release/examples/jwt_timing "$jwt_dir" "$JWT_REQUESTS")
+    for alg in "${JWT_ALGORITHMS[@]}"; do
+        module_runs[$round,$alg]=$(verification_difference "$jwt_dir/tokens-$alg.txt")
     done
-    echo "$(median_of_three "${means[@]}") $(median_of_three "${medians[@]}") $(median_of_three "${tails[@]}")"
+    module_runs[$round,hit]=$(verification_difference "$jwt_dir/one-token.txt")
+done
+# Prints the row of the round whose median (third field) is the median of the three rounds.
+middle_round() {
+    printf '%s\n' "$@" | sort -t' ' -k2,2n | sed -n 2p
 }
-# Prints a table row: the module with the tokens of file $2 verified, less the same
-# tokens not verified.
-verification_row() {
-    local base_mean base_median base_p99
-    read -r base_mean base_median base_p99 < <(module_figures --config "$jwt_dir/no-token.json" --tokens "$2")
-    module_figures --config "$jwt_dir/jwt.json" --tokens "$2" |
-        awk -v label="$1" -v n="$JWT_REQUESTS" -v bm="$base_mean" -v bd="$base_median" -v bp="$base_p99" \
-            '{printf "| %s | %d | %.1f | %.1f | %.1f |\n", label, n, $1 - bm, $2 - bd, $3 - bp}'
+# Prints a table row: label $1 and the middle round of the module figures of key $2.
+module_row() {
+    middle_round "${module_runs[1,$2]}" "${module_runs[2,$2]}" "${module_runs[3,$2]}" |
+        awk -v label="$1" -v n="$JWT_REQUESTS" '{printf "| %s | %d | %.1f | %.1f | %.1f |\n", label, n, $1, $2, $3}'
 }
+# Prints the native row of algorithm $1 from the round whose median is the middle one.
+native_row() {
+    local rows=() round
+    for round in 1 2 3; do
+        rows+=("$(echo "${native_runs[$round]}" | awk -F'|' -v label=" native, $1 " \
+            '$2 == label {print $4 + 0, $5 + 0, $6 + 0}')")
+    done
+    middle_round "${rows[@]}" |
+        awk -v label="native, $1" -v n="$JWT_REQUESTS" '{printf "| %s | %d | %.1f | %.1f | %.1f |\n", label, n, $1, $2, $3}'
+}
+native_jwt_rows=""
 wasm_jwt_rows=""
 jwt_ratio_rows=""
 openssl_jwt=$(openssl speed -mr -seconds 2 rsa2048 ecdsap256 ecdsap384 ed25519 2>/dev/null)
@@ -149,8 +157,10 @@ openssl_p384=$(echo "$openssl_jwt" | awk -F: '$1 == "+F4" && $3 == 384 {printf "
 openssl_ed25519=$(echo "$openssl_jwt" | awk -F: '$1 == "+F6" && $4 == "Ed25519" {printf "%.1f", 1e6 / $6}')
 # +F is bytes per second of HMAC over 256-byte inputs, about the length of a signing input.
 openssl_hs256=$(echo "$openssl_hmac" | awk -F: '$1 == "+F" {printf "%.2f", 256 * 1e6 / $4}')
-for alg in HS256 RS256 PS256 ES256 ES384 EdDSA; do
-    row=$(verification_row "module, $alg, fresh" "$jwt_dir/tokens-$alg.txt")
+for alg in "${JWT_ALGORITHMS[@]}"; do
+    native=$(native_row "$alg")
+    row=$(module_row "module, $alg, fresh" "$alg")
+    native_jwt_rows+="$native"$'\n'
     wasm_jwt_rows+="$row"$'\n'
     case $alg in
         HS256) openssl_us=$openssl_hs256 ;;
@@ -159,12 +169,15 @@ for alg in HS256 RS256 PS256 ES256 ES384 EdDSA; do
         ES384) openssl_us=$openssl_p384 ;;
         EdDSA) openssl_us=$openssl_ed25519 ;;
     esac
-    native_median=$(echo "$native_jwt" | awk -F'|' -v label=" native, $alg " '$2 == label {print $5 + 0}')
+    native_median=$(echo "$native" | awk -F'|' '{print $5 + 0}')
     module_median=$(echo "$row" | awk -F'|' '{print $5 + 0}')
     jwt_ratio_rows+=$(awk -v alg="$alg" -v n="$native_median" -v m="$module_median" -v o="$openssl_us" \
         'BEGIN {printf "| %s | %.1f | %.1f | %.1f | %s |", alg, n, m, (n > 0 ? m / n : 0), o}')$'\n'
 done
-wasm_jwt_hit=$(verification_row "module, RS256, cache hit" "$jwt_dir/one-token.txt")
+wasm_jwt_hit=$(module_row "module, RS256, cache hit" hit)
+rs256_median=$(echo "$wasm_jwt_rows" | awk -F'|' '$2 == " module, RS256, fresh " {print $5 + 0}')
+hit_median=$(echo "$wasm_jwt_hit" | awk -F'|' '{print $5 + 0}')
+hit_share=$(awk -v h="$hit_median" -v r="$rs256_median" 'BEGIN {printf "1/%.0f", (h > 0 ? r / h : 0)}')
 
 # Every setup listens at once and the rounds take them in turn, so that a slow spell of
 # the machine falls on all of them. Each figure is the median of the rounds.
@@ -306,22 +319,25 @@ One request with a bearer token that a local JWKS verifies (\`tests/bench/make_j
 writes fresh keys: RSA 2048, P-256, P-384, Ed25519, a 32-byte HMAC secret). Natively,
 \`jwt::check::evaluate\` with a store that keeps nothing (\`plugin/core/examples/jwt_timing.rs\`,
 release build), so every call parses the token, verifies its signature and checks its
-claims. In the module, \`host-test bench --tokens\` (each figure the median of three runs)
-with a distinct valid token on each of $JWT_REQUESTS requests, so the verified-token cache never hits ("fresh"), and with one token
-on every request ("cache hit"); each less a run with the same tokens under a rule that
-requires none, so the row is the token check alone. The request filter is off in both
-runs. Subtracting p99 from p99 only gives an estimate of the tail.
+claims. In the module, \`host-test bench --tokens --baseline-config\`: one VM whose rule
+requires the token and one whose rule requires none, each request sent to both in turn, and
+the row is the first VM's figure less the second's, so it is the token check alone. A distinct
+valid token on each of $JWT_REQUESTS requests never hits the verified-token cache ("fresh"); one
+token on every request always hits it ("cache hit"). The request filter is off in both VMs.
+Three rounds each run the native check and every module row once; each row is the round with
+the median median. Subtracting p99 from p99 only gives an estimate of the tail.
 
 | measurement | requests | mean µs | median µs | p99 µs |
 |---|---|---|---|---|
-$native_jwt
-$native_eddsa_portable
-${wasm_jwt_rows}$wasm_jwt_hit
+${native_jwt_rows}${wasm_jwt_rows}$wasm_jwt_hit
 
-The native EdDSA row uses curve25519-dalek's AVX2 field arithmetic, which it selects at run
-time. The "portable field code" row is the same example built with
-\`--cfg curve25519_dalek_backend="serial"\`, the code it runs on a CPU without AVX2. The module
-runs the portable 32-bit variant. The native RSA and ECDSA rows run \`crypto-bigint\`'s 64-bit limbs
+A cache hit costs $hit_share of a fresh RS256 verification (medians).
+
+Ed25519 signatures are checked as \`[S]B - [k]A\` with two fixed-base tables
+(\`plugin/core/src/jwt/ed25519.rs\`): curve25519-dalek's table of the base point and a
+table of each key's negated point, built on the key's first verification. Natively
+that runs curve25519-dalek's 64-bit field code, and in the module its 32-bit code.
+The native RSA and ECDSA rows run \`crypto-bigint\`'s 64-bit limbs
 and the \`p256\` and \`p384\` crates. The module computes both in limbs of 28 bits for these keys
 (\`plugin/core/src/jwt/montgomery.rs\` and \`weierstrass.rs\`), which take fewer wasm
 instructions than 32-bit limbs with carries.

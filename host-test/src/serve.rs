@@ -743,6 +743,11 @@ pub struct BenchArgs {
     /// Plugin configuration file for `--plugin`.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// A second configuration of `--plugin`, run in a second VM. Requests alternate
+    /// between the two VMs, so that both see the same spells of a busy machine, and a
+    /// last row gives the first configuration's figures less the second's.
+    #[arg(long, requires = "plugin")]
+    pub baseline_config: Option<PathBuf>,
     /// File of bearer tokens, one a line, for `--plugin`: request i carries token i (modulo
     /// their number) in `authorization`, so as many distinct tokens as requests defeat the
     /// module's verified-token cache, and a single token hits it every time.
@@ -760,6 +765,134 @@ pub struct Timing {
     pub p99_ns: u64,
 }
 
+impl Timing {
+    /// Sorts the samples of one VM and summarises them.
+    fn of(label: &str, samples: &mut [u64]) -> Self {
+        samples.sort_unstable();
+        let mean = samples.iter().sum::<u64>() / samples.len().max(1) as u64;
+        let at = |q: f64| {
+            samples
+                .get(((samples.len() as f64 - 1.0) * q) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        Timing {
+            module: label.to_string(),
+            requests: samples.len(),
+            mean_ns: mean,
+            median_ns: at(0.5),
+            p99_ns: at(0.99),
+        }
+    }
+}
+
+/// One VM of a benchmark with the samples taken so far.
+struct BenchVm {
+    vm: Vm,
+    samples: Vec<u64>,
+}
+
+impl BenchVm {
+    fn start(plugin: &Plugin, configuration: Vec<u8>, count: usize) -> anyhow::Result<Self> {
+        let shared = HostShared::new(Clock::system());
+        let options = Arc::new(VmOptions {
+            plugin_configuration: configuration,
+            log_level: crate::state::LogLevel::Error,
+            ..VmOptions::default()
+        });
+        let vm = Vm::start(plugin, options, shared, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(BenchVm {
+            vm,
+            samples: Vec::with_capacity(count),
+        })
+    }
+
+    /// Runs request `i` of the profile through the VM and keeps its time unless it is
+    /// part of the warm-up.
+    fn run(&mut self, profile: &Profile, tokens: &[String], i: usize) -> anyhow::Result<()> {
+        let mut request = profile.request.clone();
+        if !tokens.is_empty() {
+            let bearer = format!("Bearer {}", tokens[i % tokens.len()]);
+            request
+                .headers
+                .push((b"authorization".to_vec(), bearer.into_bytes()));
+        }
+        let started = Instant::now();
+        let id = self.vm.start_stream(request);
+        loop {
+            match self.vm.poll_stream(id) {
+                StreamPoll::NeedUpstream(_) => {
+                    self.vm.set_upstream_response(id, profile.upstream.clone())
+                }
+                StreamPoll::Done(_) => break,
+                StreamPoll::Waiting => bail!("the module paused a plain GET request"),
+            }
+        }
+        if i >= profile.warm_up {
+            self.samples.push(started.elapsed().as_nanos() as u64);
+        }
+        self.vm.take_logs();
+        Ok(())
+    }
+
+    fn finish(mut self, label: &str) -> anyhow::Result<Timing> {
+        if let Some(failure) = self.vm.failure() {
+            bail!("the module failed during the benchmark: {failure}");
+        }
+        Ok(Timing::of(label, &mut self.samples))
+    }
+}
+
+/// The request and upstream response of `host-test bench`, and the number of requests
+/// of the warm-up, which are not timed.
+struct Profile {
+    request: ClientRequest,
+    upstream: UpstreamResponse,
+    warm_up: usize,
+}
+
+impl Profile {
+    /// Builds a GET with a few headers and a small upstream response. A warm-up of a
+    /// tenth of `count` requests comes before the timed ones.
+    fn new(count: usize) -> Self {
+        let request = ClientRequest {
+            method: b"GET".to_vec(),
+            path: b"/api/items?page=2&sort=name".to_vec(),
+            authority: b"example.com".to_vec(),
+            scheme: b"https".to_vec(),
+            headers: vec![
+                (
+                    b"user-agent".to_vec(),
+                    b"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".to_vec(),
+                ),
+                (b"accept".to_vec(), b"application/json".to_vec()),
+                (b"cookie".to_vec(), b"session=abc123; theme=dark".to_vec()),
+            ],
+            body_chunks: Vec::new(),
+            trailers: None,
+            source: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            destination: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            mtls: false,
+            connection_id: 1,
+            ends: true,
+        };
+        let upstream = UpstreamResponse {
+            status: 200,
+            headers: vec![
+                (b"content-type".to_vec(), b"application/json".to_vec()),
+                (b"server".to_vec(), b"nginx".to_vec()),
+            ],
+            body_chunks: vec![b"{\"items\":[]}".to_vec()],
+            trailers: None,
+        };
+        Profile {
+            request,
+            upstream,
+            warm_up: count / 10,
+        }
+    }
+}
+
 /// Times `count` GET requests with a few headers and a small upstream response. With `tokens`,
 /// request i also carries `authorization: Bearer` and token i modulo their number.
 pub fn time_requests(
@@ -769,85 +902,47 @@ pub fn time_requests(
     count: usize,
     tokens: &[String],
 ) -> anyhow::Result<Timing> {
-    let shared = HostShared::new(Clock::system());
-    let options = Arc::new(VmOptions {
-        plugin_configuration: configuration,
-        log_level: crate::state::LogLevel::Error,
-        ..VmOptions::default()
-    });
-    let mut vm = Vm::start(plugin, options, shared, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let request = ClientRequest {
-        method: b"GET".to_vec(),
-        path: b"/api/items?page=2&sort=name".to_vec(),
-        authority: b"example.com".to_vec(),
-        scheme: b"https".to_vec(),
-        headers: vec![
-            (
-                b"user-agent".to_vec(),
-                b"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".to_vec(),
-            ),
-            (b"accept".to_vec(), b"application/json".to_vec()),
-            (b"cookie".to_vec(), b"session=abc123; theme=dark".to_vec()),
-        ],
-        body_chunks: Vec::new(),
-        trailers: None,
-        source: SocketAddr::from(([127, 0, 0, 1], 40000)),
-        destination: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        mtls: false,
-        connection_id: 1,
-        ends: true,
-    };
-    let upstream = UpstreamResponse {
-        status: 200,
-        headers: vec![
-            (b"content-type".to_vec(), b"application/json".to_vec()),
-            (b"server".to_vec(), b"nginx".to_vec()),
-        ],
-        body_chunks: vec![b"{\"items\":[]}".to_vec()],
-        trailers: None,
-    };
-    let mut samples = Vec::with_capacity(count);
-    for i in 0..count + count / 10 {
-        let mut request = request.clone();
-        if !tokens.is_empty() {
-            let bearer = format!("Bearer {}", tokens[i % tokens.len()]);
-            request
-                .headers
-                .push((b"authorization".to_vec(), bearer.into_bytes()));
-        }
-        let started = Instant::now();
-        let id = vm.start_stream(request);
-        loop {
-            match vm.poll_stream(id) {
-                StreamPoll::NeedUpstream(_) => vm.set_upstream_response(id, upstream.clone()),
-                StreamPoll::Done(_) => break,
-                StreamPoll::Waiting => bail!("the module paused a plain GET request"),
-            }
-        }
-        // The first tenth warms caches and is not counted.
-        if i >= count / 10 {
-            samples.push(started.elapsed().as_nanos() as u64);
-        }
-        vm.take_logs();
+    let profile = Profile::new(count);
+    let mut vm = BenchVm::start(plugin, configuration, count)?;
+    for i in 0..count + profile.warm_up {
+        vm.run(&profile, tokens, i)?;
     }
-    if let Some(failure) = vm.failure() {
-        bail!("the module failed during the benchmark: {failure}");
+    vm.finish(label)
+}
+
+/// Times the requests of [`time_requests`] in two VMs of one module, each with its own
+/// configuration. Request i goes to both VMs, first to the first on even i and first to
+/// the second on odd i, so neither always runs on caches the other just warmed.
+pub fn time_request_pairs(
+    plugin: &Plugin,
+    configurations: [Vec<u8>; 2],
+    labels: [&str; 2],
+    count: usize,
+    tokens: &[String],
+) -> anyhow::Result<[Timing; 2]> {
+    let profile = Profile::new(count);
+    let [first, second] = configurations;
+    let mut vms = [
+        BenchVm::start(plugin, first, count)?,
+        BenchVm::start(plugin, second, count)?,
+    ];
+    for i in 0..count + profile.warm_up {
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            vms[k].run(&profile, tokens, i)?;
+        }
     }
-    samples.sort_unstable();
-    let mean = samples.iter().sum::<u64>() / samples.len().max(1) as u64;
-    let at = |q: f64| {
-        samples
-            .get(((samples.len() as f64 - 1.0) * q) as usize)
-            .copied()
-            .unwrap_or(0)
-    };
-    Ok(Timing {
-        module: label.to_string(),
-        requests: samples.len(),
-        mean_ns: mean,
-        median_ns: at(0.5),
-        p99_ns: at(0.99),
-    })
+    let [first, second] = vms;
+    Ok([first.finish(labels[0])?, second.finish(labels[1])?])
+}
+
+fn read_config(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    match path {
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Prints the harness's own cost per request, and the given module's beside it.
@@ -861,25 +956,38 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         args.requests,
         &[],
     )?];
+    let mut difference = None;
     if let Some(path) = &args.plugin {
         let plugin = Plugin::load(&engine, path)?;
-        let config = match &args.config {
-            Some(c) => {
-                std::fs::read(c).with_context(|| format!("failed to read {}", c.display()))?
-            }
-            None => Vec::new(),
-        };
+        let config = read_config(args.config.as_deref())?;
         let tokens = match &args.tokens {
             Some(file) => read_tokens(file)?,
             None => Vec::new(),
         };
-        timings.push(time_requests(
-            &plugin,
-            config,
-            &path.display().to_string(),
-            args.requests,
-            &tokens,
-        )?);
+        let label = path.display().to_string();
+        match &args.baseline_config {
+            None => timings.push(time_requests(
+                &plugin,
+                config,
+                &label,
+                args.requests,
+                &tokens,
+            )?),
+            Some(baseline) => {
+                let baseline_label = format!("{label}, {}", baseline.display());
+                let pair = time_request_pairs(
+                    &plugin,
+                    [config, read_config(Some(baseline))?],
+                    [&label, &baseline_label],
+                    args.requests,
+                    &tokens,
+                )?;
+                let ns = |t: &Timing| [t.mean_ns, t.median_ns, t.p99_ns].map(|v| v as f64);
+                let (first, second) = (ns(&pair[0]), ns(&pair[1]));
+                difference = Some((pair[0].requests, [0, 1, 2].map(|k| first[k] - second[k])));
+                timings.extend(pair);
+            }
+        }
     }
     println!("| module | requests | mean µs | median µs | p99 µs |");
     println!("|---|---|---|---|---|");
@@ -892,6 +1000,14 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
             us(t.mean_ns),
             us(t.median_ns),
             us(t.p99_ns)
+        );
+    }
+    if let Some((requests, [mean, median, p99])) = difference {
+        println!(
+            "| difference | {requests} | {:.2} | {:.2} | {:.2} |",
+            mean / 1000.0,
+            median / 1000.0,
+            p99 / 1000.0
         );
     }
     Ok(())
