@@ -32,7 +32,7 @@ pub(crate) struct RequestLimitsState {
     /// The client address the keys use.
     pub client: Option<IpAddr>,
     /// Claims of the verified token, if any.
-    pub claims: Option<Map<String, Value>>,
+    pub claims: Option<Rc<Map<String, Value>>>,
     /// Method and path, for events.
     pub info: RequestInfo,
     /// The connection's peer, for events.

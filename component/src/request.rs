@@ -168,7 +168,7 @@ fn check_tokens(
     facts: &Facts,
     exchange: &ExchangeFacts,
     edits: &mut Vec<RequestEdit>,
-) -> Result<Option<Map<String, Value>>, Decision> {
+) -> Result<Option<Rc<Map<String, Value>>>, Decision> {
     let policy = &state.config.jwt;
     if !policy.enabled() {
         return Ok(None);
@@ -273,7 +273,7 @@ fn start_limits(
     state: &Rc<State>,
     facts: &Facts,
     exchange: &ExchangeFacts,
-    claims: Option<Map<String, Value>>,
+    claims: Option<Rc<Map<String, Value>>>,
 ) -> Result<Option<(RequestLimitsState, bool)>, Decision> {
     let limits = &state.config.limits;
     if !limits.enabled() {
@@ -298,7 +298,7 @@ fn start_limits(
     let inputs = KeyInputs {
         headers: &facts.headers,
         client_ip: client,
-        claims: request.claims.as_ref(),
+        claims: request.claims.as_deref(),
         body: None,
     };
     let verdict = request
@@ -331,7 +331,7 @@ fn check_limits_body(
     let inputs = KeyInputs {
         headers: &facts.headers,
         client_ip: request.client,
-        claims: request.claims.as_ref(),
+        claims: request.claims.as_deref(),
         body,
     };
     let verdict = request

@@ -16,6 +16,7 @@ use portcullis_core::jwt::keys::{parse_document, Key};
 use portcullis_core::jwt::policy::{JwtPolicy, KeySource, RemoteJwks};
 use portcullis_core::jwt::remote::{lease_key, record_key, Lease, Record};
 use portcullis_core::jwt::response::Rejection;
+use portcullis_core::jwt::token::ParsedToken;
 use portcullis_core::pipeline::{
     rejection_kind, reports_acceptance, token_accepted_event, token_rejected_event, RejectionKind,
     TOKEN_ACCEPTED_LEVEL,
@@ -25,6 +26,7 @@ use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
+use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Tick period while any provider has a remote JWKS.
@@ -558,6 +560,14 @@ impl VerifiedStore for Store<'_> {
         Some(hit)
     }
 
+    fn parsed(&mut self, token: &[u8]) -> Option<Rc<ParsedToken>> {
+        self.runtime.cache.borrow().parsed(token, self.now)
+    }
+
+    fn keep_parsed(&mut self, token: &[u8], parsed: Rc<ParsedToken>) {
+        self.runtime.cache.borrow_mut().keep_parsed(token, parsed);
+    }
+
     fn put(&mut self, token: &[u8], verified: Verified, reach: Reach) {
         self.runtime.cache.borrow_mut().put(token, verified);
         if reach == Reach::Local {
@@ -600,7 +610,7 @@ pub fn on_request_headers(
     headers: &[(String, Vec<u8>)],
     exchange: &Exchange,
     end_of_stream: bool,
-) -> Result<Option<Map<String, Value>>, Action> {
+) -> Result<Option<Rc<Map<String, Value>>>, Action> {
     if !shared.config.jwt.enabled() {
         return Ok(None);
     }
@@ -770,7 +780,7 @@ fn apply(
     headers: &[(String, Vec<u8>)],
     exchange: &Exchange,
     decision: Decision,
-) -> Result<Option<Map<String, Value>>, Action> {
+) -> Result<Option<Rc<Map<String, Value>>>, Action> {
     match decision {
         Decision::Allow {
             edits,

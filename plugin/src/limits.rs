@@ -21,6 +21,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 /// Buckets of each policy swept per tick.
@@ -56,7 +57,7 @@ struct RequestState {
     limits: RequestLimits,
     headers: Vec<(String, Vec<u8>)>,
     client: Option<IpAddr>,
-    claims: Option<Map<String, Value>>,
+    claims: Option<Rc<Map<String, Value>>>,
     request: RequestInfo,
     /// Request-side facts for the security headers of a reject response.
     exchange: Exchange,
@@ -223,7 +224,7 @@ pub fn on_request_headers(
     shared: &Shared,
     headers: &HeaderPairs,
     exchange: &Exchange,
-    claims: Option<Map<String, Value>>,
+    claims: Option<Rc<Map<String, Value>>>,
     end_of_stream: bool,
 ) -> Next {
     let limits = &shared.config.limits;
@@ -254,7 +255,7 @@ pub fn on_request_headers(
     let inputs = KeyInputs {
         headers: &state.headers,
         client_ip: state.client,
-        claims: state.claims.as_ref(),
+        claims: state.claims.as_deref(),
         body: None,
     };
     let verdict = state
@@ -333,7 +334,7 @@ fn check_body(
     let inputs = KeyInputs {
         headers: &state.headers,
         client_ip: state.client,
-        claims: state.claims.as_ref(),
+        claims: state.claims.as_deref(),
         body,
     };
     let verdict = state.limits.on_request_body(

@@ -679,7 +679,7 @@ fn jwt_verify_lib_verify() {
             verify_signature(
                 &parsed.header,
                 parsed.signing_input.as_bytes(),
-                &parsed.signature,
+                &parsed.signature(),
                 &keys,
             )?;
             let mut provider = provider();

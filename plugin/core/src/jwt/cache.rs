@@ -10,13 +10,15 @@
 //! digest is computed only when the shared slots are read or written, and
 //! HMAC tokens never reach them (see [`Reach`]).
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher as _;
 use std::rc::Rc;
 
 use sha2::{Digest as _, Sha256};
 
 use super::keys::KeyFamily;
-use super::token::Algorithm;
+use super::token::{Algorithm, ParsedToken};
 
 /// Number of shared-data slots for verified tokens. Shared data has no
 /// delete, so the key space is fixed: a token's slot is chosen by its hash
@@ -70,6 +72,12 @@ pub trait VerifiedStore {
     fn get(&mut self, token: &[u8], reach: Reach) -> Option<Verified>;
     /// Stores a verification of this token in the caches of `reach`.
     fn put(&mut self, token: &[u8], verified: Verified, reach: Reach);
+    /// Returns the parse kept with this VM's unexpired entry of the token.
+    fn parsed(&mut self, _token: &[u8]) -> Option<Rc<ParsedToken>> {
+        None
+    }
+    /// Keeps a parse with this VM's entry of the token, when it has one.
+    fn keep_parsed(&mut self, _token: &[u8], _parsed: Rc<ParsedToken>) {}
 }
 
 /// A store that keeps nothing.
@@ -88,18 +96,42 @@ pub fn token_digest(token: &[u8]) -> [u8; 32] {
     Sha256::digest(token).into()
 }
 
-/// Bounded per-VM cache keyed by whole tokens. The oldest entries are
-/// evicted first, while the cache is over its entry count or over
+/// Bounded per-VM cache of whole tokens. The oldest entries are evicted
+/// first, while the cache is over its entry count or over
 /// [`LOCAL_TOKEN_BYTES`] of tokens. An expired entry is never returned and is
 /// evicted in its turn.
+///
+/// Entries are found by a keyed 64-bit hash of the token and then compared
+/// with it in full. Two tokens with one hash share an entry, and the later
+/// one replaces the earlier, which costs the earlier one a verification.
+///
+/// An entry may also keep the token's parse, so that a hit skips decoding
+/// and JSON parsing. A kept parse counts as many bytes again as its token,
+/// an estimate of the memory its claims take.
 #[derive(Debug, Clone)]
 pub struct LocalCache {
     capacity: usize,
     byte_budget: usize,
     bytes: usize,
-    entries: HashMap<Rc<[u8]>, Verified>,
-    /// Keys of `entries`, oldest first. It contains the same keys as `entries`.
-    order: VecDeque<Rc<[u8]>>,
+    hasher: RandomState,
+    entries: HashMap<u64, Entry>,
+    /// Hashes of `entries`, oldest first. It contains the same keys as `entries`.
+    order: VecDeque<u64>,
+}
+
+/// A token, its verification and, once kept, its parse.
+#[derive(Debug, Clone)]
+struct Entry {
+    token: Rc<[u8]>,
+    verified: Verified,
+    parsed: Option<Rc<ParsedToken>>,
+}
+
+impl Entry {
+    /// Bytes the entry counts against the byte budget.
+    fn weight(&self) -> usize {
+        self.token.len() * if self.parsed.is_some() { 2 } else { 1 }
+    }
 }
 
 impl LocalCache {
@@ -115,6 +147,7 @@ impl LocalCache {
             capacity: capacity.max(1),
             byte_budget,
             bytes: 0,
+            hasher: RandomState::new(),
             entries: HashMap::new(),
             order: VecDeque::new(),
         }
@@ -122,10 +155,35 @@ impl LocalCache {
 
     /// Returns the entry of this token unless it expired before `now`.
     pub fn get(&self, token: &[u8], now: u64) -> Option<Verified> {
-        self.entries
-            .get(token)
-            .copied()
-            .filter(|entry| entry.exp >= now)
+        self.entry(token, now).map(|entry| entry.verified)
+    }
+
+    /// Returns the parse kept with the entry of this token unless the entry
+    /// expired before `now`.
+    pub fn parsed(&self, token: &[u8], now: u64) -> Option<Rc<ParsedToken>> {
+        self.entry(token, now)?.parsed.clone()
+    }
+
+    fn entry(&self, token: &[u8], now: u64) -> Option<&Entry> {
+        let entry = self.entries.get(&self.hasher.hash_one(token))?;
+        if !same_bytes(&entry.token, token) || entry.verified.exp < now {
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// Keeps `parsed` with the entry of this token, when there is one, and
+    /// evicts the oldest entries while the cache is over its byte budget.
+    pub fn keep_parsed(&mut self, token: &[u8], parsed: Rc<ParsedToken>) {
+        let Some(entry) = self.entries.get_mut(&self.hasher.hash_one(token)) else {
+            return;
+        };
+        if !same_bytes(&entry.token, token) || entry.parsed.is_some() {
+            return;
+        }
+        entry.parsed = Some(parsed);
+        self.bytes += entry.token.len();
+        self.evict();
     }
 
     /// Stores an entry, evicting the oldest ones while the cache is over
@@ -135,20 +193,38 @@ impl LocalCache {
         if token.len() > self.byte_budget {
             return;
         }
-        if let Some(entry) = self.entries.get_mut(token) {
-            *entry = verified;
-            return;
+        let hash = self.hasher.hash_one(token);
+        if let Some(entry) = self.entries.get_mut(&hash) {
+            if !same_bytes(&entry.token, token) {
+                self.bytes -= entry.weight();
+                entry.token = Rc::from(token);
+                entry.parsed = None;
+                self.bytes += entry.weight();
+            }
+            entry.verified = verified;
+        } else {
+            self.bytes += token.len();
+            let entry = Entry {
+                token: Rc::from(token),
+                verified,
+                parsed: None,
+            };
+            self.entries.insert(hash, entry);
+            self.order.push_back(hash);
         }
-        let key: Rc<[u8]> = Rc::from(token);
-        self.bytes += key.len();
-        self.entries.insert(Rc::clone(&key), verified);
-        self.order.push_back(key);
+        self.evict();
+    }
+
+    /// Evicts the oldest entries while the cache is over its entry count or
+    /// byte budget.
+    fn evict(&mut self) {
         while self.entries.len() > self.capacity || self.bytes > self.byte_budget {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
-            self.entries.remove(&oldest);
-            self.bytes -= oldest.len();
+            if let Some(entry) = self.entries.remove(&oldest) {
+                self.bytes -= entry.weight();
+            }
         }
     }
 
@@ -162,10 +238,31 @@ impl LocalCache {
         self.entries.is_empty()
     }
 
-    /// Total length of the cached tokens.
+    /// Bytes counted against the budget: the length of each cached token,
+    /// twice for the entries that keep a parse.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+}
+
+/// Compares two byte strings eight bytes at a time. On wasm32 a slice
+/// comparison calls the C library's `memcmp`, which compares one byte at a
+/// time.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails_equal = a_words.remainder() == b_words.remainder();
+    tails_equal
+        && a_words.zip(b_words).all(|(x, y)| {
+            let word = |bytes: &[u8]| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(bytes);
+                u64::from_ne_bytes(word)
+            };
+            word(x) == word(y)
+        })
 }
 
 /// Returns the shared-data key of the slot for a digest.
@@ -268,6 +365,59 @@ mod tests {
         cache.put(b"token", entry(100));
         assert!(cache.get(b"token", 100).is_some());
         assert!(cache.get(b"token", 101).is_none());
+    }
+
+    fn parsed_token(raw: &str) -> Rc<ParsedToken> {
+        let token = super::super::token::parse(raw).expect("token parses");
+        Rc::new(ParsedToken::of(&token))
+    }
+
+    /// A token with `{"alg":"RS256"}` and `{"sub":"a","exp":100}`.
+    const RAW: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjoxMDB9.c2ln";
+
+    #[test]
+    fn parse_kept_with_entry() {
+        let mut cache = LocalCache::with_budget(4, 1000);
+        cache.keep_parsed(RAW.as_bytes(), parsed_token(RAW));
+        assert!(cache.parsed(RAW.as_bytes(), 0).is_none());
+        assert_eq!(cache.bytes(), 0);
+
+        cache.put(RAW.as_bytes(), entry(100));
+        cache.keep_parsed(RAW.as_bytes(), parsed_token(RAW));
+        assert_eq!(cache.bytes(), 2 * RAW.len());
+        let kept = cache.parsed(RAW.as_bytes(), 100).expect("parse kept");
+        let token = kept.token(RAW).expect("same bytes");
+        assert_eq!(token.registered.sub.as_deref(), Some("a"));
+        assert_eq!(token.signature(), b"sig");
+        assert!(RAW.starts_with(token.signing_input));
+        assert!(cache.parsed(RAW.as_bytes(), 101).is_none());
+        assert!(cache.parsed(&RAW.as_bytes()[1..], 0).is_none());
+    }
+
+    #[test]
+    fn kept_parse_counts_against_budget() {
+        let mut cache = LocalCache::with_budget(4, 2 * RAW.len());
+        cache.put(RAW.as_bytes(), entry(100));
+        cache.put(b"x", entry(100));
+        cache.keep_parsed(RAW.as_bytes(), parsed_token(RAW));
+        // The token and its parse no longer fit beside "x", so the oldest
+        // entry, the token itself, goes.
+        assert!(cache.get(RAW.as_bytes(), 0).is_none());
+        assert!(cache.get(b"x", 0).is_some());
+        assert_eq!(cache.bytes(), 1);
+    }
+
+    #[test]
+    fn same_bytes_compares_every_byte() {
+        let long: Vec<u8> = (0..37).collect();
+        assert!(same_bytes(&long, &long.clone()));
+        for at in 0..long.len() {
+            let mut other = long.clone();
+            other[at] ^= 0x80;
+            assert!(!same_bytes(&long, &other), "byte {at}");
+        }
+        assert!(!same_bytes(&long, &long[..36]));
+        assert!(same_bytes(b"", b""));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::policy::{
     ValueMatch,
 };
 use super::response::Rejection;
-use super::token::{parse, Token, BASE64URL};
+use super::token::{parse, ParsedToken, Token, BASE64URL};
 use crate::decode::{percent_decode, Plus};
 use crate::http::{dashed, lower_case, split_cookies, split_pairs, split_path, HeaderPairs};
 use base64::Engine as _;
@@ -68,7 +68,7 @@ pub struct Accepted {
     /// Whether the signature check came from the verified-token cache.
     pub cached: bool,
     /// The token's claims, for controls that key on them.
-    pub claims: Map<String, Value>,
+    pub claims: Rc<Map<String, Value>>,
 }
 
 /// The result of evaluating a request.
@@ -108,7 +108,7 @@ enum ProviderResult {
 #[derive(Debug, Clone)]
 struct ValidToken {
     registered: super::token::RegisteredClaims,
-    claims: Map<String, Value>,
+    claims: Rc<Map<String, Value>>,
     payload_part: String,
     sources: Vec<TokenSource>,
     cached: bool,
@@ -503,9 +503,15 @@ fn check_provider(
         Ok(None) => return ProviderResult::Missing,
         Err(error) => return ProviderResult::Invalid(error),
     };
-    let token = match parse(&raw) {
-        Ok(token) => token,
-        Err(error) => return ProviderResult::Invalid(error),
+    // A token this VM verified before comes with its parse. The cache
+    // returns a parse only for the same bytes, and `token` checks the lengths.
+    let remembered = store.parsed(raw.as_bytes());
+    let token = match remembered.as_ref().and_then(|parsed| parsed.token(&raw)) {
+        Some(token) => token,
+        None => match parse(&raw) {
+            Ok(token) => token,
+            Err(error) => return ProviderResult::Invalid(error),
+        },
     };
     let keys = match keys {
         KeyState::Ready(keys) => keys,
@@ -516,6 +522,9 @@ fn check_provider(
         Ok(cached) => cached,
         Err(error) => return ProviderResult::Invalid(error),
     };
+    if remembered.is_none() {
+        store.keep_parsed(raw.as_bytes(), Rc::new(ParsedToken::of(&token)));
+    }
     if let Err(error) = check_time(provider, &token.registered, request.now) {
         return ProviderResult::Invalid(error);
     }

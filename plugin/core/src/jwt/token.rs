@@ -12,6 +12,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 use std::fmt;
+use std::rc::Rc;
 
 /// Unpadded base64url that rejects padding, whitespace, characters outside the
 /// alphabet and non-zero trailing bits (RFC 7515, section 2).
@@ -141,11 +142,64 @@ pub struct Token<'a> {
     /// The decoded header.
     pub header: Header,
     /// Every claim of the payload.
-    pub claims: Map<String, Value>,
+    pub claims: Rc<Map<String, Value>>,
     /// Registered claims, checked for type.
     pub registered: RegisteredClaims,
-    /// The decoded signature.
-    pub signature: Vec<u8>,
+    /// The signature part as sent, checked to be base64url. It is decoded
+    /// only for a verification, which a cached token does not need.
+    pub signature_part: &'a str,
+}
+
+/// The result of [`parse`] without the token's bytes, kept so that a token
+/// seen again need not be parsed again.
+#[derive(Debug)]
+pub struct ParsedToken {
+    header: Header,
+    claims: Rc<Map<String, Value>>,
+    registered: RegisteredClaims,
+    /// Length of the signing input, which ends at the second dot.
+    signing_input_len: usize,
+    /// Offset of the payload part, after the first dot.
+    payload_start: usize,
+}
+
+impl ParsedToken {
+    /// Copies the parse out of `token`.
+    pub fn of(token: &Token<'_>) -> Self {
+        ParsedToken {
+            header: token.header.clone(),
+            claims: Rc::clone(&token.claims),
+            registered: token.registered.clone(),
+            signing_input_len: token.signing_input.len(),
+            payload_start: token.signing_input.len() - token.payload_part.len(),
+        }
+    }
+
+    /// Rebuilds the parse of `raw`, which must be the bytes that were parsed,
+    /// or `None` when the lengths show they are not.
+    pub fn token<'a>(&self, raw: &'a str) -> Option<Token<'a>> {
+        let signing_input = raw.get(..self.signing_input_len)?;
+        let payload_part = signing_input.get(self.payload_start..)?;
+        let signature_part = raw.get(self.signing_input_len + 1..)?;
+        Some(Token {
+            signing_input,
+            payload_part,
+            header: self.header.clone(),
+            claims: Rc::clone(&self.claims),
+            registered: self.registered.clone(),
+            signature_part,
+        })
+    }
+}
+
+impl Token<'_> {
+    /// Decodes the signature.
+    pub fn signature(&self) -> Vec<u8> {
+        // `parse` accepted the part only if `is_base64url` did, and that
+        // agrees with the decoder (see `is_base64url_matches_decoder`). Should
+        // decoding fail anyway, the empty signature fails every verification.
+        BASE64URL.decode(self.signature_part).unwrap_or_default()
+    }
 }
 
 /// A compact JWS whose header is parsed and whose payload is still encoded.
@@ -164,28 +218,47 @@ pub struct Jws<'a> {
 /// Parses a compact JWS into its parts, checking the encoding, the JSON and
 /// the types of the registered header parameters and claims.
 pub fn parse(raw: &str) -> Result<Token<'_>, JwtError> {
-    let (jws, payload_bytes) = parse_parts(raw)?;
-    let claims = parse_object(&payload_bytes).ok_or(JwtError::PayloadBadJson)?;
+    let parts = parse_parts(raw)?;
+    let claims = parse_object(&parts.payload).ok_or(JwtError::PayloadBadJson)?;
     let registered = parse_registered(&claims)?;
     Ok(Token {
-        signing_input: jws.signing_input,
-        payload_part: jws.payload_part,
-        header: jws.header,
-        claims,
+        signing_input: parts.signing_input,
+        payload_part: parts.payload_part,
+        header: parts.header,
+        claims: Rc::new(claims),
         registered,
-        signature: jws.signature,
+        signature_part: parts.signature_part,
     })
 }
 
 /// Parses the header and signature of a compact JWS and checks that the
 /// payload part is base64url, without reading the payload as JSON claims.
 pub fn parse_jws(raw: &str) -> Result<Jws<'_>, JwtError> {
-    parse_parts(raw).map(|(jws, _)| jws)
+    let parts = parse_parts(raw)?;
+    let signature = BASE64URL
+        .decode(parts.signature_part)
+        .map_err(|_| JwtError::SignatureBadBase64)?;
+    Ok(Jws {
+        signing_input: parts.signing_input,
+        payload_part: parts.payload_part,
+        header: parts.header,
+        signature,
+    })
 }
 
-/// Parses the header and signature of a compact JWS and decodes its payload
-/// part.
-fn parse_parts(raw: &str) -> Result<(Jws<'_>, Vec<u8>), JwtError> {
+/// The parts of a compact JWS: the header parsed, the payload decoded, and
+/// the signature checked to be base64url.
+struct Parts<'a> {
+    signing_input: &'a str,
+    payload_part: &'a str,
+    header: Header,
+    payload: Vec<u8>,
+    signature_part: &'a str,
+}
+
+/// Parses the header of a compact JWS, decodes its payload part and checks
+/// the encoding of its signature part.
+fn parse_parts(raw: &str) -> Result<Parts<'_>, JwtError> {
     let mut parts = raw.split('.');
     let (Some(header_part), Some(payload_part), Some(signature_part), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -204,19 +277,61 @@ fn parse_parts(raw: &str) -> Result<(Jws<'_>, Vec<u8>), JwtError> {
         .decode(payload_part)
         .map_err(|_| JwtError::PayloadBadBase64)?;
 
-    let signature = BASE64URL
-        .decode(signature_part)
-        .map_err(|_| JwtError::SignatureBadBase64)?;
-    Ok((
-        Jws {
-            signing_input,
-            payload_part,
-            header,
-            signature,
-        },
+    if !is_base64url(signature_part.as_bytes()) {
+        return Err(JwtError::SignatureBadBase64);
+    }
+    Ok(Parts {
+        signing_input,
+        payload_part,
+        header,
         payload,
-    ))
+        signature_part,
+    })
 }
+
+/// Tells whether [`BASE64URL`] decodes `part`: only characters of the
+/// base64url alphabet, no padding, a length that is not 1 modulo 4, and
+/// zero bits after the last whole byte. It checks without decoding.
+fn is_base64url(part: &[u8]) -> bool {
+    if !part
+        .iter()
+        .all(|&symbol| BASE64URL_VALUES[usize::from(symbol)] != INVALID)
+    {
+        return false;
+    }
+    let last = part
+        .last()
+        .map_or(0, |&symbol| BASE64URL_VALUES[usize::from(symbol)]);
+    match part.len() % 4 {
+        1 => false,
+        2 => last & 0x0f == 0,
+        3 => last & 0x03 == 0,
+        _ => true,
+    }
+}
+
+/// Marks a byte outside the base64url alphabet in [`BASE64URL_VALUES`].
+const INVALID: u8 = 0xff;
+
+/// The 6-bit value of each base64url symbol, and [`INVALID`] for every other
+/// byte.
+static BASE64URL_VALUES: [u8; 256] = {
+    let mut values = [INVALID; 256];
+    let mut i = 0;
+    while i < 26 {
+        values[b'A' as usize + i] = i as u8;
+        values[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut digit = 0;
+    while digit < 10 {
+        values[b'0' as usize + digit] = 52 + digit as u8;
+        digit += 1;
+    }
+    values[b'-' as usize] = 62;
+    values[b'_' as usize] = 63;
+    values
+};
 
 fn parse_header(header: &Map<String, Value>) -> Result<Header, JwtError> {
     let name = match header.get("alg") {
@@ -428,6 +543,32 @@ mod tests {
     }
 
     #[test]
+    fn is_base64url_matches_decoder() {
+        let symbols = b"AQgwz09-_=+/ .";
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
+        for length in 1..=5 {
+            let mut next = Vec::new();
+            for case in cases.iter().filter(|case| case.len() == length - 1) {
+                for &symbol in symbols {
+                    let mut longer = case.clone();
+                    longer.push(symbol);
+                    next.push(longer);
+                }
+            }
+            cases.extend(next);
+        }
+        assert!(cases.len() > 500_000);
+        for case in &cases {
+            assert_eq!(
+                is_base64url(case),
+                BASE64URL.decode(case).is_ok(),
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
+    }
+
+    #[test]
     fn well_formed_token_parses() {
         let raw = token(
             r#"{"alg":"RS256","kid":"k1"}"#,
@@ -438,7 +579,7 @@ mod tests {
         assert_eq!(parsed.header.kid.as_deref(), Some("k1"));
         assert_eq!(parsed.registered.aud, vec!["x", "y"]);
         assert_eq!(parsed.registered.exp, Some(10));
-        assert_eq!(parsed.signature, b"sig");
+        assert_eq!(parsed.signature(), b"sig");
         assert!(raw.starts_with(parsed.signing_input));
     }
 

@@ -35,7 +35,7 @@ pub fn verify<'k>(token: &Token<'_>, keys: &'k [Key]) -> Result<&'k Key, JwtErro
     verify_signature(
         &token.header,
         token.signing_input.as_bytes(),
-        &token.signature,
+        &token.signature(),
         keys,
     )
 }
