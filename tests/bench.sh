@@ -105,7 +105,7 @@ wasm_limits_off=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcu
 # native check and every module row once, and each figure is the median of the rounds.
 # `openssl speed` gives OpenSSL's figures in CPU time.
 JWT_REQUESTS=${BENCH_JWT_REQUESTS:-2000}
-JWT_ALGORITHMS=(HS256 RS256 PS256 ES256 ES384 EdDSA)
+JWT_ALGORITHMS=(HS256 RS256 PS256 ES256 ES384 ES512 EdDSA)
 jwt_dir=$(mktemp -d)
 trap 'rm -rf "$memory_off" "$headers_off" "$defaults_config" "$jwt_dir"; stop_serve' EXIT
 python3 tests/bench/make_jwt_tokens.py "$jwt_dir" "$((JWT_REQUESTS + JWT_REQUESTS / 10))" >/dev/null
@@ -148,12 +148,13 @@ native_row() {
 native_jwt_rows=""
 wasm_jwt_rows=""
 jwt_ratio_rows=""
-openssl_jwt=$(openssl speed -mr -seconds 2 rsa2048 ecdsap256 ecdsap384 ed25519 2>/dev/null)
+openssl_jwt=$(openssl speed -mr -seconds 2 rsa2048 ecdsap256 ecdsap384 ecdsap521 ed25519 2>/dev/null)
 openssl_hmac=$(openssl speed -mr -seconds 2 -bytes 256 -hmac sha256 2>/dev/null)
 # Microseconds per verification from `openssl speed -mr`: +F2 is RSA, +F4 ECDSA, +F6 EdDSA.
 openssl_rsa=$(echo "$openssl_jwt" | awk -F: '$1 == "+F2" && $3 == 2048 {printf "%.1f", 1e6 / $5}')
 openssl_p256=$(echo "$openssl_jwt" | awk -F: '$1 == "+F4" && $3 == 256 {printf "%.1f", 1e6 / $5}')
 openssl_p384=$(echo "$openssl_jwt" | awk -F: '$1 == "+F4" && $3 == 384 {printf "%.1f", 1e6 / $5}')
+openssl_p521=$(echo "$openssl_jwt" | awk -F: '$1 == "+F4" && $3 == 521 {printf "%.1f", 1e6 / $5}')
 openssl_ed25519=$(echo "$openssl_jwt" | awk -F: '$1 == "+F6" && $4 == "Ed25519" {printf "%.1f", 1e6 / $6}')
 # +F is bytes per second of HMAC over 256-byte inputs, about the length of a signing input.
 openssl_hs256=$(echo "$openssl_hmac" | awk -F: '$1 == "+F" {printf "%.2f", 256 * 1e6 / $4}')
@@ -167,6 +168,7 @@ for alg in "${JWT_ALGORITHMS[@]}"; do
         RS256 | PS256) openssl_us=$openssl_rsa ;;
         ES256) openssl_us=$openssl_p256 ;;
         ES384) openssl_us=$openssl_p384 ;;
+        ES512) openssl_us=$openssl_p521 ;;
         EdDSA) openssl_us=$openssl_ed25519 ;;
     esac
     native_median=$(echo "$native" | awk -F'|' '{print $5 + 0}')
@@ -316,7 +318,7 @@ default \`max_keys\`).
 ## Token verification
 
 One request with a bearer token that a local JWKS verifies (\`tests/bench/make_jwt_tokens.py\`
-writes fresh keys: RSA 2048, P-256, P-384, Ed25519, a 32-byte HMAC secret). Natively,
+writes fresh keys: RSA 2048, P-256, P-384, P-521, Ed25519, a 32-byte HMAC secret). Natively,
 \`jwt::check::evaluate\` with a store that keeps nothing (\`plugin/core/examples/jwt_timing.rs\`,
 release build), so every call parses the token, verifies its signature and checks its
 claims. In the module, \`host-test bench --tokens --baseline-config\`: one VM whose rule
@@ -338,13 +340,13 @@ Ed25519 signatures are checked as \`[S]B - [k]A\` with two fixed-base tables
 table of each key's negated point, built on the key's first verification. Natively
 that runs curve25519-dalek's 64-bit field code, and in the module its 32-bit code.
 The native RSA and ECDSA rows run \`crypto-bigint\`'s 64-bit limbs
-and the \`p256\` and \`p384\` crates. The module computes both in limbs of 28 bits for these keys
+and the \`p256\`, \`p384\` and \`p521\` crates. The module computes both in limbs of 28 bits for these keys
 (\`plugin/core/src/jwt/montgomery.rs\` and \`weierstrass.rs\`), which take fewer wasm
 instructions than 32-bit limbs with carries.
 
 Median of a fresh verification, and the module's over the native figure. \`openssl speed\`
 ($(openssl version | cut -d' ' -f1-2), CPU time) gives one bare signature check: rsa2048
-verify for RS256 and PS256, ecdsap256 and ecdsap384 verify, ed25519 verify, and HMAC-SHA256
+verify for RS256 and PS256, ecdsap256, ecdsap384 and ecdsap521 verify, ed25519 verify, and HMAC-SHA256
 over 256 bytes.
 
 | algorithm | native median µs | module median µs | module / native | openssl speed µs |

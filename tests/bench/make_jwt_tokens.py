@@ -3,10 +3,10 @@
 
 - `jwt.json`: a plugin configuration whose provider `main` requires a token on
   every path and verifies it against a local JWKS of fresh keys (RSA 2048,
-  P-256, P-384, Ed25519 and a 32-byte HMAC secret);
+  P-256, P-384, P-521, Ed25519 and a 32-byte HMAC secret);
 - `no-token.json`: the same provider and keys with a rule that requires
   nothing, so a token sent is not verified: the baseline;
-- `tokens-ALG.txt` for HS256, RS256, PS256, ES256, ES384 and EdDSA: COUNT
+- `tokens-ALG.txt` for HS256, RS256, PS256, ES256, ES384, ES512 and EdDSA: COUNT
   distinct valid tokens, one a line, which differ in their `jti` claim, so
   that no two requests of a run share a verified-token cache entry.
 
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 ISSUER = "https://issuer.example"
 FAR_FUTURE = 4102444800  # 2100-01-01T00:00:00Z
-ALGORITHMS = ["HS256", "RS256", "PS256", "ES256", "ES384", "EdDSA"]
+ALGORITHMS = ["HS256", "RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"]
 
 
 def b64(data: bytes) -> str:
@@ -38,6 +38,11 @@ def b64(data: bytes) -> str:
 
 def uint(value: int, size: int) -> bytes:
     return value.to_bytes(size, "big")
+
+
+# The hash and the byte length of r and s of each ECDSA algorithm (RFC 7518, section 3.4).
+EC_HASHES = {"ES256": (hashes.SHA256(), 32), "ES384": (hashes.SHA384(), 48),
+             "ES512": (hashes.SHA512(), 66)}
 
 
 def sign(alg: str, key, data: bytes) -> bytes:
@@ -50,8 +55,8 @@ def sign(alg: str, key, data: bytes) -> bytes:
     if alg == "PS256":
         pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
         return key.sign(data, pss, hashes.SHA256())
-    if alg in ("ES256", "ES384"):
-        digest, size = (hashes.SHA256(), 32) if alg == "ES256" else (hashes.SHA384(), 48)
+    if alg in EC_HASHES:
+        digest, size = EC_HASHES[alg]
         r, s = decode_dss_signature(key.sign(data, ec.ECDSA(digest)))
         return uint(r, size) + uint(s, size)
     if alg == "EdDSA":
@@ -83,6 +88,7 @@ def main() -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     p256 = ec.generate_private_key(ec.SECP256R1())
     p384 = ec.generate_private_key(ec.SECP384R1())
+    p521 = ec.generate_private_key(ec.SECP521R1())
     ed = ed25519.Ed25519PrivateKey.generate()
     secret = os.urandom(32)
     rsa_numbers = rsa_key.public_key().public_numbers()
@@ -92,6 +98,7 @@ def main() -> None:
          "n": b64(uint(rsa_numbers.n, 256)), "e": b64(uint(rsa_numbers.e, 3))},
         ec_jwk(p256, "p256-1", "P-256", 32),
         ec_jwk(p384, "p384-1", "P-384", 48),
+        ec_jwk(p521, "p521-1", "P-521", 66),
         {"kty": "OKP", "kid": "ed-1", "crv": "Ed25519", "x": b64(ed_public)},
         {"kty": "oct", "kid": "hs-1", "alg": "HS256", "k": b64(secret)},
     ]}
@@ -107,7 +114,8 @@ def main() -> None:
             json.dump(config, file, indent=1)
 
     signers = {"HS256": (secret, "hs-1"), "RS256": (rsa_key, "rsa-1"), "PS256": (rsa_key, "rsa-1"),
-               "ES256": (p256, "p256-1"), "ES384": (p384, "p384-1"), "EdDSA": (ed, "ed-1")}
+               "ES256": (p256, "p256-1"), "ES384": (p384, "p384-1"), "ES512": (p521, "p521-1"),
+               "EdDSA": (ed, "ed-1")}
     # A minute in the past, so that hosts whose clocks differ a little accept `iat`.
     issued = int(time.time()) - 60
     for alg in ALGORITHMS:

@@ -19,12 +19,13 @@ use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Algorithms timed, with the name of their token in `tests/fixtures/jwt/tokens.json`.
-const ALGORITHMS: [(&str, &str); 6] = [
+const ALGORITHMS: [(&str, &str); 7] = [
     ("HS256", "far_hs256"),
     ("RS256", "far_rs256"),
     ("PS256", "far_ps256"),
     ("ES256", "far_es256"),
     ("ES384", "far_es384"),
+    ("ES512", "far_es512"),
     ("EdDSA", "far_eddsa"),
 ];
 
