@@ -43,6 +43,11 @@ struct Field<const N: usize, const W: usize> {
     r_squared: [u32; N],
     /// `R mod modulus`, the Montgomery form of one.
     one: [u32; N],
+    /// `t + 1` when the modulus is `(t + 1) * 2^(bits * (N - 1)) - 1`: every
+    /// limb below the top one `t` is all ones, as for P-521's `2^521 - 1`.
+    /// Adding `factor * modulus` in a reduction row then comes down to two
+    /// terms, `-factor` at the row's limb and `factor * (t + 1)` at the top.
+    ones_below_top: Option<u64>,
     /// The modulus, big-endian, without leading zero bytes.
     bytes: Vec<u8>,
 }
@@ -56,12 +61,21 @@ impl<const N: usize, const W: usize> Field<N, W> {
         if W < 2 * N + 1 {
             return None;
         }
+        let modulus_limbs: [u32; N] = limbs.try_into().ok()?;
+        let mask = (1u32 << bits) - 1;
+        let ones_below_top = match modulus_limbs.split_last() {
+            Some((&top, below)) if below.iter().all(|&limb| limb == mask) => {
+                Some(u64::from(top) + 1)
+            }
+            _ => None,
+        };
         let mut field = Field {
-            modulus: limbs.try_into().ok()?,
+            modulus: modulus_limbs,
             bits,
             inverse,
             r_squared: r_squared.try_into().ok()?,
             one: [0; N],
+            ones_below_top,
             bytes: strip_leading_zeros(modulus).to_vec(),
         };
         let mut one = [0u32; N];
@@ -73,6 +87,9 @@ impl<const N: usize, const W: usize> Field<N, W> {
     /// Returns `a * b / R mod modulus`, below the modulus, for `a` and `b`
     /// below twice the modulus.
     fn multiply(&self, a: &Element<N>, b: &Element<N>) -> Element<N> {
+        if let Some(top) = self.ones_below_top {
+            return self.multiply_ones_below_top(a, b, top);
+        }
         let mask = (1u64 << self.bits) - 1;
         let mut sums = [0u64; W];
         for i in 0..N {
@@ -86,6 +103,33 @@ impl<const N: usize, const W: usize> Field<N, W> {
             sums[i + 1] += sums[i] >> self.bits;
         }
         self.finish(&sums)
+    }
+
+    /// [`Self::multiply`] for a modulus of [`Self::ones_below_top`] form.
+    /// The modulus is `-1` modulo `2^bits`, so each row's factor is its low
+    /// limb, and the row's `factor * modulus` is `-factor` at limb `i` and
+    /// `factor * top` at limb `i + N - 1`.
+    fn multiply_ones_below_top(&self, a: &Element<N>, b: &Element<N>, top: u64) -> Element<N> {
+        let mask = (1u64 << self.bits) - 1;
+        let mut sums = [0u64; W];
+        for i in 0..N {
+            let a_limb = u64::from(a[i]);
+            for j in 0..N {
+                sums[i + j] += a_limb * u64::from(b[j]);
+            }
+            self.reduce_row(&mut sums, i, mask, top);
+        }
+        self.finish(&sums)
+    }
+
+    /// Makes limb `i` of `sums` a multiple of `2^bits` by adding a multiple
+    /// of a modulus of [`Self::ones_below_top`] form, and carries it into
+    /// limb `i + 1`.
+    fn reduce_row(&self, sums: &mut [u64; W], i: usize, mask: u64, top: u64) {
+        let factor = sums[i] & mask;
+        sums[i] -= factor;
+        sums[i + N - 1] += factor * top;
+        sums[i + 1] += sums[i] >> self.bits;
     }
 
     /// Returns `a * a / R mod modulus`, below the modulus, for `a` below
@@ -107,6 +151,10 @@ impl<const N: usize, const W: usize> Field<N, W> {
             sums[2 * i + 1] *= 2;
         }
         for i in 0..N {
+            if let Some(top) = self.ones_below_top {
+                self.reduce_row(&mut sums, i, mask, top);
+                continue;
+            }
             let factor = ((sums[i] & mask) * self.inverse) & mask;
             for j in 0..N {
                 sums[i + j] += factor * u64::from(self.modulus[j]);

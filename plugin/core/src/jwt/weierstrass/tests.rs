@@ -73,36 +73,70 @@ fn generator_multiples_match_crate() {
     }
 }
 
-#[test]
-fn field_arithmetic_matches_modulus() {
-    let Some(curve) = p384_curve() else {
-        panic!("P-384 parameters did not load");
-    };
-    let field = &curve.field;
+/// Checks products, squares, sums and differences of random numbers of
+/// `size` bytes, the first masked with `top`, in `field` against
+/// [`Modulus::pow`]. The mask keeps them and their sums below the modulus.
+fn check_field<const N: usize, const W: usize>(
+    field: &Field<N, W>,
+    size: usize,
+    top: u8,
+    seed: u64,
+) {
     let Some(reference) = Modulus::new(&field.bytes) else {
-        panic!("P-384 modulus rejected");
+        panic!("modulus rejected");
     };
-    let mut random = Random(0x2545_f491_4f6c_dd1d);
+    let mut random = Random(seed);
     for _ in 0..200 {
-        let mut a = random.bytes(48);
-        let mut b = random.bytes(48);
-        a[0] &= 0x7f;
-        b[0] &= 0x7f;
+        let mut a = random.bytes(size);
+        let mut b = random.bytes(size);
+        a[0] &= top;
+        b[0] &= top;
         // The Montgomery product of a plain number and a Montgomery form is
         // the plain product, so a * b comes out of both operand orders.
         let product = field.multiply(&field.plain(&a), &field.form(&b));
         let swapped = field.multiply(&field.form(&a), &field.plain(&b));
         assert!(product == swapped);
         let a_squared = field.multiply(&field.plain(&a), &field.form(&a));
-        let squared = field.to_bytes(&field.to_form(&field.square(&field.plain(&a))), 48);
+        let squared = field.to_bytes(&field.to_form(&field.square(&field.plain(&a))), size);
         let Some(expected_square) = reference.pow(&a, &[2]) else {
             panic!("reference power failed");
         };
         assert_eq!(squared, expected_square);
-        let sum = field.to_bytes(&field.add(&field.plain(&a), &field.plain(&b)), 48);
-        let difference = field.to_bytes(&field.subtract(&field.plain(&sum), &field.plain(&b)), 48);
+        let sum = field.to_bytes(&field.add(&field.plain(&a), &field.plain(&b)), size);
+        let difference =
+            field.to_bytes(&field.subtract(&field.plain(&sum), &field.plain(&b)), size);
         assert_eq!(difference, a);
-        assert_eq!(field.to_bytes(&a_squared, 48), expected_square);
+        assert_eq!(field.to_bytes(&a_squared, size), expected_square);
+    }
+}
+
+#[test]
+fn field_arithmetic_matches_modulus() {
+    let Some(curve) = p384_curve() else {
+        panic!("P-384 parameters did not load");
+    };
+    assert!(curve.field.ones_below_top.is_none());
+    check_field(&curve.field, 48, 0x7f, 0x2545_f491_4f6c_dd1d);
+}
+
+#[test]
+fn p521_field_uses_ones_below_top() {
+    let Some(curve) = p521_curve() else {
+        panic!("P-521 parameters did not load");
+    };
+    assert_eq!(curve.field.ones_below_top, Some(1 << 17));
+    assert!(curve.order.ones_below_top.is_none());
+    check_field(&curve.field, 66, 0x00, 0x9e37_79b9_7f4a_7c15);
+    // Values near the modulus: 2^521 - 1 - k.
+    let modulus = curve.field.bytes.clone();
+    for k in [1u8, 2, 255] {
+        let mut near = modulus.clone();
+        let last = near.len() - 1;
+        near[last] -= k;
+        let field = &curve.field;
+        let squared = field.to_bytes(&field.to_form(&field.square(&field.plain(&near))), 66);
+        let expected = Modulus::new(&modulus).and_then(|m| m.pow(&near, &[2]));
+        assert_eq!(Some(squared), expected, "k = {k}");
     }
 }
 
