@@ -251,6 +251,64 @@ impl<const N: usize, const W: usize> Field<N, W> {
         self.to_form(&self.plain(bytes))
     }
 
+    /// Returns `value^-1 mod modulus` for a plain `value` that is not zero
+    /// and below the prime modulus, as a plain number. It is the binary
+    /// extended Euclidean algorithm: halve and subtract `u` and `v`, starting
+    /// from the value and the modulus, and keep `x1 * value = u` and
+    /// `x2 * value = v` modulo the modulus. It takes variable time, and far
+    /// fewer products than a power (an estimate: a tenth of the time for a
+    /// 521-bit modulus).
+    fn invert(&self, value: &Element<N>) -> Element<N> {
+        let mut one = [0u32; N];
+        one[0] = 1;
+        let (mut u, mut v) = (*value, self.modulus);
+        let (mut x1, mut x2) = (one, [0u32; N]);
+        while u != one && v != one {
+            if u == [0; N] || v == [0; N] {
+                // Reached only for a value that shares a factor with the modulus.
+                return [0; N];
+            }
+            while u[0] & 1 == 0 {
+                self.halve(&mut u);
+                self.halve_modular(&mut x1);
+            }
+            while v[0] & 1 == 0 {
+                self.halve(&mut v);
+                self.halve_modular(&mut x2);
+            }
+            if compare(&u, &v) != Ordering::Less {
+                subtract(&mut u, &v, self.bits);
+                x1 = self.subtract(&x1, &x2);
+            } else {
+                subtract(&mut v, &u, self.bits);
+                x2 = self.subtract(&x2, &x1);
+            }
+        }
+        if u == one {
+            x1
+        } else {
+            x2
+        }
+    }
+
+    /// Shifts `value` right by one bit.
+    fn halve(&self, value: &mut Element<N>) {
+        for i in 0..N {
+            let high = value.get(i + 1).map_or(0, |&next| next & 1);
+            value[i] = (value[i] >> 1) | (high << (self.bits - 1));
+        }
+    }
+
+    /// Returns `value / 2 mod modulus` in place, for `value` below the
+    /// modulus: an odd value is made even by adding the modulus, which the
+    /// limbs hold without overflow because they span two bits more.
+    fn halve_modular(&self, value: &mut Element<N>) {
+        if value[0] & 1 == 1 {
+            *value = self.raw_add(value, &self.modulus);
+        }
+        self.halve(value);
+    }
+
     /// Returns `base^exponent` for `base` in Montgomery form and a
     /// big-endian exponent, by left-to-right square-and-multiply.
     fn pow(&self, base: &Element<N>, exponent: &[u8]) -> Element<N> {
@@ -465,8 +523,6 @@ struct Curve<const N: usize, const W: usize> {
     size: usize,
     /// The order's bit length, to which a message digest is cut.
     order_bits: usize,
-    /// `order - 2`, big-endian: the exponent that inverts a scalar.
-    order_inverse_exponent: Vec<u8>,
     /// `k * G` for `k` from 1 to 15, affine, at index `k - 1`.
     generator_multiples: Vec<Affine<N>>,
 }
@@ -478,7 +534,6 @@ impl<const N: usize, const W: usize> Curve<N, W> {
         let size = field.len();
         let field_inverse_exponent = minus_two(field)?;
         let field = Field::<N, W>::new(field)?;
-        let order_inverse_exponent = minus_two(order)?;
         let order_bits = bit_length(strip_leading_zeros(order));
         let order = Field::<N, W>::new(order)?;
         // Scalars are then as long as the order, whose top byte is not zero,
@@ -498,7 +553,6 @@ impl<const N: usize, const W: usize> Curve<N, W> {
             order,
             size,
             order_bits,
-            order_inverse_exponent,
             generator_multiples,
         })
     }
@@ -517,11 +571,11 @@ impl<const N: usize, const W: usize> Curve<N, W> {
             return false;
         }
 
-        // w = s^-1, u1 = e * w and u2 = r * w modulo the order. The power
-        // of the Montgomery form of s is the Montgomery form of w, w * R,
-        // and its Montgomery product with a plain number is plain again.
+        // w = s^-1, u1 = e * w and u2 = r * w modulo the order. w is put in
+        // Montgomery form, w * R, whose Montgomery product with a plain
+        // number is plain again.
         let scalars = &self.order;
-        let w = scalars.pow(&scalars.form(s), &self.order_inverse_exponent);
+        let w = scalars.to_form(&scalars.invert(&scalars.plain(s)));
         let e = scalars.plain(&self.truncate(digest));
         let u1 = scalars.to_bytes(&scalars.multiply(&e, &w), size);
         let u2 = scalars.to_bytes(&scalars.multiply(&scalars.plain(r), &w), size);

@@ -243,3 +243,43 @@ fn byte_helpers_carry() {
     shift_right(&mut value, 12);
     assert_eq!(value, vec![0x01, 0x23]);
 }
+
+/// Checks that `invert` gives the inverse of random scalars and of 1, 2 and
+/// `order - 1` in the scalar field of `curve`.
+fn check_inverses<const N: usize, const W: usize>(curve: &Curve<N, W>, seed: u64) {
+    let scalars = &curve.order;
+    let mut one = [0u32; N];
+    one[0] = 1;
+    let mut random = Random(seed);
+    let mut values: Vec<Vec<u8>> = (0..50)
+        .map(|_| {
+            let mut bytes = random.bytes(curve.size);
+            bytes[0] &= 0x7f;
+            bytes
+        })
+        .collect();
+    let mut small = vec![0u8; curve.size];
+    small[curve.size - 1] = 1;
+    values.push(small.clone());
+    small[curve.size - 1] = 2;
+    values.push(small);
+    let mut last = scalars.bytes.clone();
+    let end = last.len() - 1;
+    last[end] -= 1;
+    values.push(last);
+    for value in values {
+        let plain = scalars.plain(&value);
+        let inverse = scalars.invert(&plain);
+        assert!(scalars.multiply(&plain, &scalars.to_form(&inverse)) == one);
+    }
+}
+
+#[test]
+fn scalar_inverses_are_inverses() {
+    let (Some(p256), Some(p384), Some(p521)) = (p256_curve(), p384_curve(), p521_curve()) else {
+        panic!("curve parameters did not load");
+    };
+    check_inverses(p256, 1);
+    check_inverses(p384, 2);
+    check_inverses(p521, 3);
+}
