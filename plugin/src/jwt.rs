@@ -546,7 +546,6 @@ impl Store<'_> {
 impl VerifiedStore for Store<'_> {
     fn get(&mut self, token: &[u8], reach: Reach) -> Option<Verified> {
         if let Some(hit) = self.runtime.cache.borrow().get(token, self.now) {
-            self.hit = true;
             return Some(hit);
         }
         if reach == Reach::Local {
@@ -556,7 +555,6 @@ impl VerifiedStore for Store<'_> {
         let (value, _) = read_shared(&shared_slot_key(&digest))?;
         let hit = decode_slot(&value, &digest).filter(|hit| hit.exp >= self.now)?;
         self.runtime.cache.borrow_mut().put(token, hit);
-        self.hit = true;
         Some(hit)
     }
 
@@ -566,6 +564,10 @@ impl VerifiedStore for Store<'_> {
 
     fn keep_parsed(&mut self, token: &[u8], parsed: Rc<ParsedToken>) {
         self.runtime.cache.borrow_mut().keep_parsed(token, parsed);
+    }
+
+    fn record_hit(&mut self) {
+        self.hit = true;
     }
 
     fn put(&mut self, token: &[u8], verified: Verified, reach: Reach) {

@@ -78,6 +78,9 @@ pub trait VerifiedStore {
     }
     /// Keeps a parse with this VM's entry of the token, when it has one.
     fn keep_parsed(&mut self, _token: &[u8], _parsed: Rc<ParsedToken>) {}
+    /// Records that an entry from [`Self::get`] served a verification: the
+    /// provider still had the key that verified the token.
+    fn record_hit(&mut self) {}
 }
 
 /// A store that keeps nothing.
@@ -106,8 +109,8 @@ pub fn token_digest(token: &[u8]) -> [u8; 32] {
 /// one replaces the earlier, which costs the earlier one a verification.
 ///
 /// An entry may also keep the token's parse, so that a hit skips decoding
-/// and JSON parsing. A kept parse counts as many bytes again as its token,
-/// an estimate of the memory its claims take.
+/// and JSON parsing. A kept parse counts the bytes of
+/// [`ParsedToken::weight`], an estimate of the memory its claims take.
 #[derive(Debug, Clone)]
 pub struct LocalCache {
     capacity: usize,
@@ -130,7 +133,7 @@ struct Entry {
 impl Entry {
     /// Bytes the entry counts against the byte budget.
     fn weight(&self) -> usize {
-        self.token.len() * if self.parsed.is_some() { 2 } else { 1 }
+        self.token.len() + self.parsed.as_ref().map_or(0, |parsed| parsed.weight())
     }
 }
 
@@ -181,8 +184,8 @@ impl LocalCache {
         if !same_bytes(&entry.token, token) || entry.parsed.is_some() {
             return;
         }
+        self.bytes += parsed.weight();
         entry.parsed = Some(parsed);
-        self.bytes += entry.token.len();
         self.evict();
     }
 
@@ -239,7 +242,7 @@ impl LocalCache {
     }
 
     /// Bytes counted against the budget: the length of each cached token,
-    /// twice for the entries that keep a parse.
+    /// and the weight of each kept parse.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -383,8 +386,11 @@ mod tests {
         assert_eq!(cache.bytes(), 0);
 
         cache.put(RAW.as_bytes(), entry(100));
-        cache.keep_parsed(RAW.as_bytes(), parsed_token(RAW));
-        assert_eq!(cache.bytes(), 2 * RAW.len());
+        let parsed = parsed_token(RAW);
+        let weight = parsed.weight();
+        assert!(weight > 400);
+        cache.keep_parsed(RAW.as_bytes(), parsed);
+        assert_eq!(cache.bytes(), RAW.len() + weight);
         let kept = cache.parsed(RAW.as_bytes(), 100).expect("parse kept");
         let token = kept.token(RAW).expect("same bytes");
         assert_eq!(token.registered.sub.as_deref(), Some("a"));
@@ -396,15 +402,38 @@ mod tests {
 
     #[test]
     fn kept_parse_counts_against_budget() {
-        let mut cache = LocalCache::with_budget(4, 2 * RAW.len());
+        let parsed = parsed_token(RAW);
+        let mut cache = LocalCache::with_budget(4, RAW.len() + parsed.weight());
         cache.put(RAW.as_bytes(), entry(100));
         cache.put(b"x", entry(100));
-        cache.keep_parsed(RAW.as_bytes(), parsed_token(RAW));
+        cache.keep_parsed(RAW.as_bytes(), parsed);
         // The token and its parse no longer fit beside "x", so the oldest
         // entry, the token itself, goes.
         assert!(cache.get(RAW.as_bytes(), 0).is_none());
         assert!(cache.get(b"x", 0).is_some());
         assert_eq!(cache.bytes(), 1);
+    }
+
+    #[test]
+    fn parse_weight_counts_nested_objects() {
+        use base64::Engine as _;
+        let encode = |json: &str| super::super::token::BASE64URL.encode(json);
+        let small = format!(
+            "{}.{}.c2ln",
+            encode(r#"{"alg":"RS256"}"#),
+            encode(r#"{"a":1}"#)
+        );
+        let objects = "{\"\":0},".repeat(50);
+        let nested = format!(
+            "{}.{}.c2ln",
+            encode(r#"{"alg":"RS256"}"#),
+            encode(&format!(r#"{{"a":[{}{{}}]}}"#, objects))
+        );
+        let small_weight = parsed_token(&small).weight();
+        let nested_weight = parsed_token(&nested).weight();
+        // Each of the 50 one-member objects takes a node of its own.
+        assert!(nested_weight >= small_weight + 50 * 400, "{nested_weight}");
+        assert!(nested_weight > 20 * nested.len(), "{nested_weight}");
     }
 
     #[test]

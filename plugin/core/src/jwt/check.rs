@@ -554,6 +554,7 @@ fn verify_cached(
                     && key.matches(token.header.alg, token.header.kid.as_deref())
             });
         if still_trusted {
+            store.record_hit();
             return Ok(true);
         }
     }

@@ -33,7 +33,7 @@ static TABLES: AtomicUsize = AtomicUsize::new(0);
 /// Reason an Ed25519 public key is rejected when it loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ed25519KeyError {
-    /// The bytes are not the encoding of a curve point.
+    /// The bytes are not the canonical encoding of a curve point.
     NotAPoint,
     /// The point has small order, so any message verifies under it.
     SmallOrder,
@@ -80,10 +80,13 @@ impl fmt::Debug for Ed25519Key {
 
 impl Ed25519Key {
     /// Decodes a public key (RFC 8032, section 5.1.3) and rejects points of
-    /// small order.
+    /// small order. curve25519-dalek reduces a `y` of `p` or more modulo `p`
+    /// where RFC 8032 says decoding fails, so an encoding that does not come
+    /// back from the point is rejected here.
     pub fn from_bytes(encoded: [u8; 32]) -> Result<Self, Ed25519KeyError> {
         let point = CompressedEdwardsY(encoded)
             .decompress()
+            .filter(|point| point.compress().to_bytes() == encoded)
             .ok_or(Ed25519KeyError::NotAPoint)?;
         if point.is_small_order() {
             return Err(Ed25519KeyError::SmallOrder);
@@ -258,6 +261,16 @@ mod tests {
         not_a_point[0] = 2;
         assert_eq!(
             Ed25519Key::from_bytes(not_a_point).err(),
+            Some(Ed25519KeyError::NotAPoint)
+        );
+        // y = p + 3 decodes, reduced, to the point with y = 3, whose order
+        // is large.
+        let mut non_canonical = [0xff; 32];
+        non_canonical[0] = 0xf0;
+        non_canonical[31] = 0x7f;
+        assert!(CompressedEdwardsY(non_canonical).decompress().is_some());
+        assert_eq!(
+            Ed25519Key::from_bytes(non_canonical).err(),
             Some(Ed25519KeyError::NotAPoint)
         );
     }
