@@ -156,6 +156,10 @@ const PARSER_ONLY_SCENARIOS: &[(&str, &str)] = &[
         "counting-config-errors.yaml",
         "two policies with the same name: uniqueness of a field across array items",
     ),
+    (
+        "jwt-ed25519-noncanonical-only.yaml",
+        "an Ed25519 key inside the JWKS string whose encoding is not canonical: curve arithmetic",
+    ),
 ];
 
 /// Scenarios whose rejected configuration is not JSON, so no schema applies.
