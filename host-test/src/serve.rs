@@ -855,41 +855,50 @@ impl Profile {
     /// Builds a GET with a few headers and a small upstream response. A warm-up of a
     /// tenth of `count` requests comes before the timed ones.
     fn new(count: usize) -> Self {
-        let request = ClientRequest {
-            method: b"GET".to_vec(),
-            path: b"/api/items?page=2&sort=name".to_vec(),
-            authority: b"example.com".to_vec(),
-            scheme: b"https".to_vec(),
-            headers: vec![
-                (
-                    b"user-agent".to_vec(),
-                    b"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".to_vec(),
-                ),
-                (b"accept".to_vec(), b"application/json".to_vec()),
-                (b"cookie".to_vec(), b"session=abc123; theme=dark".to_vec()),
-            ],
-            body_chunks: Vec::new(),
-            trailers: None,
-            source: SocketAddr::from(([127, 0, 0, 1], 40000)),
-            destination: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            mtls: false,
-            connection_id: 1,
-            ends: true,
-        };
-        let upstream = UpstreamResponse {
-            status: 200,
-            headers: vec![
-                (b"content-type".to_vec(), b"application/json".to_vec()),
-                (b"server".to_vec(), b"nginx".to_vec()),
-            ],
-            body_chunks: vec![b"{\"items\":[]}".to_vec()],
-            trailers: None,
-        };
         Profile {
-            request,
-            upstream,
+            request: profile_request(1),
+            upstream: profile_response(),
             warm_up: count / 10,
         }
+    }
+}
+
+/// Returns the GET of `host-test bench`: a path with a query string, three headers and a
+/// cookie, on connection `connection_id`.
+pub fn profile_request(connection_id: u64) -> ClientRequest {
+    ClientRequest {
+        method: b"GET".to_vec(),
+        path: b"/api/items?page=2&sort=name".to_vec(),
+        authority: b"example.com".to_vec(),
+        scheme: b"https".to_vec(),
+        headers: vec![
+            (
+                b"user-agent".to_vec(),
+                b"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".to_vec(),
+            ),
+            (b"accept".to_vec(), b"application/json".to_vec()),
+            (b"cookie".to_vec(), b"session=abc123; theme=dark".to_vec()),
+        ],
+        body_chunks: Vec::new(),
+        trailers: None,
+        source: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        destination: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        mtls: false,
+        connection_id,
+        ends: true,
+    }
+}
+
+/// Returns the upstream response of `host-test bench`: a 200 with a small JSON body.
+pub fn profile_response() -> UpstreamResponse {
+    UpstreamResponse {
+        status: 200,
+        headers: vec![
+            (b"content-type".to_vec(), b"application/json".to_vec()),
+            (b"server".to_vec(), b"nginx".to_vec()),
+        ],
+        body_chunks: vec![b"{\"items\":[]}".to_vec()],
+        trailers: None,
     }
 }
 

@@ -13,7 +13,7 @@ use wasmtime::Module;
 use crate::module::{self, Plugin};
 use crate::shared::{Clock, HostShared};
 use crate::state::{LogLevel, VmOptions};
-use crate::stream::{ClientRequest, StreamPoll, UpstreamResponse};
+use crate::stream::{ClientRequest, StreamPoll};
 use crate::vm::Vm;
 
 /// Arguments of `host-test startup`.
@@ -48,27 +48,7 @@ fn summary(samples: &[Duration]) -> (f64, f64) {
 /// JSON API write, a form login, a request the filter blocks, and a GET with a new path
 /// and client address each time, so that per-key state keeps growing.
 fn load_request(index: usize) -> ClientRequest {
-    let mut request = ClientRequest {
-        method: b"GET".to_vec(),
-        path: b"/api/items?page=2&sort=name".to_vec(),
-        authority: b"example.com".to_vec(),
-        scheme: b"https".to_vec(),
-        headers: vec![
-            (
-                b"user-agent".to_vec(),
-                b"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".to_vec(),
-            ),
-            (b"accept".to_vec(), b"application/json".to_vec()),
-            (b"cookie".to_vec(), b"session=abc123; theme=dark".to_vec()),
-        ],
-        body_chunks: Vec::new(),
-        trailers: None,
-        source: SocketAddr::from(([127, 0, 0, 1], 40000)),
-        destination: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        mtls: false,
-        connection_id: index as u64,
-        ends: true,
-    };
+    let mut request = crate::serve::profile_request(index as u64);
     match index % 5 {
         0 => {}
         1 => {
@@ -107,15 +87,7 @@ fn load_request(index: usize) -> ClientRequest {
 
 /// Drives one request to its end. The upstream returns a small JSON response.
 fn drive(vm: &mut Vm, request: ClientRequest) -> anyhow::Result<()> {
-    let upstream = UpstreamResponse {
-        status: 200,
-        headers: vec![
-            (b"content-type".to_vec(), b"application/json".to_vec()),
-            (b"server".to_vec(), b"nginx".to_vec()),
-        ],
-        body_chunks: vec![b"{\"items\":[]}".to_vec()],
-        trailers: None,
-    };
+    let upstream = crate::serve::profile_response();
     let id = vm.start_stream(request);
     loop {
         match vm.poll_stream(id) {
