@@ -9,8 +9,8 @@
 //! doublings per product, and a verification then takes about half the
 //! field operations.
 //!
-//! A table takes about 30 KB and costs about as much as 50 verifications to
-//! build (an estimate from instruction counts). So it is built when its key
+//! A table takes about 30 KB and costs about as much as 40 verifications to
+//! build (measured natively: 2.0 ms against 48 µs). So it is built when its key
 //! first verifies a signature, and at most [`MAX_TABLES`] exist at once. Keys
 //! beyond them use the variable-base product, which gives the same results.
 
