@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::jwt::keys::parse_document;
-use portcullis_core::jwt::token::{parse, Token};
+use portcullis_core::jwt::token::{parse_jws, Jws};
 use portcullis_core::jwt::verify::verify_signature;
 use std::sync::OnceLock;
 
@@ -16,8 +16,8 @@ const TOKEN_NAMES: &[&str] = &[
     "far_rs256", "far_ps256", "far_es256", "far_es384", "far_es512", "far_eddsa", "far_hs256",
 ];
 
-fn tokens() -> &'static [Token<'static>] {
-    static PARSED: OnceLock<Vec<Token<'static>>> = OnceLock::new();
+fn tokens() -> &'static [Jws<'static>] {
+    static PARSED: OnceLock<Vec<Jws<'static>>> = OnceLock::new();
     PARSED.get_or_init(|| {
         static RAW: OnceLock<serde_json::Value> = OnceLock::new();
         let raw = RAW.get_or_init(|| match serde_json::from_str(TOKENS) {
@@ -26,7 +26,7 @@ fn tokens() -> &'static [Token<'static>] {
         });
         TOKEN_NAMES
             .iter()
-            .map(|name| match raw[*name].as_str().map(parse) {
+            .map(|name| match raw[*name].as_str().map(parse_jws) {
                 Some(Ok(token)) => token,
                 other => panic!("fixture token {name} does not parse: {other:?}"),
             })
