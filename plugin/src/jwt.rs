@@ -558,7 +558,7 @@ impl VerifiedStore for Store<'_> {
         Some(hit)
     }
 
-    fn parsed(&mut self, token: &[u8]) -> Option<Rc<ParsedToken>> {
+    fn parsed(&mut self, token: &[u8]) -> Option<(Verified, Rc<ParsedToken>)> {
         self.runtime.cache.borrow().parsed(token, self.now)
     }
 

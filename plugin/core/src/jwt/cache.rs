@@ -72,8 +72,9 @@ pub trait VerifiedStore {
     fn get(&mut self, token: &[u8], reach: Reach) -> Option<Verified>;
     /// Stores a verification of this token in the caches of `reach`.
     fn put(&mut self, token: &[u8], verified: Verified, reach: Reach);
-    /// Returns the parse kept with this VM's unexpired entry of the token.
-    fn parsed(&mut self, _token: &[u8]) -> Option<Rc<ParsedToken>> {
+    /// Returns this VM's unexpired entry of the token when it keeps a parse:
+    /// the verification and the parse.
+    fn parsed(&mut self, _token: &[u8]) -> Option<(Verified, Rc<ParsedToken>)> {
         None
     }
     /// Keeps a parse with this VM's entry of the token, when it has one.
@@ -161,10 +162,11 @@ impl LocalCache {
         self.entry(token, now).map(|entry| entry.verified)
     }
 
-    /// Returns the parse kept with the entry of this token unless the entry
-    /// expired before `now`.
-    pub fn parsed(&self, token: &[u8], now: u64) -> Option<Rc<ParsedToken>> {
-        self.entry(token, now)?.parsed.clone()
+    /// Returns the entry of this token with its kept parse, unless the
+    /// entry expired before `now` or keeps no parse.
+    pub fn parsed(&self, token: &[u8], now: u64) -> Option<(Verified, Rc<ParsedToken>)> {
+        let entry = self.entry(token, now)?;
+        Some((entry.verified, Rc::clone(entry.parsed.as_ref()?)))
     }
 
     fn entry(&self, token: &[u8], now: u64) -> Option<&Entry> {
@@ -391,7 +393,8 @@ mod tests {
         assert!(weight > 400);
         cache.keep_parsed(RAW.as_bytes(), parsed);
         assert_eq!(cache.bytes(), RAW.len() + weight);
-        let kept = cache.parsed(RAW.as_bytes(), 100).expect("parse kept");
+        let (verified, kept) = cache.parsed(RAW.as_bytes(), 100).expect("parse kept");
+        assert_eq!(verified, entry(100));
         let token = kept.token(RAW).expect("same bytes");
         assert_eq!(token.registered.sub.as_deref(), Some("a"));
         assert_eq!(token.signature(), b"sig");

@@ -506,7 +506,10 @@ fn check_provider(
     // A token this VM verified before comes with its parse. The cache
     // returns a parse only for the same bytes, and `token` checks the lengths.
     let remembered = store.parsed(raw.as_bytes());
-    let token = match remembered.as_ref().and_then(|parsed| parsed.token(&raw)) {
+    let token = match remembered
+        .as_ref()
+        .and_then(|(_, parsed)| parsed.token(&raw))
+    {
         Some(token) => token,
         None => match parse(&raw) {
             Ok(token) => token,
@@ -518,7 +521,8 @@ fn check_provider(
         KeyState::Pending => return ProviderResult::Pending,
         KeyState::Unavailable => return ProviderResult::Invalid(JwtError::JwksUnavailable),
     };
-    let cached = match verify_cached(&token, &raw, index, keys, store) {
+    let known = remembered.as_ref().map(|(verified, _)| *verified);
+    let cached = match verify_cached(&token, &raw, index, keys, store, known) {
         Ok(cached) => cached,
         Err(error) => return ProviderResult::Invalid(error),
     };
@@ -538,16 +542,18 @@ fn check_provider(
 }
 
 /// Verifies the signature, or finds an earlier verification of the same
-/// token by a key the provider still has. Returns whether the cache served it.
+/// token by a key the provider still has: `known` when the caller has read
+/// it already, or one from the store. Returns whether the cache served it.
 fn verify_cached(
     token: &Token<'_>,
     raw: &str,
     index: usize,
     keys: &[Key],
     store: &mut dyn VerifiedStore,
+    known: Option<Verified>,
 ) -> Result<bool, JwtError> {
     let reach = Reach::of(token.header.alg);
-    if let Some(hit) = store.get(raw.as_bytes(), reach) {
+    if let Some(hit) = known.or_else(|| store.get(raw.as_bytes(), reach)) {
         let still_trusted = hit.provider == index as u16
             && keys.iter().any(|key| {
                 key.fingerprint == hit.fingerprint
