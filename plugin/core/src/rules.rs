@@ -371,7 +371,7 @@ impl Rule {
 
 /// Tells whether `literal` occurs in `text`, where it starts a word when
 /// `word_start` is set. Occurrences may overlap.
-fn contains_literal(text: &str, literal: &str, word_start: bool) -> bool {
+pub(crate) fn contains_literal(text: &str, literal: &str, word_start: bool) -> bool {
     if literal.is_empty() {
         return true;
     }

@@ -12,7 +12,9 @@ use crate::error::Error;
 use crate::fnv::Fnv;
 use crate::rules::literals::Need;
 use crate::rules::{is_word_start, Rule};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{Anchored, MatchKind};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
@@ -47,12 +49,22 @@ impl Condition {
 /// The literals of every rule in one automaton, and each rule's condition.
 #[derive(Debug, Clone)]
 pub(super) struct Prefilter {
-    matcher: Option<AhoCorasick>,
+    /// The automaton of all literals, walked byte by byte in
+    /// [`Prefilter::scan`]. Its iterators cost a few hundred wasm
+    /// instructions per occurrence, and short literals such as `=` or `/`
+    /// occur in most values.
+    matcher: Option<NFA>,
     /// For each literal, whether it counts only where it starts a word, as
     /// [`is_word_start`] decides.
     word: Vec<bool>,
-    /// For each literal, the groups that it makes hold.
-    groups: Vec<Vec<usize>>,
+    /// For each literal, its length in bytes.
+    lengths: Vec<usize>,
+    /// The literals, which the tests search for one by one.
+    #[cfg(test)]
+    literals: Vec<String>,
+    /// For each literal, the groups that it makes hold, as pairs of a word
+    /// of the found-group set and the bits to set in it.
+    groups: Vec<Vec<(usize, u64)>>,
     group_count: usize,
     /// For each rule, in the filter's order, a group that its condition
     /// requires. The filter selects rules by this group before it tests the
@@ -83,18 +95,26 @@ impl Prefilter {
         let matcher = if builder.literals.is_empty() {
             None
         } else {
-            let built = AhoCorasickBuilder::new()
+            let built = NFA::builder()
                 .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .prefilter(false)
                 .build(&builder.literals)
                 .map_err(|error| Error::invalid("filter.rules", error.to_string()))?;
             Some(built)
         };
         let (gates, conditions) = conditions.into_iter().map(split_gate).unzip();
+        let groups: Vec<Vec<(usize, u64)>> = builder
+            .literal_groups
+            .iter()
+            .map(|groups| group_bits(groups))
+            .collect();
         Ok(Prefilter {
             matcher,
             word: builder.word,
-            groups: builder.literal_groups,
+            lengths: builder.literals.iter().map(String::len).collect(),
+            #[cfg(test)]
+            literals: builder.literals.clone(),
+            groups,
             group_count: builder.groups.len(),
             gates,
             conditions,
@@ -107,22 +127,67 @@ impl Prefilter {
     }
 
     /// Sets the bit of every group with a literal that occurs in `text`.
+    ///
+    /// The automaton is built with standard match semantics, so each of its
+    /// states lists every literal that ends at the current byte, those of
+    /// its failure states included: the walk sees every occurrence, as an
+    /// overlapping search does.
     pub(super) fn scan(&self, text: &str, found: &mut [u64]) {
         let Some(matcher) = &self.matcher else {
             return;
         };
+        let Ok(mut state) = matcher.start_state(Anchored::No) else {
+            return;
+        };
         let bytes = text.as_bytes();
-        for occurrence in matcher.find_overlapping_iter(text) {
-            let index = occurrence.pattern().as_usize();
+        // Only an empty literal makes the start state a match state.
+        if matcher.is_match(state) {
+            self.record(matcher, state, bytes, 0, found);
+        }
+        for (at, &byte) in bytes.iter().enumerate() {
+            state = matcher.next_state(Anchored::No, state, byte);
+            if matcher.is_special(state) && matcher.is_match(state) {
+                self.record(matcher, state, bytes, at + 1, found);
+            }
+        }
+    }
+
+    /// Sets the groups of the literals that end at byte `end` of `bytes`,
+    /// where the walk reached match state `state`.
+    fn record(&self, matcher: &NFA, state: StateID, bytes: &[u8], end: usize, found: &mut [u64]) {
+        for index in 0..matcher.match_len(state) {
+            let literal = matcher.match_pattern(state, index).as_usize();
+            self.record_literal(literal, bytes, end, found);
+        }
+    }
+
+    /// Sets the groups of literal `literal`, which ends at byte `end` of
+    /// `bytes`, unless it counts only at the start of a word and does not
+    /// start one there.
+    fn record_literal(&self, literal: usize, bytes: &[u8], end: usize, found: &mut [u64]) {
+        if self.word.get(literal).copied().unwrap_or(false) {
+            let length = self.lengths.get(literal).copied().unwrap_or(0);
+            if !is_word_start(bytes, end.saturating_sub(length), end) {
+                return;
+            }
+        }
+        set_bits(
+            self.groups.get(literal).map_or(&[][..], Vec::as_slice),
+            found,
+        );
+    }
+
+    /// Sets the groups of every literal that occurs in `text`, searching for
+    /// each literal alone: the reference that [`Prefilter::scan`] is tested
+    /// against.
+    #[cfg(test)]
+    pub(super) fn scan_each(&self, text: &str, found: &mut [u64]) {
+        for (index, literal) in self.literals.iter().enumerate() {
             let word = self.word.get(index).copied().unwrap_or(false);
-            if word && !is_word_start(bytes, occurrence.start(), occurrence.end()) {
+            if !crate::rules::contains_literal(text, literal, word) {
                 continue;
             }
-            for &group in self.groups.get(index).map_or(&[][..], Vec::as_slice) {
-                if let Some(slot) = found.get_mut(group / 64) {
-                    *slot |= 1 << (group % 64);
-                }
-            }
+            set_bits(self.groups.get(index).map_or(&[][..], Vec::as_slice), found);
         }
     }
 
@@ -151,6 +216,33 @@ impl Prefilter {
             .get(rule)
             .is_none_or(|condition| condition.holds(found))
     }
+}
+
+/// ORs `bits` into word `word` of a list of word and bits pairs.
+fn merge_bits(list: &mut Vec<(usize, u64)>, word: usize, bits: u64) {
+    match list.iter_mut().find(|(known, _)| *known == word) {
+        Some((_, set)) => *set |= bits,
+        None => list.push((word, bits)),
+    }
+}
+
+/// Sets the bits of a list of word and bits pairs in a found-group set.
+fn set_bits(bits: &[(usize, u64)], found: &mut [u64]) {
+    for &(word, set) in bits {
+        if let Some(slot) = found.get_mut(word) {
+            *slot |= set;
+        }
+    }
+}
+
+/// Returns the found-group bits of a literal's groups, one pair of a word
+/// index and its bits for each word that they fall in.
+fn group_bits(groups: &[usize]) -> Vec<(usize, u64)> {
+    let mut bits: Vec<(usize, u64)> = Vec::new();
+    for &group in groups {
+        merge_bits(&mut bits, group / 64, 1 << (group % 64));
+    }
+    bits
 }
 
 /// Splits a condition into a leading group that it requires and what else

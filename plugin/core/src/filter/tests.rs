@@ -2960,3 +2960,56 @@ fn narrower_injection_lookalikes_pass() {
     websocket.push(("upgrade".to_string(), b"websocket".to_vec()));
     assert!(!blocked(&websocket, ""));
 }
+
+/// The automaton walk of the prefilter finds the groups that searching for
+/// each literal alone finds, on fixed values and on generated ones that
+/// repeat and overlap the rules' short literals.
+#[test]
+fn prefilter_walk_matches_each_literal_search() {
+    let filter = filter_from(r#"{"filter": {"paranoia_level": 4}}"#);
+    let words = filter.prefilter.set_words();
+    let mut texts: Vec<String> = [
+        "",
+        "2",
+        "page=2",
+        "/api/items",
+        "' union select password from users--",
+        "<script>alert(1)</script>",
+        "${jndi:ldap://x/a}",
+        "../../etc/passwd",
+        ";cat /etc/passwd",
+        "O'Reilly & Sons — ünïcödé 文字",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "selectselect unionunion ==//..\\\\",
+    ]
+    .iter()
+    .map(|text| text.to_string())
+    .collect();
+    // A linear congruential generator over an alphabet of letters, digits
+    // and the punctuation that short literals are made of.
+    let alphabet: Vec<char> = "aeilnoprstuxSELCT0129 /\\.;:='\"<>()$%&|-_{}é"
+        .chars()
+        .collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..3000 {
+        let mut text = String::new();
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        let length = (state >> 59) as usize + 1;
+        for _ in 0..length * 2 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            text.push(alphabet[(state >> 33) as usize % alphabet.len()]);
+        }
+        texts.push(text);
+    }
+    for text in &texts {
+        let mut walked = vec![0; words];
+        let mut each = vec![0; words];
+        filter.prefilter.scan(text, &mut walked);
+        filter.prefilter.scan_each(text, &mut each);
+        assert_eq!(walked, each, "{text:?}");
+    }
+}
