@@ -3,13 +3,14 @@
 //! mean time per request.
 //!
 //! ```sh
-//! cargo run --release -p portcullis-core --example replay [CORPUS] [--misses] [--profile]
+//! cargo run --release -p portcullis-core --example replay [CORPUS] [--misses [--every-line]] [--profile]
 //! ```
 //!
 //! The table has one column for each half of the corpus at paranoia level 1
 //! (see `is_development`), one for the whole corpus at level 1 and one at
 //! level 2. `--misses` lists the missed attacks and blocked benign lines of
-//! the development half at level 1. `--profile` prints the time that each
+//! the development half at level 1, or of every line with `--every-line`,
+//! for corpora that were not used in tuning. `--profile` prints the time that each
 //! rule's test takes over the whole corpus, transforms excluded.
 
 #[path = "../tests/support/replay.rs"]
@@ -27,10 +28,12 @@ use std::time::{Duration, Instant};
 fn main() {
     let mut path = corpus_path();
     let mut misses = false;
+    let mut every_line = false;
     let mut profile = false;
     for argument in std::env::args().skip(1) {
         match argument.as_str() {
             "--misses" => misses = true,
+            "--every-line" => every_line = true,
             "--profile" => profile = true,
             _ => path = PathBuf::from(argument),
         }
@@ -49,7 +52,9 @@ fn main() {
         replay::replay(&filter(2), &entries),
     ];
     print_table(&reports);
-    if misses {
+    if misses && every_line {
+        print_misses(&reports[2], &entries, &level1);
+    } else if misses {
         print_misses(&reports[0], &development, &level1);
     }
     if profile {
@@ -58,7 +63,7 @@ fn main() {
 }
 
 fn print_misses(report: &Report, entries: &[Entry], level1: &Filter) {
-    println!("\nMissed attacks of the development half at paranoia level 1:");
+    println!("\nMissed attacks at paranoia level 1:");
     for id in &report.misses {
         let Some(entry) = entries.iter().find(|entry| entry.id == *id) else {
             continue;
@@ -89,7 +94,7 @@ fn print_misses(report: &Report, entries: &[Entry], level1: &Filter) {
             replay::explain(level1, entry)
         );
     }
-    println!("Blocked benign lines of the development half at paranoia level 1:");
+    println!("Blocked benign lines at paranoia level 1:");
     let blocked_negatives = entries
         .iter()
         .filter(|entry| entry.category == replay::CRS_NEGATIVE && replay::blocked(level1, entry))

@@ -61,11 +61,14 @@ pub enum Transform {
     /// Base64 decoding (standard or URL-safe alphabet) of a value that is
     /// entirely base64 and at least 8 characters long; other values stay.
     Base64Decode,
+    /// [`Transform::Base64Decode`], except that any other value becomes
+    /// empty, so that the rules after it see decoded data only.
+    Base64DecodeOrEmpty,
 }
 
 impl Transform {
     /// Every transform, in declaration order.
-    pub const ALL: [Transform; 12] = [
+    pub const ALL: [Transform; 13] = [
         Transform::UrlDecode,
         Transform::Utf8Fold,
         Transform::HtmlEntities,
@@ -78,6 +81,7 @@ impl Transform {
         Transform::RemoveComments,
         Transform::ShellUnescape,
         Transform::Base64Decode,
+        Transform::Base64DecodeOrEmpty,
     ];
 }
 
@@ -195,7 +199,7 @@ impl Present {
             Transform::RemoveComments => has(Self::COMMENT),
             Transform::ShellUnescape => has(Self::SHELL),
             Transform::NormalizePath => has(Self::PATH),
-            Transform::Base64Decode => true,
+            Transform::Base64Decode | Transform::Base64DecodeOrEmpty => true,
         }
     }
 }
@@ -210,6 +214,7 @@ fn changed_by(transform: Transform, value: &[u8]) -> Option<Vec<u8>> {
     let output = match transform {
         // A value that is not base64 stays, so no copy is made for it.
         Transform::Base64Decode => base64_decode(value)?,
+        Transform::Base64DecodeOrEmpty => base64_decode(value).unwrap_or_default(),
         _ => apply_one(transform, value),
     };
     (output != value).then_some(output)
@@ -229,6 +234,7 @@ fn apply_one(transform: Transform, value: &[u8]) -> Vec<u8> {
         Transform::RemoveComments => remove_comments(value),
         Transform::ShellUnescape => shell_unescape(value),
         Transform::Base64Decode => base64_decode(value).unwrap_or_else(|| value.to_vec()),
+        Transform::Base64DecodeOrEmpty => base64_decode(value).unwrap_or_default(),
     }
 }
 

@@ -76,8 +76,15 @@ const FILE: &[Transform] = TEXT;
 const PATH: &[Transform] = &[UrlDecode, Utf8Fold, RemoveNul, NormalizePath, Lowercase];
 /// Lower-casing only, for header values compared as they are.
 const LOWER: &[Transform] = &[Lowercase];
-/// Base64 decoding of a whole value, then [`TEXT`].
-const BASE64: &[Transform] = &[UrlDecode, JsEscapes, Base64Decode, RemoveNul, Lowercase];
+/// Base64 decoding of a whole value that is base64, lower-cased; any other
+/// value is empty for these rules.
+const BASE64: &[Transform] = &[
+    UrlDecode,
+    JsEscapes,
+    Base64DecodeOrEmpty,
+    RemoveNul,
+    Lowercase,
+];
 
 const ARG_VALUES: u16 = TargetKind::ArgValue.bit();
 const URL_AND_ARGS: u16 = ARGS | TargetKind::Path.bit();
@@ -804,7 +811,7 @@ pub const RULES: &[RuleSpec] = &[
         Test::Regex(
             &["$(", "`", "<(", ">(", "${"],
             concat!(
-                r"\$\(\s*[a-z/][\w./-]*[^)]*\)|`\s*",
+                r"\$\(\s*[a-z/][\w./-]+[^)]*\)|`\s*",
                 unix_command!(),
                 command_tail!(),
                 r"[^`]*`|[<>]\(\s*[a-z/][\w./-]*|\$\{[a-z_]+(?::-|:=|##?|%%?|/)[^}]*\}"
@@ -1468,6 +1475,8 @@ pub const RULES: &[RuleSpec] = &[
             r#"(?:j[\t\n\r]*a[\t\n\r]*v[\t\n\r]*a|v[\t\n\r]*b)[\t\n\r]*s[\t\n\r]*c[\t\n\r]*r[\t\n\r]*i[\t\n\r]*p[\t\n\r]*t[\t\n\r]*:\s*(?:[\w.$\[\]]+\s*[(=`]|[/'"(\[!~+\\-]|\w+\s*\.)"#,
         ),
     ),
+    // `details` and `dialog` run script only through an event handler,
+    // which `xss-event-handler` catches, and pages use them bare.
     rule(
         "xss-dangerous-tag",
         "Cross-site scripting with an embedding or active tag",
@@ -1477,7 +1486,7 @@ pub const RULES: &[RuleSpec] = &[
         MARKUP,
         Test::Regex(
             &["<"],
-            r"<\s*/?\s*(?:iframe|frame|frameset|object|embed|applet|svg|math|meta|base|link|style|form|isindex|marquee|xss|xml|vmlframe|:vmlframe|v:\w+|img\s+dynsrc|img\s+lowsrc|image|video|audio|source|body|html|bgsound|layer|ilayer|blink|import|template|portal|animate|set|handler|listener|details|dialog|input\s+[^>]*autofocus|textarea\s+[^>]*autofocus|a\s+href\s*=\s*['\x22]?\s*(?:javascript|data|vbscript)|\?import|\?xml-stylesheet)\b",
+            r"<\s*/?\s*(?:iframe|frame|frameset|object|embed|applet|svg|math|meta|base|link|style|form|isindex|marquee|xss|xml|vmlframe|:vmlframe|v:\w+|img\s+dynsrc|img\s+lowsrc|image|video|audio|source|body|html|bgsound|layer|ilayer|blink|import|template|portal|animate|set|handler|listener|input\s+[^>]*autofocus|textarea\s+[^>]*autofocus|a\s+href\s*=\s*['\x22]?\s*(?:javascript|data|vbscript)|\?import|\?xml-stylesheet)\b",
         ),
     ),
     rule(
@@ -1507,7 +1516,7 @@ pub const RULES: &[RuleSpec] = &[
                 "self[",
                 "top[",
             ],
-            r"\b(?:document|window)\s*\)?\s*\[\s*['\x22`]\w+['\x22`]\s*\]|\b(?:alert|confirm|prompt|eval|settimeout|setinterval|fetch|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*(?:\(|`|\.\s*(?:call|apply|bind)\s*\()|\bdocument\s*\.\s*(?:cookie|domain|write(?:ln)?|location|body|createelement|getelementby\w+|forms|images|links|scripts|referrer|url|documentelement)\b|\bwindow\s*\.\s*(?:location|open|name|eval|onerror)\b|\b(?:top|parent|self|frames|globalthis)\s*\[\s*['\x22`]|\blocation\s*\.\s*(?:href|hash|replace|assign)\b|\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\s*=|\bstring\s*\.\s*fromcharcode\b|\bnew\s+xmlhttprequest\b|\bxmlhttprequest\s*[.(]|\bnew\s+image\s*\(|\.textcontent\s*=",
+            r"\b(?:document|window)\s*\)?\s*\[\s*['\x22`]\w+['\x22`]\s*\]|\b(?:alert|confirm|prompt|eval|settimeout|setinterval|fetch|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*(?:\(|`|\.\s*(?:call|apply|bind)\s*\()|\bdocument\s*\.\s*(?:cookie|domain|write(?:ln)?|location|body|createelement|forms|images|links|scripts|referrer|url|documentelement)\b|\bwindow\s*\.\s*(?:location|open|name|eval|onerror)\b|\b(?:top|parent|self|frames|globalthis)\s*\[\s*['\x22`]|\blocation\s*\.\s*(?:href|hash|replace|assign)\b|\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\s*=|\bstring\s*\.\s*fromcharcode\b|\bnew\s+xmlhttprequest\b|\bxmlhttprequest\s*[.(]|\bnew\s+image\s*\(|\.textcontent\s*=",
         ),
     ),
     rule(
@@ -1729,7 +1738,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["order", "group", "having", "procedure", "limit"],
-            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+\b|\w+\s*(?:--|#|/\*|;|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+(?:\d+|'[^']{1,40}'|`[^`]{1,64}`)\s*(?:[<>=]|!=)|\bhaving\s+(?:count|sum|avg|min|max)\s*\([^)]*\)\s*(?:[<>=!]|\bis\b|\bin\b|\bbetween\b|\blike\b)|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
+            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+\b|\w+\s*(?:--|#|/\*|;\s*(?:$|--|#)|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+(?:\d+|'[^']{1,40}'|`[^`]{1,64}`)\s*(?:[<>=]|!=)|\bhaving\s+(?:count|sum|avg|min|max)\s*\([^)]*\)\s*(?:[<>=!]|\bis\b|\bin\b|\bbetween\b|\blike\b)|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
         ),
     ),
     // A quote before `or` or `and` counts when it is an odd-numbered quote
@@ -2392,7 +2401,12 @@ pub const RULES: &[RuleSpec] = &[
         MARKUP,
         Test::Regex(&["on"], r"(?:^|[\s'\x22/])on[a-z]{3,}\s*="),
     ),
-    // CRLF, response splitting and header injection.
+    // CRLF, response splitting and header injection. A header name counts
+    // only right after the line break: an indented line is a continuation
+    // of the header before it, and configuration text such as YAML puts
+    // `host:` or `cookie:` on indented lines. An address followed by a line
+    // break and a mail header adds recipients to a mail that the
+    // application sends.
     rule(
         "crlf-injection",
         "CRLF injection or HTTP response splitting",
@@ -2402,7 +2416,7 @@ pub const RULES: &[RuleSpec] = &[
         &[UrlDecode, HtmlEntities, RemoveNul, Lowercase],
         Test::Regex(
             &["\r", "\n"],
-            r"[\r\n]\s*(?:(?:set-cookie|cookie|location|refresh|content-[\w-]+|transfer-encoding|host|x-[\w-]+|access-control-[\w-]+|link|via|connection|upgrade|authorization|cache-control|expires|pragma|server|www-authenticate|strict-transport-security|p3p|etag|last-modified|vary|age|status|keep-alive|te|trailer|proxy-[\w-]+|origin|referer|user-agent|accept[\w-]*|forwarded|range|if-[\w-]+)\s*:|http/\d|<html|<script|(?:get|post|put|head|delete|options|connect|trace|patch)\s+\S+\s+http/)",
+            r"[\r\n](?:(?:set-cookie|cookie|location|refresh|content-[\w-]+|transfer-encoding|host|x-[\w-]+|access-control-[\w-]+|link|via|connection|upgrade|authorization|cache-control|expires|pragma|server|www-authenticate|strict-transport-security|p3p|etag|last-modified|vary|age|status|keep-alive|te|trailer|proxy-[\w-]+|origin|referer|user-agent|accept[\w-]*|forwarded|range|if-[\w-]+)\s*:|\s*(?:http/\d|<html|<script|(?:get|post|put|head|delete|options|connect|trace|patch)\s+\S+\s+http/))|^\s*[^\s@]+@[^\s@]+?[\r\n]+(?:bcc|cc|to|from|subject|reply-to|sender|content-type)\s*:",
         ),
     ),
     rule(

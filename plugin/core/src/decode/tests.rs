@@ -159,6 +159,12 @@ fn base64_decoded_when_whole() {
     assert_eq!(run(Transform::Base64Decode, b"PHNjcmlwdD4="), b"<script>");
     assert_eq!(run(Transform::Base64Decode, b"hello world"), b"hello world");
     assert_eq!(run(Transform::Base64Decode, b"abc"), b"abc");
+    assert_eq!(
+        run(Transform::Base64DecodeOrEmpty, b"PHNjcmlwdD4="),
+        b"<script>"
+    );
+    assert_eq!(run(Transform::Base64DecodeOrEmpty, b"hello world"), b"");
+    assert_eq!(run(Transform::Base64DecodeOrEmpty, b"java runtime"), b"");
 }
 
 #[test]
@@ -333,6 +339,7 @@ fn all_lists_every_transform_once() {
         Transform::RemoveComments => 9,
         Transform::ShellUnescape => 10,
         Transform::Base64Decode => 11,
+        Transform::Base64DecodeOrEmpty => 12,
     };
     for (index, transform) in Transform::ALL.into_iter().enumerate() {
         assert_eq!(position(transform), index, "{transform:?}");

@@ -3013,3 +3013,74 @@ fn prefilter_walk_matches_each_literal_search() {
         assert_eq!(walked, each, "{text:?}");
     }
 }
+
+/// Ordinary text that looks like code, configuration or a password passes,
+/// while the attack that each rule was written for is still blocked.
+#[test]
+fn code_like_text_passes_beside_its_attacks() {
+    let ordinary = [
+        ("application/json", r#"{"q":"java runtime environment download"}"#),
+        ("application/json", r#"{"q":"system requirements of the runtime"}"#),
+        (
+            "application/json",
+            r#"{"file":"config.yaml","content":"server:\n  port: 8080\n  host: 0.0.0.0\n  cookie: none"}"#,
+        ),
+        (
+            "application/json",
+            r#"{"code":"const menu = document.getElementById(\"menu\"); menu.hidden = true"}"#,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "new=v8%24%28P%29%21r%60~Lq2&confirm=v8%24%28P%29%21r%60~Lq2",
+        ),
+        (
+            "application/json",
+            r#"{"html":"<details><summary>Shipping</summary><p>Ships in 2 days.</p></details><dialog>Saved</dialog>"}"#,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "message=%60%60%60sql%0ASELECT+id%2C+name+FROM+products+WHERE+price+%3E+10+ORDER+BY+name%3B%0A%60%60%60",
+        ),
+    ];
+    for (content_type, body) in ordinary {
+        assert!(
+            !blocked(&with_body("POST", content_type, body), body),
+            "{body}"
+        );
+    }
+    let attacks = [
+        // Base64 of `Runtime.getRuntime().exec("id")`.
+        (
+            "application/json",
+            r#"{"state":"UnVudGltZS5nZXRSdW50aW1lKCkuZXhlYygiaWQiKQ=="}"#,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "email=a%40b.example%0D%0ABcc%3A+victim%40example.com&msg=hi",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "next=%2F%0D%0ASet-Cookie%3A+a%3D1",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "host=x%0AHost%3A+evil.example",
+        ),
+        ("application/json", r#"{"name":"$(id)"}"#),
+        (
+            "application/json",
+            r#"{"html":"<details open ontoggle=alert(1)>"}"#,
+        ),
+        ("application/x-www-form-urlencoded", "sort=1+order+by+5--"),
+        (
+            "application/x-www-form-urlencoded",
+            "sort=name%27+order+by+3%3B",
+        ),
+    ];
+    for (content_type, body) in attacks {
+        assert!(
+            blocked(&with_body("POST", content_type, body), body),
+            "{body}"
+        );
+    }
+}
