@@ -3041,6 +3041,14 @@ fn code_like_text_passes_beside_its_attacks() {
             "application/x-www-form-urlencoded",
             "message=%60%60%60sql%0ASELECT+id%2C+name+FROM+products+WHERE+price+%3E+10+ORDER+BY+name%3B%0A%60%60%60",
         ),
+        (
+            "application/json",
+            r#"{"file":"q.sql","content":"UPDATE users SET last_login = NOW() WHERE id = 42;"}"#,
+        ),
+        (
+            "application/json",
+            r#"{"code":"CREATE TABLE orders (id SERIAL PRIMARY KEY, total NUMERIC(10,2));"}"#,
+        ),
     ];
     for (content_type, body) in ordinary {
         assert!(
@@ -3075,6 +3083,18 @@ fn code_like_text_passes_beside_its_attacks() {
         (
             "application/x-www-form-urlencoded",
             "sort=name%27+order+by+3%3B",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "id=1%27%3B+update+users+set+role%3D%27admin%27--",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "id=1%3B+create+table+t+%28a+int%29--",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "id=1%3B+drop+table+users--",
         ),
     ];
     for (content_type, body) in attacks {
