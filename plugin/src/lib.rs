@@ -14,7 +14,13 @@ mod limits;
 mod logger;
 mod metrics;
 mod root;
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+mod small_blocks;
 mod stream;
+
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: small_blocks::SmallBlocks = small_blocks::SmallBlocks::new();
 
 use proxy_wasm::traits::RootContext;
 use root::Root;
