@@ -827,7 +827,7 @@ pub const RULES: &[RuleSpec] = &[
         FILE,
         Test::Regex(
             &["?", "*", "{", "$", "/e", "/["],
-            r"/(?:b\?n|b[\*\?]\w*|\?\?\?|e\?c|e[\*\?]c|\?{2,}\w*|u\?r)/|\{\s*[a-z]+,[^},]*[/-][^}]*\}|\$\{?ifs\}?|\w\$\{[a-z_]\w*\}\w|\w\$[a-z_]\w{0,2}(?:[^\w$]|$)|/e\\?t\\?c/p\\?a\\?s\\?s|\b(?:cat|ls|id|nc|wget|curl)\$(?:\{[^}]*\}|[0-9@*])|\{\s*,[^{}\s]*[a-z/$][^{}\s]*\}|[a-z]\{[a-z]*,[a-z]*\}[a-z]|/[a-z]{0,4}[?*][a-z?*]{0,8}/[a-z?*]|/\[[a-z/]{1,8}\][a-z]",
+            r"/(?:b\?n|b[\*\?]\w*|\?\?\?|e\?c|e[\*\?]c|\?{2,}\w*|u\?r)/|\{\s*[a-z]+,[^},]*[/-][^}]*\}|\$\{?ifs\}?|\w\$\{[a-z_]\w*\}\w|\w\$[a-z_]\w{0,2}(?:[\s/\\;|&<>'\x22`)]|$)|/e\\?t\\?c/p\\?a\\?s\\?s|\b(?:cat|ls|id|nc|wget|curl)\$(?:\{[^}]*\}|[0-9@*])|\{\s*,[^{}\s]*[a-z/$][^{}\s]*\}|[a-z]\{[a-z]*,[a-z]*\}[a-z]|/[a-z]{0,4}[?*][a-z?*]{0,8}/[a-z?*]|/\[[a-z/]{1,8}\][a-z]",
         ),
     ),
     // Shells drop empty quotes, so `p""y""thon` runs `python`. Three empty
@@ -966,6 +966,10 @@ pub const RULES: &[RuleSpec] = &[
     // Names that only PHP uses, such as `fsockopen` or `shell_exec`, count
     // with any text before them. Short or common names such as `system`,
     // `file` or `copy` count only where no letter, digit or `.` precedes.
+    // A call without arguments counts only as the whole value, as in
+    // `substr()`, so that prose such as "what eval() does" passes, and the
+    // functions that take a callback count when a string names a code or
+    // file function, as in `array_map('system', ...)`.
     rule(
         "php-function-call",
         "PHP injection: call of a code execution or file function",
@@ -975,7 +979,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["("],
-            r#"(?:fsockopen|pfsockopen|shell_exec|proc_open|passthru|pcntl_exec|php_uname|phpinfo|show_source|highlight_file|create_function|call_user_func(?:_array)?|file_get_contents|file_put_contents|base64_decode|gzinflate|gzuncompress|str_rot13|stream_socket_client)\s*\(|(?:^|[^\w.])['"]?(?:eval|assert|system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|create_function|call_user_func(?:_array)?|preg_replace|include(?:_once)?|require(?:_once)?|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|file|unlink|rmdir|mkdir|copy|rename|chmod|base64_decode|gzinflate|gzuncompress|str_rot13|convert_uu|phpinfo|getenv|putenv|ini_set|ini_get|set_time_limit|highlight_file|show_source|php_uname|posix_\w+|array_map|array_filter|array_walk|array_diff\w*|usort|uasort|uksort|register_shutdown_function|register_tick_function|extract|parse_str|unserialize|serialize|var_dump|print_r|mail|dl|symlink|link|scandir|glob|opendir|readdir|stream_get_contents|curl_exec|fsockopen|pfsockopen|ob_start|get_defined_vars|debug_zval_dump|escapeshellcmd|escapeshellarg|apache_\w+|settype|is_callable|function_exists|method_exists|constant|strrev|hex2bin|chr|ord|implode|explode|str_replace|substr|strtolower|strtoupper|unpack|gethostbyname|gethostbynamel|fsockopen|(?:curl|pg|odbc|sodium|tidy|mysqli|ldap|ftp|posix|pcntl|proc|stream|socket|openssl|gz|bz|imap|apache|exif|finfo|mb|iconv|xmlrpc|ssh2|dba|oci|sqlsrv|sqlite)_[a-z0-9_]+)['"]?(?:\s*\))?(?:\(\s*(?:[$'"\w(\[]|\)|$)|\s+\(\s*(?:[$'"(\[]|\)|$))"#,
+            r#"(?:fsockopen|pfsockopen|shell_exec|proc_open|passthru|pcntl_exec|php_uname|phpinfo|show_source|highlight_file|create_function|call_user_func(?:_array)?|file_get_contents|file_put_contents|base64_decode|gzinflate|gzuncompress|str_rot13|stream_socket_client)\s*\(|(?:^|[^\w.])['"]?(?:eval|assert|system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|create_function|call_user_func(?:_array)?|preg_replace|include(?:_once)?|require(?:_once)?|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile|file|unlink|rmdir|mkdir|copy|rename|chmod|base64_decode|gzinflate|gzuncompress|str_rot13|convert_uu|phpinfo|getenv|putenv|ini_set|ini_get|set_time_limit|highlight_file|show_source|php_uname|posix_\w+|array_diff\w*|extract|parse_str|unserialize|serialize|var_dump|print_r|mail|dl|symlink|link|scandir|glob|opendir|readdir|stream_get_contents|curl_exec|fsockopen|pfsockopen|ob_start|get_defined_vars|debug_zval_dump|escapeshellcmd|escapeshellarg|apache_\w+|settype|is_callable|function_exists|method_exists|constant|strrev|hex2bin|chr|ord|implode|explode|str_replace|substr|strtolower|strtoupper|unpack|gethostbyname|gethostbynamel|fsockopen|(?:curl|pg|odbc|sodium|tidy|mysqli|ldap|ftp|posix|pcntl|proc|stream|socket|openssl|gz|bz|imap|apache|exif|finfo|mb|iconv|xmlrpc|ssh2|dba|oci|sqlsrv|sqlite)_[a-z0-9_]+)['"]?(?:\s*\))?(?:\(\s*(?:[$'"\w(\[]|\)\s*;?\s*$|$)|\s+\(\s*(?:[$'"(\[]|\)\s*;?\s*$|$))|(?:^|[^\w.])(?:phpinfo|php_uname|getenv|get_defined_vars|getcwd|posix_\w+|scandir|ob_start|debug_zval_dump)\s*\(\s*\)|\b(?:array_map|array_filter|array_walk(?:_recursive)?|array_reduce|usort|uasort|uksort|register_shutdown_function|register_tick_function|iterator_apply)\s*\([^)]{0,200}?['"](?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|eval|create_function|phpinfo|file_put_contents|file_get_contents|include|require|readfile|unlink|call_user_func)['"]"#,
         ),
     ),
     rule(
@@ -1516,7 +1520,7 @@ pub const RULES: &[RuleSpec] = &[
                 "self[",
                 "top[",
             ],
-            r"\b(?:document|window)\s*\)?\s*\[\s*['\x22`]\w+['\x22`]\s*\]|\b(?:alert|confirm|prompt|eval|settimeout|setinterval|fetch|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*(?:\(|`|\.\s*(?:call|apply|bind)\s*\()|\bdocument\s*\.\s*(?:cookie|domain|write(?:ln)?|location|body|createelement|forms|images|links|scripts|referrer|url|documentelement)\b|\bwindow\s*\.\s*(?:location|open|name|eval|onerror)\b|\b(?:top|parent|self|frames|globalthis)\s*\[\s*['\x22`]|\blocation\s*\.\s*(?:href|hash|replace|assign)\b|\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\s*=|\bstring\s*\.\s*fromcharcode\b|\bnew\s+xmlhttprequest\b|\bxmlhttprequest\s*[.(]|\bnew\s+image\s*\(|\.textcontent\s*=",
+            r"\b(?:document|window)\s*\)?\s*\[\s*['\x22`]\w+['\x22`]\s*\]|\b(?:alert|confirm|prompt|eval|settimeout|setinterval|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*(?:\(\s*[^)\s]|`|\.\s*(?:call|apply|bind)\s*\()|^\s*(?:alert|confirm|prompt|eval|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*\(\s*\)\s*;?\s*$|\bdocument\s*\.\s*(?:cookie|domain|write(?:ln)?|location|body|createelement|forms|images|links|scripts|referrer|url|documentelement)\b|\bwindow\s*\.\s*(?:location|open|name|eval|onerror)\b|\b(?:top|parent|self|frames|globalthis)\s*\[\s*['\x22`]|\blocation\s*\.\s*(?:href|hash|replace|assign)\b|\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\s*=|\bstring\s*\.\s*fromcharcode\b|\bnew\s+xmlhttprequest\b|\bxmlhttprequest\s*[.(]|\bnew\s+image\s*\(|\.textcontent\s*=",
         ),
     ),
     rule(
@@ -1714,7 +1718,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`"],
-            r#"['"`]\s*(?:\)\s*)*(?:\|\||&&|\bdiv\b|\bmod\b|\bxor\b|\bregexp\b|\brlike\b|\bsounds\s+like\b|<=>|\bnot\s+between\b|\bbetween\b.{1,40}\band\b|\bis\s+(?:not\s+)?null\b|\bin\s*\(|\border\s+by\b|\bgroup\s+by\b|\bhaving\b|\blimit\s+\d|\bprocedure\s+analyse|\binto\s+@|\bcollate\b|\bescape\b|=\s*['"`(])|['"]['"`]*\s*(?:\)\s*)*[-+*/%^|&]\s*['"`(\d@]"#,
+            r#"(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|^[^`]*(?:`[^`]*`[^`]*)*`)\s*(?:\)\s*)*(?:\|\||&&|\bdiv\b|\bmod\b|\bxor\b|\bregexp\b|\brlike\b|\bsounds\s+like\b|<=>|\bnot\s+between\b|\bbetween\b.{1,40}\band\b|\bis\s+(?:not\s+)?null\b|\bin\s*\(|\border\s+by\b|\bgroup\s+by\b|\bhaving\b|\blimit\s+\d|\bprocedure\s+analyse|\binto\s+@|\bcollate\b|\bescape\b|=\s*['"`(])|['"]['"`]*\s*(?:\)\s*)*[-+*/%^|&]\s*['"`(\d@]"#,
         ),
     ),
     rule(
@@ -1738,7 +1742,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["order", "group", "having", "procedure", "limit"],
-            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+\b|\w+\s*(?:--|#|/\*|;\s*(?:$|--|#)|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+(?:\d+|'[^']{1,40}'|`[^`]{1,64}`)\s*(?:[<>=]|!=)|\bhaving\s+(?:count|sum|avg|min|max)\s*\([^)]*\)\s*(?:[<>=!]|\bis\b|\bin\b|\bbetween\b|\blike\b)|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
+            r#"(?:^|['")\d\s])\s*(?:order|group)\s+by\s+(?:\d+\b|\w+\s*(?:--|#|/\*|;\s*(?:--|#)|\())|(?:['")]|\d)\s*(?:order|group)\s+by\s+\w+\s*$|\bhaving\s+(?:\d+|'[^']{1,40}'|`[^`]{1,64}`)\s*(?:[<>=]|!=)|\bhaving\s+(?:count|sum|avg|min|max)\s*\([^)]*\)\s*(?:[<>=!]|\bis\b|\bin\b|\bbetween\b|\blike\b)|\bprocedure\s+analyse\s*\(|\blimit\s+\d+\s*,\s*\d+\s*(?:--|#|;|$)|\blimit\s+\d+\s+into\b"#,
         ),
     ),
     // A quote before `or` or `and` counts when it is an odd-numbered quote
@@ -1841,7 +1845,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`"],
-            r#"'\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^']*$|"\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^"]*$|\w['"`][^'"`]{0,60}?--[\s-]*$|\w['"`](?:[^'"`]{0,59}[^'"`a-z])?#\s*$"#,
+            r#"^[^']*(?:'[^']*'[^']*)*'\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^']*$|^[^"]*(?:"[^"]*"[^"]*)*"\s*\)*\s*(?:union|alter|drop|truncate|waitfor|exec|declare|select|insert|update|delete|create|having|order\s+by|group\s+by)\b[^"]*$|\w['"`][^'"`]{0,60}?--[\s-]*$|\w['"`](?:[^'"`]{0,59}[^'"`a-z])?#\s*$"#,
         ),
     ),
     rule(
@@ -1865,7 +1869,7 @@ pub const RULES: &[RuleSpec] = &[
                 "intersect",
                 "minus",
             ],
-            r#"(?:[;)`'"]|\d)\s*as\s+[`'"]?\w+[`'"]?\s+from\b|\bfrom\s+`[^`]+`|\b(?:current_user|session_user|user|current_database|version)(?:\(\))?\s*::\s*[a-z]+|\bselect\s+0x[0-9a-f]+|\b(?:except|intersect|minus)(?:\s+(?:all|distinct))?\s*\(?\s*select\b\s*(?:[\d.*(@'"`]|[a-z_]\w*\s*,)"#,
+            r#"(?:[;)`'"]|\d)\s*as\s+[`'"]?\w+[`'"]?\s+from\b|\bfrom\s+`[^`]+`|\b(?:current_user|session_user|user|current_database|version)(?:\(\))?\s*::\s*(?:text|varchar|char|name|int[248]?|integer|bigint|smallint|numeric|decimal|real|float[48]?|bool(?:ean)?|inet|bytea|regclass|json|jsonb|xml|date|timestamp)\b|\bselect\s+0x[0-9a-f]+|\b(?:except|intersect|minus)(?:\s+(?:all|distinct))?\s*\(?\s*select\b\s*(?:[\d.*(@'"`]|[a-z_]\w*\s*,)"#,
         ),
     ),
     rule(

@@ -3049,6 +3049,26 @@ fn code_like_text_passes_beside_its_attacks() {
             "application/json",
             r#"{"code":"CREATE TABLE orders (id SERIAL PRIMARY KEY, total NUMERIC(10,2));"}"#,
         ),
+        (
+            "application/json",
+            r#"{"code":"const items = await fetch('/api/items').then(r => r.json());"}"#,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "message=names+%3D+users.stream%28%29.map%28User%3A%3AgetName%29.collect%28Collectors.toList%28%29%29%3B",
+        ),
+        (
+            "application/json",
+            r#"{"body_markdown":"```sql\nSELECT name, email FROM customers WHERE country = 'DE' ORDER BY name;\n```"}"#,
+        ),
+        (
+            "application/json",
+            r#"{"code":"$users = array_filter($users, fn($u) => $u['active']);"}"#,
+        ),
+        (
+            "application/json",
+            r#"{"content":"Explain what eval() does in JavaScript."}"#,
+        ),
     ];
     for (content_type, body) in ordinary {
         assert!(
@@ -3096,6 +3116,15 @@ fn code_like_text_passes_beside_its_attacks() {
             "application/x-www-form-urlencoded",
             "id=1%3B+drop+table+users--",
         ),
+        (
+            "application/x-www-form-urlencoded",
+            "f=cat%24u+%2Fetc%2Fpasswd",
+        ),
+        ("application/x-www-form-urlencoded", "q=alert%28%29"),
+        ("application/x-www-form-urlencoded", "q=substr%28%29"),
+        ("application/json", r#"{"q":"x' || user::text || '"}"#),
+        ("application/json", r#"{"q":"array_map('system', ['id'])"}"#),
+        ("application/json", r#"{"q":"usort($a, 'system')"}"#),
     ];
     for (content_type, body) in attacks {
         assert!(
@@ -3103,4 +3132,11 @@ fn code_like_text_passes_beside_its_attacks() {
             "{body}"
         );
     }
+    // A Tealium cookie separates its fields with `$_`.
+    let mut headers = request("/checkout/shipping");
+    headers.push((
+        "cookie".to_string(),
+        b"utag_main=v_id:0b5000b1e9479ad1a8$_sn:3$_ss:0$_st:1718001800000$ses_id:1718000000000%3Bexp-session".to_vec(),
+    ));
+    assert!(!blocked(&headers, ""));
 }
