@@ -50,15 +50,13 @@ impl Condition {
 #[derive(Debug, Clone)]
 pub(super) struct Prefilter {
     /// The automaton of all literals, walked byte by byte in
-    /// [`Prefilter::scan`]. Its iterators cost a few hundred wasm
+    /// [`Prefilter::scan`]. aho-corasick's iterators cost a few hundred wasm
     /// instructions per occurrence, and short literals such as `=` or `/`
     /// occur in most values.
     matcher: Option<NFA>,
     /// For each literal, whether it counts only where it starts a word, as
     /// [`is_word_start`] decides.
     word: Vec<bool>,
-    /// For each literal, its length in bytes.
-    lengths: Vec<usize>,
     /// The literals, which the tests search for one by one.
     #[cfg(test)]
     literals: Vec<String>,
@@ -111,7 +109,6 @@ impl Prefilter {
         Ok(Prefilter {
             matcher,
             word: builder.word,
-            lengths: builder.literals.iter().map(String::len).collect(),
             #[cfg(test)]
             literals: builder.literals.clone(),
             groups,
@@ -130,8 +127,8 @@ impl Prefilter {
     ///
     /// The automaton is built with standard match semantics, so each of its
     /// states lists every literal that ends at the current byte, those of
-    /// its failure states included: the walk sees every occurrence, as an
-    /// overlapping search does.
+    /// its failure states included. The walk therefore finds every occurrence,
+    /// as an overlapping search does.
     pub(super) fn scan(&self, text: &str, found: &mut [u64]) {
         let Some(matcher) = &self.matcher else {
             return;
@@ -153,33 +150,23 @@ impl Prefilter {
     }
 
     /// Sets the groups of the literals that end at byte `end` of `bytes`,
-    /// where the walk reached match state `state`.
+    /// where the walk reached match state `state`. A literal that counts
+    /// only at the start of a word sets nothing where it does not start one.
     fn record(&self, matcher: &NFA, state: StateID, bytes: &[u8], end: usize, found: &mut [u64]) {
         for index in 0..matcher.match_len(state) {
-            let literal = matcher.match_pattern(state, index).as_usize();
-            self.record_literal(literal, bytes, end, found);
-        }
-    }
-
-    /// Sets the groups of literal `literal`, which ends at byte `end` of
-    /// `bytes`, unless it counts only at the start of a word and does not
-    /// start one there.
-    fn record_literal(&self, literal: usize, bytes: &[u8], end: usize, found: &mut [u64]) {
-        if self.word.get(literal).copied().unwrap_or(false) {
-            let length = self.lengths.get(literal).copied().unwrap_or(0);
-            if !is_word_start(bytes, end.saturating_sub(length), end) {
-                return;
+            let literal = matcher.match_pattern(state, index);
+            let start = end.saturating_sub(matcher.pattern_len(literal));
+            let word = self.word.get(literal.as_usize()).copied().unwrap_or(false);
+            if word && !is_word_start(bytes, start, end) {
+                continue;
             }
+            let groups = self.groups.get(literal.as_usize());
+            set_bits(groups.map_or(&[][..], Vec::as_slice), found);
         }
-        set_bits(
-            self.groups.get(literal).map_or(&[][..], Vec::as_slice),
-            found,
-        );
     }
 
     /// Sets the groups of every literal that occurs in `text`, searching for
-    /// each literal alone: the reference that [`Prefilter::scan`] is tested
-    /// against.
+    /// each literal alone. The tests compare [`Prefilter::scan`] with it.
     #[cfg(test)]
     pub(super) fn scan_each(&self, text: &str, found: &mut [u64]) {
         for (index, literal) in self.literals.iter().enumerate() {
@@ -218,14 +205,6 @@ impl Prefilter {
     }
 }
 
-/// ORs `bits` into word `word` of a list of word and bits pairs.
-fn merge_bits(list: &mut Vec<(usize, u64)>, word: usize, bits: u64) {
-    match list.iter_mut().find(|(known, _)| *known == word) {
-        Some((_, set)) => *set |= bits,
-        None => list.push((word, bits)),
-    }
-}
-
 /// Sets the bits of a list of word and bits pairs in a found-group set.
 fn set_bits(bits: &[(usize, u64)], found: &mut [u64]) {
     for &(word, set) in bits {
@@ -240,7 +219,11 @@ fn set_bits(bits: &[(usize, u64)], found: &mut [u64]) {
 fn group_bits(groups: &[usize]) -> Vec<(usize, u64)> {
     let mut bits: Vec<(usize, u64)> = Vec::new();
     for &group in groups {
-        merge_bits(&mut bits, group / 64, 1 << (group % 64));
+        let (word, bit) = (group / 64, 1u64 << (group % 64));
+        match bits.iter_mut().find(|(known, _)| *known == word) {
+            Some((_, set)) => *set |= bit,
+            None => bits.push((word, bit)),
+        }
     }
     bits
 }

@@ -2985,6 +2985,7 @@ fn prefilter_walk_matches_each_literal_search() {
     .iter()
     .map(|text| text.to_string())
     .collect();
+
     // A linear congruential generator over an alphabet of letters, digits
     // and the punctuation that short literals are made of.
     let alphabet: Vec<char> = "aeilnoprstuxSELCT0129 /\\.;:='\"<>()$%&|-_{}é"
@@ -3005,6 +3006,7 @@ fn prefilter_walk_matches_each_literal_search() {
         }
         texts.push(text);
     }
+
     for text in &texts {
         let mut walked = vec![0; words];
         let mut each = vec![0; words];
