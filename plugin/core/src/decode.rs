@@ -116,7 +116,7 @@ pub fn apply_if_changed(chain: &[Transform], input: &[u8]) -> Option<Vec<u8>> {
 /// pass, so that the transforms of a chain that leave a value alone cost one
 /// scan between them rather than one each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Present(u16);
+pub(crate) struct Present(u16);
 
 impl Present {
     const PERCENT: u16 = 1;
@@ -134,6 +134,8 @@ impl Present {
     /// A slash, backslash, semicolon or dot: the bytes of path segments
     /// that path normalisation removes or rewrites.
     const PATH: u16 = 1 << 9;
+    /// Set for every value, for the transforms that may change any value.
+    const ANY: u16 = 1 << 15;
 
     /// The bits that each byte sets by itself.
     const CLASSES: [u16; 256] = {
@@ -168,8 +170,8 @@ impl Present {
         table
     };
 
-    fn of(value: &[u8]) -> Present {
-        let mut bits = 0;
+    pub(crate) fn of(value: &[u8]) -> Present {
+        let mut bits = Self::ANY;
         let mut previous = 0u8;
         for &byte in value {
             bits |= Self::CLASSES[usize::from(byte)];
@@ -187,19 +189,40 @@ impl Present {
     /// Tells whether `transform` may change a value with these bytes;
     /// `false` only when the value lacks every byte that it acts on.
     fn may_change(self, transform: Transform) -> bool {
-        let has = |bits: u16| self.0 & bits != 0;
+        self.0 & Self::acted_on(transform) != 0
+    }
+
+    /// The kinds of bytes that some transform of `chain` acts on. A value
+    /// without any of them leaves the chain as it entered: each transform
+    /// passes it on unchanged to the next.
+    pub(crate) fn acted_on_by(chain: &[Transform]) -> Present {
+        Present(
+            chain
+                .iter()
+                .fold(0, |bits, &transform| bits | Self::acted_on(transform)),
+        )
+    }
+
+    /// Tells whether a value with these bytes has one of the kinds in `kinds`.
+    pub(crate) fn has_any(self, kinds: Present) -> bool {
+        self.0 & kinds.0 != 0
+    }
+
+    /// The bits of the bytes that `transform` acts on.
+    fn acted_on(transform: Transform) -> u16 {
         match transform {
-            Transform::UrlDecode => has(Self::PERCENT),
-            Transform::Utf8Fold => has(Self::NON_ASCII),
-            Transform::HtmlEntities => has(Self::AMPERSAND),
-            Transform::JsEscapes | Transform::CssEscapes => has(Self::BACKSLASH),
-            Transform::Lowercase => has(Self::NON_ASCII | Self::UPPER),
-            Transform::RemoveNul => has(Self::NUL),
-            Transform::CompressWhitespace => has(Self::SPACE_RUN),
-            Transform::RemoveComments => has(Self::COMMENT),
-            Transform::ShellUnescape => has(Self::SHELL),
-            Transform::NormalizePath => has(Self::PATH),
-            Transform::Base64Decode | Transform::Base64DecodeOrEmpty => true,
+            Transform::UrlDecode => Self::PERCENT,
+            Transform::Utf8Fold => Self::NON_ASCII,
+            Transform::HtmlEntities => Self::AMPERSAND,
+            Transform::JsEscapes | Transform::CssEscapes => Self::BACKSLASH,
+            Transform::Lowercase => Self::NON_ASCII | Self::UPPER,
+            Transform::RemoveNul => Self::NUL,
+            Transform::CompressWhitespace => Self::SPACE_RUN,
+            Transform::RemoveComments => Self::COMMENT,
+            Transform::ShellUnescape => Self::SHELL,
+            Transform::NormalizePath => Self::PATH,
+            // Any value may be base64.
+            Transform::Base64Decode | Transform::Base64DecodeOrEmpty => Self::ANY,
         }
     }
 }

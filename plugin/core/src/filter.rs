@@ -3,7 +3,7 @@
 //! the request is blocked (or flagged in monitor mode) when its score reaches
 //! the threshold.
 
-use crate::decode::{apply_if_changed, to_text, Transform};
+use crate::decode::{apply_if_changed, to_text, Present, Transform};
 use crate::error::Error;
 use crate::http::{first_value, split_path, truncate_chars, HeaderPairs, LocalResponse};
 use crate::protocol::{check_body, check_headers, check_url_hosts, Hit, Limits};
@@ -254,6 +254,10 @@ pub struct Filter {
     /// For each chain, the longest other chain that is a prefix of it, whose
     /// output the chain continues from instead of starting over.
     parents: Vec<Option<usize>>,
+    /// For each chain, the kinds of bytes that its transforms act on. A
+    /// value with none of them is its own output, found without running
+    /// the chain.
+    acted_on: Vec<Present>,
     /// The literals of all rules in one automaton, so that each distinct
     /// transformed value is scanned once instead of once per rule.
     prefilter: Prefilter,
@@ -329,6 +333,10 @@ impl Filter {
             rules.push(rule);
         }
         let parents = chain_parents(&chains);
+        let acted_on = chains
+            .iter()
+            .map(|chain| Present::acted_on_by(chain))
+            .collect();
         let prefilter = Prefilter::build(&rules)?;
         let selection = Selection::build(&rules, chains.len(), section.paranoia_level, &prefilter);
         let exclusions = section
@@ -351,6 +359,7 @@ impl Filter {
             rules,
             chains,
             parents,
+            acted_on,
             prefilter,
             selection,
             exclusions,
@@ -616,6 +625,12 @@ impl Filter {
         if let Some(slot) = values.chain_slot[chain] {
             return slot;
         }
+        let present = *values.present.get_or_insert_with(|| Present::of(value));
+        if !present.has_any(self.acted_on[chain]) {
+            let slot = values.raw_slot(value);
+            values.chain_slot[chain] = Some(slot);
+            return slot;
+        }
         let steps = &self.chains[chain];
         let slot = match self.parents[chain] {
             Some(parent) => {
@@ -678,6 +693,9 @@ struct TargetValues {
     spare: Vec<String>,
     /// Slot of the untransformed value, once a chain has left it unchanged.
     raw: Option<usize>,
+    /// The kinds of bytes in the untransformed value, once a chain needs
+    /// them.
+    present: Option<Present>,
     /// For each chain, the slot of its output, once computed.
     chain_slot: Vec<Option<usize>>,
     /// Found-group sets of the slots, `words` `u64` words each.
@@ -716,6 +734,7 @@ impl TargetValues {
             }
         }
         self.raw = None;
+        self.present = None;
         self.chain_slot.iter_mut().for_each(|slot| *slot = None);
         self.scanned.clear();
         self.selected.clear();

@@ -231,6 +231,36 @@ fn skipped_transforms_leave_the_value_unchanged() {
 }
 
 #[test]
+fn chains_acting_on_none_of_a_values_bytes_leave_it() {
+    let mut chains: Vec<Vec<Transform>> = Transform::ALL.iter().map(|&t| vec![t]).collect();
+    chains.push(vec![
+        Transform::UrlDecode,
+        Transform::JsEscapes,
+        Transform::Base64DecodeOrEmpty,
+        Transform::RemoveNul,
+        Transform::Lowercase,
+    ]);
+    chains.push(vec![
+        Transform::UrlDecode,
+        Transform::HtmlEntities,
+        Transform::RemoveNul,
+        Transform::Lowercase,
+    ]);
+    for sample in skip_samples() {
+        let present = Present::of(&sample);
+        for chain in &chains {
+            if !present.has_any(Present::acted_on_by(chain)) {
+                assert_eq!(
+                    apply_if_changed(chain, &sample),
+                    None,
+                    "{chain:?} changes {sample:?} although its bytes say it cannot"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn chains_with_skips_equal_chains_without() {
     let chain = [
         Transform::UrlDecode,

@@ -54,6 +54,15 @@ pub(super) struct Prefilter {
     /// instructions per occurrence, and short literals such as `=` or `/`
     /// occur in most values.
     matcher: Option<NFA>,
+    /// For each pattern of `matcher`, the index of its literal.
+    pattern_literal: Vec<usize>,
+    /// The single-byte literals that count anywhere, such as `'` or `(`,
+    /// are left out of `matcher`: most values contain some of them, and a
+    /// match state per byte cost more than this table. For each byte, the
+    /// found-group bits of the literal that is that byte.
+    single_byte: Vec<Vec<(usize, u64)>>,
+    /// The bytes that `single_byte` has groups for, as a 256-bit set.
+    single_bytes: [u64; 4],
     /// For each literal, whether it counts only where it starts a word, as
     /// [`is_word_start`] decides.
     word: Vec<bool>,
@@ -90,24 +99,40 @@ impl Prefilter {
                 builder.all(parts)
             })
             .collect();
-        let matcher = if builder.literals.is_empty() {
-            None
-        } else {
-            let built = NFA::builder()
-                .match_kind(MatchKind::Standard)
-                .prefilter(false)
-                .build(&builder.literals)
-                .map_err(|error| Error::invalid("filter.rules", error.to_string()))?;
-            Some(built)
-        };
-        let (gates, conditions) = conditions.into_iter().map(split_gate).unzip();
         let groups: Vec<Vec<(usize, u64)>> = builder
             .literal_groups
             .iter()
             .map(|groups| group_bits(groups))
             .collect();
+        let mut single_byte = vec![Vec::new(); 256];
+        let mut single_bytes = [0u64; 4];
+        let mut pattern_literal = Vec::new();
+        for (index, literal) in builder.literals.iter().enumerate() {
+            match literal.as_bytes() {
+                &[byte] if !builder.word[index] => {
+                    single_byte[usize::from(byte)] = groups[index].clone();
+                    single_bytes[usize::from(byte >> 6)] |= 1 << (byte & 63);
+                }
+                _ => pattern_literal.push(index),
+            }
+        }
+        let matcher = if pattern_literal.is_empty() {
+            None
+        } else {
+            let patterns = pattern_literal.iter().map(|&index| &builder.literals[index]);
+            let built = NFA::builder()
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(patterns)
+                .map_err(|error| Error::invalid("filter.rules", error.to_string()))?;
+            Some(built)
+        };
+        let (gates, conditions) = conditions.into_iter().map(split_gate).unzip();
         Ok(Prefilter {
             matcher,
+            pattern_literal,
+            single_byte,
+            single_bytes,
             word: builder.word,
             #[cfg(test)]
             literals: builder.literals.clone(),
@@ -128,23 +153,42 @@ impl Prefilter {
     /// The automaton is built with standard match semantics, so each of its
     /// states lists every literal that ends at the current byte, those of
     /// its failure states included. The walk therefore finds every occurrence,
-    /// as an overlapping search does.
+    /// as an overlapping search does. The same walk notes which bytes occur,
+    /// for the single-byte literals.
     pub(super) fn scan(&self, text: &str, found: &mut [u64]) {
-        let Some(matcher) = &self.matcher else {
-            return;
-        };
-        let Ok(mut state) = matcher.start_state(Anchored::No) else {
-            return;
-        };
         let bytes = text.as_bytes();
-        // Only an empty literal makes the start state a match state.
-        if matcher.is_match(state) {
-            self.record(matcher, state, bytes, 0, found);
+        let mut seen = [0u64; 4];
+        let walk = self.matcher.as_ref().and_then(|matcher| {
+            let state = matcher.start_state(Anchored::No).ok()?;
+            Some((matcher, state))
+        });
+        match walk {
+            Some((matcher, mut state)) => {
+                // Only an empty literal makes the start state a match state.
+                if matcher.is_match(state) {
+                    self.record(matcher, state, bytes, 0, found);
+                }
+                for (at, &byte) in bytes.iter().enumerate() {
+                    seen[usize::from(byte >> 6)] |= 1 << (byte & 63);
+                    state = matcher.next_state(Anchored::No, state, byte);
+                    if matcher.is_special(state) && matcher.is_match(state) {
+                        self.record(matcher, state, bytes, at + 1, found);
+                    }
+                }
+            }
+            None => {
+                for &byte in bytes {
+                    seen[usize::from(byte >> 6)] |= 1 << (byte & 63);
+                }
+            }
         }
-        for (at, &byte) in bytes.iter().enumerate() {
-            state = matcher.next_state(Anchored::No, state, byte);
-            if matcher.is_special(state) && matcher.is_match(state) {
-                self.record(matcher, state, bytes, at + 1, found);
+        for (word, (&seen, &wanted)) in seen.iter().zip(&self.single_bytes).enumerate() {
+            let mut bytes = seen & wanted;
+            while bytes != 0 {
+                let byte = word * 64 + bytes.trailing_zeros() as usize;
+                bytes &= bytes - 1;
+                let groups = self.single_byte.get(byte);
+                set_bits(groups.map_or(&[][..], Vec::as_slice), found);
             }
         }
     }
@@ -154,13 +198,16 @@ impl Prefilter {
     /// only at the start of a word sets nothing where it does not start one.
     fn record(&self, matcher: &NFA, state: StateID, bytes: &[u8], end: usize, found: &mut [u64]) {
         for index in 0..matcher.match_len(state) {
-            let literal = matcher.match_pattern(state, index);
-            let start = end.saturating_sub(matcher.pattern_len(literal));
-            let word = self.word.get(literal.as_usize()).copied().unwrap_or(false);
+            let pattern = matcher.match_pattern(state, index);
+            let start = end.saturating_sub(matcher.pattern_len(pattern));
+            let Some(&literal) = self.pattern_literal.get(pattern.as_usize()) else {
+                continue;
+            };
+            let word = self.word.get(literal).copied().unwrap_or(false);
             if word && !is_word_start(bytes, start, end) {
                 continue;
             }
-            let groups = self.groups.get(literal.as_usize());
+            let groups = self.groups.get(literal);
             set_bits(groups.map_or(&[][..], Vec::as_slice), found);
         }
     }
