@@ -9,6 +9,7 @@
 use crate::decode::Transform;
 use crate::error::Error;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use libinjectionrs::{SqliFlags, SqliState};
 use regex_lite::Regex;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -352,11 +353,16 @@ impl Rule {
             // comment it can neither leave a literal nor change a condition.
             Operator::Sqli if is_arithmetic(text) => None,
             Operator::Sqli => {
-                let result = libinjectionrs::detect_sqli(text.as_bytes());
-                let code = result.fingerprint.as_ref().is_some_and(|fingerprint| {
-                    is_code_fingerprint(fingerprint.as_bytes(), !text.contains('@'))
-                });
-                (result.is_injection() && !code).then_some(0..text.len())
+                // `detect_sqli` tokenizes the value once more after the
+                // check to report a fingerprint; only a value that reads as
+                // SQL needs one here.
+                let mut state = SqliState::new(text.as_bytes(), SqliFlags::FLAG_NONE);
+                if !state.detect() {
+                    return None;
+                }
+                let fingerprint = state.get_fingerprint();
+                let code = is_code_fingerprint(fingerprint.as_bytes(), !text.contains('@'));
+                (!code).then_some(0..text.len())
             }
             Operator::Xss => {
                 let neutral = neutralize_plain_styles(text);
