@@ -71,6 +71,50 @@ echo '{"headers": {"enabled": false}}' > "$headers_off"
 wasm_headers_on=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json | tail -1 | sed 's/^| [^|]*|/| module, headers on |/')
 wasm_headers_off=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config "$headers_off" | tail -1 | sed 's/^| [^|]*|/| module, headers off |/')
 
+# Instructions per request, counted by callgrind when valgrind is installed. Unlike the
+# times they do not move with the load of the machine, so they compare across runs. Each
+# count is the difference between runs of 1000 and 3000 requests, each after a warm-up of
+# a tenth as many, so 2200 requests whose start-up and compilation cancel out.
+# Prints the instructions that a command executes under callgrind.
+count_instructions() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --smc-check=all-non-file "$@" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+# Prints the instructions per request of a command whose COUNT argument is the number of
+# requests.
+count_per_request() {
+    local few many
+    # valgrind reports other CPU features to wasmtime, so a first run may compile the
+    # module instead of loading it from the cache; its count is not used.
+    count_instructions "${@//COUNT/1}" >/dev/null
+    few=$(count_instructions "${@//COUNT/1000}")
+    many=$(count_instructions "${@//COUNT/3000}")
+    echo $(((many - few) / 2200))
+}
+if command -v valgrind >/dev/null 2>&1; then
+    cargo build --quiet --release -p portcullis-core --example filter_timing --example header_timing
+    # `host-test bench` runs the continue-only module and then the plugin, so a run with
+    # the continue-only module as the plugin is subtracted.
+    bench_both=$(count_per_request "$HOST_TEST" bench --requests COUNT --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json)
+    bench_noop=$(count_per_request "$HOST_TEST" bench --requests COUNT --plugin host-test/src/noop.wat --config envoy/portcullis-demo.json)
+    module_instructions=$((bench_both - bench_noop))
+    filter_instructions=$(count_per_request target/release/examples/filter_timing envoy/portcullis-demo.json COUNT)
+    headers_instructions=$(count_per_request target/release/examples/header_timing envoy/portcullis-demo.json COUNT)
+    native_instructions=$((filter_instructions + headers_instructions))
+    instruction_ratio=$(python3 -c "print(f'{$module_instructions / max($native_instructions, 1):.2f}')")
+    instructions_section="| measurement | instructions per request |
+|---|---|
+| module, less the continue-only module (host calls included) | $module_instructions |
+| native Filter::inspect_headers | $filter_instructions |
+| native plan_request + response_edits | $headers_instructions |
+
+The module executes ${instruction_ratio}x the instructions of the native rows. A wasm
+instruction of cranelift's code and a native one are not of equal cost, so this ratio
+tracks changes between runs; the times above are what the target is read against."
+else
+    instructions_section="valgrind is not installed (Debian package valgrind), so no instructions were counted."
+fi
+
 # Cost of per-key counting: the core check natively against an in-memory store with
 # Envoy's shared-data semantics, and the module with a per-address policy beside the
 # same module with the defaults. Under serve, two workers update the one key of the
@@ -281,6 +325,13 @@ The module's work per request without signatures, less the harness, is
 $module_work µs (mean); the same work natively, the filter and header hardening rows
 added, is $native_work µs: the module takes ${work_ratio}x. With nothing remembered, the
 module takes $module_work_new µs against $native_work_new µs natively: ${work_ratio_new}x.
+
+### Instructions per request
+
+The same request profile, its instructions counted by callgrind (\`valgrind --tool=callgrind\`)
+over 2200 requests: the difference between runs of 1000 and 3000 requests.
+
+$instructions_section
 
 ## Header hardening per exchange
 

@@ -192,9 +192,9 @@ impl Present {
         self.0 & Self::acted_on(transform) != 0
     }
 
-    /// The kinds of bytes that some transform of `chain` acts on. A value
-    /// without any of them leaves the chain as it entered: each transform
-    /// passes it on unchanged to the next.
+    /// Returns the kinds of bytes that some transform of `chain` acts on. A
+    /// value without any of them leaves the chain as it entered, because
+    /// each transform passes it on unchanged to the next.
     pub(crate) fn acted_on_by(chain: &[Transform]) -> Present {
         Present(
             chain
@@ -208,7 +208,7 @@ impl Present {
         self.0 & kinds.0 != 0
     }
 
-    /// The bits of the bytes that `transform` acts on.
+    /// Returns the bits of the bytes that `transform` acts on.
     fn acted_on(transform: Transform) -> u16 {
         match transform {
             Transform::UrlDecode => Self::PERCENT,

@@ -354,7 +354,7 @@ impl Rule {
             Operator::Sqli if is_arithmetic(text) => None,
             Operator::Sqli => {
                 // `detect_sqli` tokenizes the value once more after the
-                // check to report a fingerprint; only a value that reads as
+                // check to report a fingerprint. Only a value that reads as
                 // SQL needs one here.
                 let mut state = SqliState::new(text.as_bytes(), SqliFlags::FLAG_NONE);
                 if !state.detect() {

@@ -231,7 +231,7 @@ fn skipped_transforms_leave_the_value_unchanged() {
 }
 
 #[test]
-fn chains_acting_on_none_of_a_values_bytes_leave_it() {
+fn skipped_chains_leave_values_unchanged() {
     let mut chains: Vec<Vec<Transform>> = Transform::ALL.iter().map(|&t| vec![t]).collect();
     chains.push(vec![
         Transform::UrlDecode,

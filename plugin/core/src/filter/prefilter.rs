@@ -57,9 +57,9 @@ pub(super) struct Prefilter {
     /// For each pattern of `matcher`, the index of its literal.
     pattern_literal: Vec<usize>,
     /// The single-byte literals that count anywhere, such as `'` or `(`,
-    /// are left out of `matcher`: most values contain some of them, and a
-    /// match state per byte cost more than this table. For each byte, the
-    /// found-group bits of the literal that is that byte.
+    /// are not in `matcher`, because most values contain some of them and a
+    /// stop at a match state on each such byte cost more than this table.
+    /// For each byte, the found-group bits of the literal that is that byte.
     single_byte: Vec<Vec<(usize, u64)>>,
     /// The bytes that `single_byte` has groups for, as a 256-bit set.
     single_bytes: [u64; 4],
