@@ -119,7 +119,9 @@ impl Prefilter {
         let matcher = if pattern_literal.is_empty() {
             None
         } else {
-            let patterns = pattern_literal.iter().map(|&index| &builder.literals[index]);
+            let patterns = pattern_literal
+                .iter()
+                .map(|&index| &builder.literals[index]);
             let built = NFA::builder()
                 .match_kind(MatchKind::Standard)
                 .prefilter(false)
