@@ -46,10 +46,39 @@ throughput() {
     "$HOST_TEST" load "http://127.0.0.1:$1/api/items?page=2" --requests "$REQUESTS" --concurrency 16 | sed -n 's/.*: \([0-9]*\) requests\/s.*/\1/p'
 }
 
-per_request=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json)
+# The mean column of the row of a markdown table whose first cell starts with $2.
+row_mean() {
+    printf '%s\n' "$1" | awk -F'|' -v name="$2" 'index($2, " " name) == 1 {gsub(/ /, "", $4); print $4; exit}'
+}
+
+# Runs a command three times and prints the output of the run whose figure is the middle
+# one, the figure being what the function named by $1 reads from an output. A slow spell
+# of the machine then changes at most one of the three runs.
+median_run() {
+    local figure=$1 outputs=() lines="" index middle
+    shift
+    for index in 0 1 2; do
+        outputs[index]=$("$@")
+        lines+="$("$figure" "${outputs[index]}") $index"$'\n'
+    done
+    middle=$(printf '%s' "$lines" | sort -g | sed -n 2p | cut -d' ' -f2)
+    printf '%s\n' "${outputs[middle]}"
+}
+
+# The module's mean less the continue-only module's, from a `host-test bench` table.
+module_figure() {
+    awk -v a="$(row_mean "$1" "dist/portcullis.wasm")" -v b="$(row_mean "$1" "continue-only")" 'BEGIN {print a - b}'
+}
+
+# The mean of a native timing row.
+native_figure() {
+    row_mean "$1" "native"
+}
+
+per_request=$(median_run module_figure "$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config envoy/portcullis-demo.json)
 # The same request through the filter natively: the module's cost above minus the
 # harness's is to be read against it.
-native_filter=$(cargo run --quiet --release -p portcullis-core --example filter_timing -- envoy/portcullis-demo.json 2>/dev/null)
+native_filter=$(median_run native_figure cargo run --quiet --release -p portcullis-core --example filter_timing -- envoy/portcullis-demo.json 2>/dev/null)
 # The benchmark sends one request again and again, so after the warm-up the filter skips
 # the metadata it remembers as clean. The same pair of runs with that memory off shows the
 # cost of a request whose every value is new.
@@ -57,14 +86,14 @@ memory_off=$(mktemp)
 trap 'rm -f "$memory_off"; stop_serve' EXIT
 python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["filter"]["remember_clean_metadata"] = False; print(json.dumps(c))' \
     envoy/portcullis-demo.json > "$memory_off"
-per_request_new=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config "$memory_off" |
+per_request_new=$(median_run module_figure "$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portcullis.wasm --config "$memory_off" |
     tail -1 | sed 's/^| [^|]*|/| dist\/portcullis.wasm, nothing remembered |/')
-native_filter_new=$(cargo run --quiet --release -p portcullis-core --example filter_timing -- "$memory_off" 2>/dev/null |
+native_filter_new=$(median_run native_figure cargo run --quiet --release -p portcullis-core --example filter_timing -- "$memory_off" 2>/dev/null |
     sed 's/^| native Filter::inspect_headers |/| native Filter::inspect_headers, nothing remembered |/')
 
 # Cost of header hardening per exchange: the core functions natively, and the module with
 # headers on and off under host-test (the same filter configuration in both).
-native_headers=$(cargo run --quiet --release -p portcullis-core --example header_timing -- envoy/portcullis-demo.json)
+native_headers=$(median_run native_figure cargo run --quiet --release -p portcullis-core --example header_timing -- envoy/portcullis-demo.json)
 headers_off=$(mktemp)
 trap 'rm -f "$memory_off" "$headers_off"; stop_serve' EXIT
 echo '{"headers": {"enabled": false}}' > "$headers_off"
@@ -84,8 +113,8 @@ count_instructions() {
 # requests.
 count_per_request() {
     local few many
-    # valgrind reports other CPU features to wasmtime, so a first run may compile the
-    # module instead of loading it from the cache; its count is not used.
+    # valgrind reports other CPU features to wasmtime. A first run may then compile the
+    # module instead of loading it from the cache, so its count is not used.
     count_instructions "${@//COUNT/1}" >/dev/null
     few=$(count_instructions "${@//COUNT/1000}")
     many=$(count_instructions "${@//COUNT/3000}")
@@ -119,10 +148,6 @@ fi
 # Envoy's shared-data semantics, and the module with a per-address policy beside the
 # same module with the defaults. Under serve, two workers update the one key of the
 # loopback client at once, so their compare-and-swap updates contend.
-# The mean column of the row of a markdown table whose first cell starts with $2.
-row_mean() {
-    printf '%s\n' "$1" | awk -F'|' -v name="$2" 'index($2, " " name) == 1 {gsub(/ /, "", $4); print $4; exit}'
-}
 harness_mean=$(row_mean "$per_request" "continue-only")
 module_mean=$(row_mean "$per_request" "dist/portcullis.wasm")
 module_work=$(awk -v a="$module_mean" -v b="$harness_mean" 'BEGIN {printf "%.1f", a - b}')
@@ -305,7 +330,9 @@ The machines are shared and noisy: compare figures of one run with each other, n
 
 A GET with three headers and a query string, answered by a 200 with a small JSON body,
 driven through every callback by \`host-test bench\` ($REQUESTS requests after a warm-up of a
-tenth as many). The continue-only module is the harness's own cost. The native rows run
+tenth as many). The continue-only module is the harness's own cost. Each of these rows comes
+from three runs: the one whose mean, for the module less the harness's, is the middle one.
+The native rows run
 the request filter (\`plugin/core/examples/filter_timing.rs\`) and header hardening
 (\`plugin/core/examples/header_timing.rs\`, see below) on the same request with the demo
 configuration, release builds of the same code. The rows marked "nothing remembered" run
