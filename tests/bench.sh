@@ -53,7 +53,7 @@ row_mean() {
 
 # Runs a command three times and prints the output of the run whose figure is the middle
 # one, the figure being what the function named by $1 reads from an output. A slow spell
-# of the machine then changes at most one of the three runs.
+# of the machine that falls on one run then leaves the figure as it is.
 median_run() {
     local figure=$1 outputs=() lines="" index middle
     shift
@@ -104,11 +104,13 @@ wasm_headers_off=$("$HOST_TEST" bench --requests "$REQUESTS" --plugin dist/portc
 # times they do not move with the load of the machine, so they compare across runs. Each
 # count is the difference between runs of 1000 and 3000 requests, each after a warm-up of
 # a tenth as many, so 2200 requests whose start-up and compilation cancel out.
+
 # Prints the instructions that a command executes under callgrind.
 count_instructions() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null --smc-check=all-non-file "$@" 2>&1 >/dev/null |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
+
 # Prints the instructions per request of a command whose COUNT argument is the number of
 # requests.
 count_per_request() {
@@ -332,8 +334,7 @@ A GET with three headers and a query string, answered by a 200 with a small JSON
 driven through every callback by \`host-test bench\` ($REQUESTS requests after a warm-up of a
 tenth as many). The continue-only module is the harness's own cost. Each of these rows comes
 from three runs: the one whose mean, for the module less the harness's, is the middle one.
-The native rows run
-the request filter (\`plugin/core/examples/filter_timing.rs\`) and header hardening
+The native rows run the request filter (\`plugin/core/examples/filter_timing.rs\`) and header hardening
 (\`plugin/core/examples/header_timing.rs\`, see below) on the same request with the demo
 configuration, release builds of the same code. The rows marked "nothing remembered" run
 with \`filter.remember_clean_metadata\` off: the filter then inspects every value of every
