@@ -67,7 +67,7 @@ median_run() {
 
 # The module's mean less the continue-only module's, from a `host-test bench` table.
 module_figure() {
-    awk -v a="$(row_mean "$1" "dist/portcullis.wasm")" -v b="$(row_mean "$1" "continue-only")" 'BEGIN {print a - b}'
+    awk -v a="$(row_mean "$1" "dist/portcullis.wasm")" -v b="$(row_mean "$1" "continue-only")" 'BEGIN {printf "%.1f", a - b}'
 }
 
 # The mean of a native timing row.
@@ -151,8 +151,7 @@ fi
 # same module with the defaults. Under serve, two workers update the one key of the
 # loopback client at once, so their compare-and-swap updates contend.
 harness_mean=$(row_mean "$per_request" "continue-only")
-module_mean=$(row_mean "$per_request" "dist/portcullis.wasm")
-module_work=$(awk -v a="$module_mean" -v b="$harness_mean" 'BEGIN {printf "%.1f", a - b}')
+module_work=$(module_figure "$per_request")
 native_work=$(awk -v a="$(row_mean "$native_filter" "native")" -v b="$(row_mean "$native_headers" "native")" 'BEGIN {printf "%.1f", a + b}')
 work_ratio=$(awk -v a="$module_work" -v b="$native_work" 'BEGIN {printf "%.2f", a / b}')
 module_work_new=$(awk -v a="$(row_mean "$per_request_new" "dist/portcullis.wasm")" -v b="$harness_mean" 'BEGIN {printf "%.1f", a - b}')

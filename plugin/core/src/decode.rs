@@ -237,7 +237,6 @@ fn changed_by(transform: Transform, value: &[u8]) -> Option<Vec<u8>> {
     let output = match transform {
         // A value that is not base64 stays, so no copy is made for it.
         Transform::Base64Decode => base64_decode(value)?,
-        Transform::Base64DecodeOrEmpty => base64_decode(value).unwrap_or_default(),
         _ => apply_one(transform, value),
     };
     (output != value).then_some(output)

@@ -54,7 +54,8 @@ pub(super) struct Prefilter {
     /// instructions per occurrence, and short literals such as `=` or `/`
     /// occur in most values.
     matcher: Option<NFA>,
-    /// For each pattern of `matcher`, the index of its literal.
+    /// For each pattern of `matcher`, the index of its literal in `word`
+    /// and `groups`.
     pattern_literal: Vec<usize>,
     /// The single-byte literals that count anywhere, such as `'` or `(`,
     /// are not in `matcher`, because most values contain some of them and a
@@ -160,27 +161,22 @@ impl Prefilter {
     pub(super) fn scan(&self, text: &str, found: &mut [u64]) {
         let bytes = text.as_bytes();
         let mut seen = [0u64; 4];
-        let walk = self.matcher.as_ref().and_then(|matcher| {
+        let mut walk = self.matcher.as_ref().and_then(|matcher| {
             let state = matcher.start_state(Anchored::No).ok()?;
             Some((matcher, state))
         });
-        match walk {
-            Some((matcher, mut state)) => {
-                // Only an empty literal makes the start state a match state.
-                if matcher.is_match(state) {
-                    self.record(matcher, state, bytes, 0, found);
-                }
-                for (at, &byte) in bytes.iter().enumerate() {
-                    seen[usize::from(byte >> 6)] |= 1 << (byte & 63);
-                    state = matcher.next_state(Anchored::No, state, byte);
-                    if matcher.is_special(state) && matcher.is_match(state) {
-                        self.record(matcher, state, bytes, at + 1, found);
-                    }
-                }
+        // Only an empty literal makes the start state a match state.
+        if let Some((matcher, state)) = walk {
+            if matcher.is_match(state) {
+                self.record(matcher, state, bytes, 0, found);
             }
-            None => {
-                for &byte in bytes {
-                    seen[usize::from(byte >> 6)] |= 1 << (byte & 63);
+        }
+        for (at, &byte) in bytes.iter().enumerate() {
+            seen[usize::from(byte >> 6)] |= 1 << (byte & 63);
+            if let Some((matcher, state)) = &mut walk {
+                *state = matcher.next_state(Anchored::No, *state, byte);
+                if matcher.is_special(*state) && matcher.is_match(*state) {
+                    self.record(matcher, *state, bytes, at + 1, found);
                 }
             }
         }
