@@ -41,7 +41,8 @@ pub struct Limits {
     /// Default `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` and
     /// `OPTIONS`.
     pub allowed_methods: Vec<String>,
-    /// Maximum length of `:path` in bytes, query included. Default 4096.
+    /// Maximum length of `:path` in bytes, query included. Default 8192, the
+    /// request line that nginx and Apache accept by default.
     pub max_uri_bytes: usize,
     /// Maximum number of request headers; 0, the default, leaves the limit
     /// to the proxy (Envoy allows 100).
@@ -49,16 +50,20 @@ pub struct Limits {
     /// Maximum size of one header value in bytes; 0, the default, leaves the
     /// limit to the proxy (Envoy allows 60 KiB of headers in all).
     pub max_header_bytes: usize,
-    /// Maximum number of arguments, query and body together. Default 255.
+    /// Maximum number of query, form and multipart arguments together.
+    /// Default 255. JSON keys do not count: arrays of objects in ordinary
+    /// API bodies hold hundreds, and `limit-json-depth` bounds JSON.
     pub max_args: usize,
     /// Maximum length of an argument name in bytes. Default 100.
     pub max_arg_name_bytes: usize,
-    /// Maximum length of an argument value in bytes. Default 16384.
+    /// Maximum length of an argument value in bytes. Default 65536, so that
+    /// long texts and inline images in bodies within the default
+    /// `max_body_bytes` pass.
     pub max_arg_value_bytes: usize,
     /// Media types that a request body may have; a trailing `*` matches a
     /// prefix and `+json`/`+xml` suffixes are accepted as their base type.
     /// Default: form, multipart, JSON, XML, SOAP, GraphQL, gRPC,
-    /// octet-stream, plain text, Markdown and CSV types.
+    /// octet-stream, plain text, Markdown, CSV, YAML and CSP report types.
     pub allowed_content_types: Vec<String>,
     /// Charsets that a `content-type` may name, lower-case. Default
     /// `utf-8`, `iso-8859-1`, `iso-8859-15`, `windows-1252` and `us-ascii`.
@@ -71,17 +76,18 @@ impl Default for Limits {
             allowed_methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
                 .map(String::from)
                 .to_vec(),
-            max_uri_bytes: 4096,
+            max_uri_bytes: 8192,
             max_headers: 0,
             max_header_bytes: 0,
             max_args: 255,
             max_arg_name_bytes: 100,
-            max_arg_value_bytes: 16384,
+            max_arg_value_bytes: 65536,
             allowed_content_types: [
                 "application/x-www-form-urlencoded",
                 "multipart/form-data",
                 "multipart/related",
                 "application/json",
+                "application/csp-report",
                 "application/xml",
                 "text/xml",
                 "application/soap+xml",
@@ -90,6 +96,9 @@ impl Default for Limits {
                 "text/plain",
                 "text/markdown",
                 "text/csv",
+                "application/yaml",
+                "application/x-yaml",
+                "text/yaml",
                 "application/x-ndjson",
                 "application/x-protobuf",
                 "application/grpc",
@@ -809,7 +818,9 @@ pub fn check_args(
     for target in targets {
         match target.kind {
             TargetKind::ArgName => {
-                count += 1;
+                if target.label != "json_name" {
+                    count += 1;
+                }
                 if target.value.len() > limits.max_arg_name_bytes {
                     hit(
                         ARG_NAME,

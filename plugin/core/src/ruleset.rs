@@ -581,9 +581,48 @@ pub const RULES: &[RuleSpec] = &[
                 "cgichk",
                 "webvulnscan",
                 "httpx -",
+                "fuzz faster u fool",
             ]),
         ),
         &["user-agent"],
+    ),
+    // Hosts of the out-of-band services that scanners put into payloads to
+    // learn whether a server fetched a URL or resolved a name.
+    every_header(rule(
+        "scanner-oast-domain",
+        "Out-of-band interaction domain of a security scanner",
+        Critical,
+        1,
+        EVERYWHERE,
+        TEXT,
+        Test::Regex(
+            &["oast", "burpcollaborator", "interact", "dnslog", "ceye"],
+            r"\b(?:oastify\.com|burpcollaborator\.net|interact\.sh|interactsh\.com|oast\.(?:pro|live|site|online|fun|me)|dnslog\.cn|ceye\.io)\b",
+        ),
+    )),
+    rule(
+        "scanner-header",
+        "Header that a security scanner sends",
+        Critical,
+        1,
+        TargetKind::HeaderName.bit(),
+        LOWER,
+        Test::Regex(&["acunetix", "x-scanner", "x-wipp"], r"^(?:acunetix-[\w-]+|x-scanner|x-wipp)$"),
+    ),
+    // Paths that only exploit probes request: PHPUnit's eval-stdin.php,
+    // Laravel Ignition's solution runner, and the command endpoints of
+    // Boa, GPON and HNAP routers.
+    rule(
+        "scanner-exploit-path",
+        "Request for a path that only exploit probes use",
+        Critical,
+        1,
+        TargetKind::Path.bit(),
+        PATH,
+        Test::Regex(
+            &["eval-stdin", "_ignition", "boaform", "gponform", "hnap1"],
+            r"/eval-stdin\.php(?:$|/)|/_ignition/execute-solution(?:$|/)|/boaform/admin/formlogin$|/gponform/diag_form$|^/hnap1/?$",
+        ),
     ),
     // Path traversal and local file inclusion.
     rule(
@@ -678,7 +717,7 @@ pub const RULES: &[RuleSpec] = &[
         "Remote file inclusion with a trailing question mark, or a script or text file URL with a trailing number sign",
         Critical,
         1,
-        ARG_VALUES,
+        ARG_VALUES | TargetKind::CookieValue.bit(),
         TEXT,
         Test::Regex(
             &["?", "#"],
@@ -691,7 +730,7 @@ pub const RULES: &[RuleSpec] = &[
             "Remote file inclusion: URL of a script or text file in an include parameter",
             Critical,
             1,
-            ARG_VALUES,
+            ARG_VALUES | TargetKind::CookieValue.bit(),
             TEXT,
             Test::Regex(
                 &["://"],
@@ -706,7 +745,7 @@ pub const RULES: &[RuleSpec] = &[
             "Remote file inclusion: any remote URL in a parameter named for code inclusion",
             Critical,
             1,
-            ARG_VALUES,
+            ARG_VALUES | TargetKind::CookieValue.bit(),
             TEXT,
             Test::Regex(&["://", "//"], r"^\s*(?:(?:https?|ftps?):)?//[^\s/?#]+"),
         ),
@@ -1286,6 +1325,76 @@ pub const RULES: &[RuleSpec] = &[
             r#"freemarker\.template\.utility\.\w+|['"]\s*\?new\s*\("#,
         ),
     ),
+    // Twig: the environment object reached through `_self`, and the filters
+    // that take a callable, given the name of a PHP command function.
+    rule(
+        "ssti-twig-callback",
+        "Server-side template injection: Twig environment or a filter that calls a command",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["_self", "|"],
+            r#"\b_self\s*\.\s*env\s*\.\s*(?:registerundefinedfiltercallback|getfilter|setcache|loadtemplate)\b|\|\s*(?:filter|map|reduce|sort)\s*\(\s*['"](?:system|exec|passthru|shell_exec|popen|proc_open|pcntl_exec|assert|file_put_contents)['"]"#,
+        ),
+    ),
+    rule(
+        "python-code-injection",
+        "Python code injection: import call or object internals",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["__"],
+            r"\b__(?:import__\s*\(|subclasses__\s*\(|builtins__\b|globals__\b)|\.__class__\s*\.\s*__(?:bases?|mro)__",
+        ),
+    ),
+    // A pickle names the function it calls as module and name: after `c`
+    // on two lines in protocols 0 and 1, as short strings with binary
+    // framing in protocol 2 and later.
+    rule(
+        "python-pickle-call",
+        "Python pickle that calls a command",
+        Critical,
+        1,
+        FIELDS,
+        BASE64,
+        Test::Regex(
+            &["system", "popen", "check_output", "getoutput", "call", "run", "exec", "eval"],
+            r"(?:^|[\n(\x{fffd}])c(?:os|posix|nt|subprocess|builtins|__builtin__)\n(?:system|popen|check_output|call|run|getoutput|exec|eval)\n|(?:os|posix|nt|subprocess|builtins)[\x00-\x1f\x{fffd}]{1,4}(?:system|popen|check_output|call|run|getoutput|exec|eval)\b",
+        ),
+    ),
+    // JDBC URLs that a data source test connects to: H2 runs the script of
+    // `INIT`, and the MySQL driver deserialises server data or loads local
+    // files when these options are on.
+    rule(
+        "java-jdbc-url-attack",
+        "JDBC URL with an option that runs code or reads files",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["jdbc:"],
+            r"\bjdbc:[\w:]+.*?(?:\binit\s*=\s*(?:runscript|create\s+(?:alias|trigger))\b|\bautodeserialize\s*=\s*true\b|\bqueryinterceptors\s*=|\ballowloadlocalinfile\s*=\s*true\b|\ballowurlinlocalinfile\s*=\s*true\b|\bsocketfactory\s*=)",
+        ),
+    ),
+    // Razor and other .NET template or expression injection reaches a
+    // shell through the Process class.
+    rule(
+        "dotnet-process-start",
+        ".NET code injection: starting a process",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["diagnostics", "process"],
+            r#"\bsystem\s*\.\s*diagnostics\s*\.\s*process(?:startinfo)?\b|\bprocess\s*\.\s*start\s*\(\s*['"@]*\s*(?:cmd|powershell|pwsh|/bin/|bash|sh\b)"#,
+        ),
+    ),
     rule(
         "perl-ruby-injection",
         "Perl or Ruby code injection",
@@ -1709,6 +1818,9 @@ pub const RULES: &[RuleSpec] = &[
             r#"(?:^\s*|['")\d=]\s*);\s*(?:select|insert|update|delete|drop|create|alter|truncate|exec|execute|declare|shutdown|waitfor|set\s+@|grant|revoke|begin|commit|rollback|call|load|copy|handler)\b|(?:^\s*|['")\d=]\s*);\s*use\s+[\w`\[\]]+\s*(?:;|--|#|$)"#,
         ),
     ),
+    // The arithmetic branch takes `'-'`, `1'-1-'` and `'+sleep(1)+'`, but not
+    // a quoted signed number such as `'-1'`, which consent cookies and
+    // JavaScript-style values hold and which is no useful injection.
     rule(
         "sqli-operator-after-quote",
         "SQL injection: quote followed by an SQL operator or clause",
@@ -1718,7 +1830,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`"],
-            r#"(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|^[^`]*(?:`[^`]*`[^`]*)*`)\s*(?:\)\s*)*(?:\|\||&&|\bdiv\b|\bmod\b|\bxor\b|\bregexp\b|\brlike\b|\bsounds\s+like\b|<=>|\bnot\s+between\b|\bbetween\b.{1,40}\band\b|\bis\s+(?:not\s+)?null\b|\bin\s*\(|\border\s+by\b|\bgroup\s+by\b|\bhaving\b|\blimit\s+\d|\bprocedure\s+analyse|\binto\s+@|\bcollate\b|\bescape\b|=\s*['"`(])|['"]['"`]*\s*(?:\)\s*)*[-+*/%^|&]\s*['"`(\d@]"#,
+            r#"(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|^[^`]*(?:`[^`]*`[^`]*)*`)\s*(?:\)\s*)*(?:\|\||&&|\bdiv\b|\bmod\b|\bxor\b|\bregexp\b|\brlike\b|\bsounds\s+like\b|<=>|\bnot\s+between\b|\bbetween\b.{1,40}\band\b|\bis\s+(?:not\s+)?null\b|\bin\s*\(|\border\s+by\b|\bgroup\s+by\b|\bhaving\b|\blimit\s+\d|\bprocedure\s+analyse|\binto\s+@|\bcollate\b|\bescape\b|=\s*['"`(])|['"]['"`]*\s*(?:\)\s*)*[-+*/%^|&]\s*(?:['"`(@]|\d[\d.]*\s*(?:[^\d.\s'"`]|$))"#,
         ),
     ),
     rule(
@@ -1982,6 +2094,21 @@ pub const RULES: &[RuleSpec] = &[
         Test::Regex(
             &["$"],
             r"(?:^|\[)\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|elemmatch|nor|or|and|not|expr|function|accumulator|all|size|mod|text|slice|jsonschema)\s*(?:\]|$)",
+        ),
+    ),
+    // A value that closes a JavaScript string, calls a function inside an
+    // arithmetic expression and opens the string again, as in `'-alert(1)-'`:
+    // script that reflects the value into a string literal runs the call.
+    rule(
+        "xss-js-string-breakout",
+        "Cross-site scripting: a function call that breaks out of a JavaScript string",
+        Critical,
+        1,
+        FIELDS,
+        TEXT,
+        Test::Regex(
+            &["'", "\"", "`"],
+            r#"^\s*['"`]\s*[-+*/%^|&,;]\s*[\w$.]+\s*\([^)]{0,40}\)\s*(?:[-+*/%^|&,;]|//)"#,
         ),
     ),
     // Cross-site scripting: evasions of the tag and attribute rules.
@@ -2410,7 +2537,9 @@ pub const RULES: &[RuleSpec] = &[
     // of the header before it, and configuration text such as YAML puts
     // `host:` or `cookie:` on indented lines. An address followed by a line
     // break and a mail header adds recipients to a mail that the
-    // application sends.
+    // application sends. U+560A, U+560D, U+010A and U+010D end in the bytes
+    // of LF and CR, which servers that keep the low byte of each UTF-16 code
+    // unit write as a line break; lower-casing turns U+010A into U+010B.
     rule(
         "crlf-injection",
         "CRLF injection or HTTP response splitting",
@@ -2419,8 +2548,8 @@ pub const RULES: &[RuleSpec] = &[
         URL_AND_ARGS | TargetKind::QueryString.bit(),
         &[UrlDecode, HtmlEntities, RemoveNul, Lowercase],
         Test::Regex(
-            &["\r", "\n"],
-            r"[\r\n](?:(?:set-cookie|cookie|location|refresh|content-[\w-]+|transfer-encoding|host|x-[\w-]+|access-control-[\w-]+|link|via|connection|upgrade|authorization|cache-control|expires|pragma|server|www-authenticate|strict-transport-security|p3p|etag|last-modified|vary|age|status|keep-alive|te|trailer|proxy-[\w-]+|origin|referer|user-agent|accept[\w-]*|forwarded|range|if-[\w-]+)\s*:|\s*(?:http/\d|<html|<script|(?:get|post|put|head|delete|options|connect|trace|patch)\s+\S+\s+http/))|^\s*[^\s@]+@[^\s@]+?[\r\n]+(?:bcc|cc|to|from|subject|reply-to|sender|content-type)\s*:",
+            &["\r", "\n", "\u{560a}", "\u{560d}", "\u{10b}", "\u{10d}"],
+            r"[\r\n\x{560a}\x{560d}\x{10b}\x{10d}](?:(?:set-cookie|cookie|location|refresh|content-[\w-]+|transfer-encoding|host|x-[\w-]+|access-control-[\w-]+|link|via|connection|upgrade|authorization|cache-control|expires|pragma|server|www-authenticate|strict-transport-security|p3p|etag|last-modified|vary|age|status|keep-alive|te|trailer|proxy-[\w-]+|origin|referer|user-agent|accept[\w-]*|forwarded|range|if-[\w-]+)\s*:|\s*(?:http/\d|<html|<script|(?:get|post|put|head|delete|options|connect|trace|patch)\s+\S+\s+http/))|^\s*[^\s@]+@[^\s@]+?[\r\n]+(?:bcc|cc|to|from|subject|reply-to|sender|content-type)\s*:",
         ),
     ),
     rule(

