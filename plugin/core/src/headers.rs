@@ -704,7 +704,12 @@ impl HeaderPolicy {
                     added.push((name, Cow::Borrowed(value.as_bytes())));
                 }
                 HeaderAction::Default(value) => {
-                    if remaining.is_empty() {
+                    // Browsers read an empty policy header as none, so an
+                    // empty value from the application is replaced.
+                    if remaining.iter().all(|value| value.trim_ascii().is_empty()) {
+                        if !remaining.is_empty() {
+                            removed.push(name.clone());
+                        }
                         added.push((name, Cow::Borrowed(value.as_bytes())));
                     }
                 }
@@ -1224,6 +1229,20 @@ mod tests {
             &policy.response_edits(&headers, &Exchange::default()),
         );
         assert_eq!(values(&result, "x-frame-options"), vec![&b"SAMEORIGIN"[..]]);
+    }
+
+    #[test]
+    fn default_mode_replaces_an_empty_value() {
+        let policy = policy_from("{}");
+        let headers = pairs(&[("x-frame-options", " "), ("content-security-policy", "")]);
+        let result = apply(
+            &headers,
+            &policy.response_edits(&headers, &Exchange::default()),
+        );
+        assert_eq!(values(&result, "x-frame-options"), vec![&b"DENY"[..]]);
+        let csp = values(&result, "content-security-policy");
+        assert_eq!(csp.len(), 1);
+        assert!(!csp[0].is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::policy::{
 use super::response::Rejection;
 use super::token::{parse, ParsedToken, Token, BASE64URL};
 use crate::decode::{percent_decode, Plus};
-use crate::http::{dashed, lower_case, split_cookies, split_pairs, split_path, HeaderPairs};
+use crate::http::{dashed, lower_case, split_cookies, split_path, HeaderPairs};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -608,7 +608,7 @@ fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, Stri
         match source {
             TokenSource::Header { name, prefix } => {
                 for (key, value) in headers {
-                    if !key.eq_ignore_ascii_case(name) {
+                    if !same_header_name(key, name) {
                         continue;
                     }
                     if let Some(token) = strip_prefix(value, prefix) {
@@ -619,8 +619,8 @@ fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, Stri
             TokenSource::Param(param) => {
                 let raw_path = header(headers, ":path").unwrap_or_default();
                 if let (_, Some(query)) = split_path(raw_path) {
-                    for (name, value) in split_pairs(query) {
-                        if *decoded(name, Plus::Space) != *param.as_bytes() {
+                    for (name, value) in token_query_pairs(query) {
+                        if !same_argument_name(&decoded(name, Plus::Space), param) {
                             continue;
                         }
                         let value = decoded(value, Plus::Space);
@@ -636,7 +636,7 @@ fn extract(provider: &Provider, headers: &HeaderPairs) -> Vec<(TokenSource, Stri
                         continue;
                     }
                     for (name, value) in split_cookies(value) {
-                        if *decoded(name, Plus::Literal) != *cookie.as_bytes() {
+                        if !same_argument_name(&decoded(name, Plus::Literal), cookie) {
                             continue;
                         }
                         let value = decoded(unquote(value), Plus::Literal);
@@ -666,6 +666,50 @@ fn decoded(bytes: &[u8], plus: Plus) -> Cow<'_, [u8]> {
     }
 }
 
+/// Splits a query string into `(name, value)` pairs at `&` and at `;`, which
+/// older Rack and Python versions read as a separator too: a token in
+/// `a=1;access_token=x` is found by the filter as those upstreams find it.
+fn token_query_pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    query
+        .split(|&byte| byte == b'&' || byte == b';')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&byte| byte == b'=') {
+            Some(index) => (&pair[..index], &pair[index + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        })
+}
+
+/// Returns whether a decoded query or cookie name reads as `configured` in
+/// some upstream: PHP turns spaces, dots and an opening bracket in names into
+/// underscores, and ASP.NET Core compares names ignoring case. A token
+/// under any such spelling is verified, and removed when not forwarded.
+fn same_argument_name(name: &[u8], configured: &str) -> bool {
+    let fold = |byte: u8| match byte {
+        b' ' | b'.' | b'[' => b'_',
+        other => other.to_ascii_lowercase(),
+    };
+    name.len() == configured.len()
+        && name
+            .iter()
+            .zip(configured.as_bytes())
+            .all(|(&a, &b)| fold(a) == fold(b))
+}
+
+/// Returns whether a request header name reads as `configured`, compared
+/// ignoring case with `_` and `-` as one, because CGI-style servers read
+/// `x_access_token` and `x-access-token` as the same variable.
+fn same_header_name(name: &str, configured: &str) -> bool {
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    name.len() == configured.len()
+        && name
+            .bytes()
+            .zip(configured.bytes())
+            .all(|(a, b)| fold(a) == fold(b))
+}
+
 /// Returns a cookie value without the double quotes that may enclose it
 /// (RFC 6265, section 4.1.1).
 fn unquote(value: &[u8]) -> &[u8] {
@@ -675,29 +719,49 @@ fn unquote(value: &[u8]) -> &[u8] {
         .unwrap_or(value)
 }
 
-/// Returns the token after a case-insensitive prefix, trimmed of spaces;
-/// `None` when the value lacks the prefix or nothing follows it.
+/// Returns the token after a case-insensitive prefix, trimmed; `None` when
+/// the value lacks the prefix or nothing follows it.
 ///
-/// A space that ends the prefix matches any run of spaces and tabs, so
-/// that `Bearer<TAB>token` is verified too. Left unread, such a header
-/// would pass a route that allows a missing token and reach an upstream
-/// that splits on any whitespace.
+/// The prefix counts anywhere in the value, as in Envoy, so that the token
+/// of `Basic x, Bearer token` is verified too. A space that ends the prefix
+/// matches any run of whitespace and control bytes, NBSP and NEL among
+/// them, so that `Bearer<TAB>token` and `Bearer<VT>token` are verified.
+/// Left unread, such a header would pass a route that allows a missing
+/// token and reach an upstream that splits on any whitespace.
 fn strip_prefix(value: &[u8], prefix: &str) -> Option<String> {
     let prefix = prefix.as_bytes();
     let word = prefix.trim_ascii_end();
     let spaced = word.len() < prefix.len();
-    if value.len() < word.len() || !value[..word.len()].eq_ignore_ascii_case(word) {
-        return None;
+    let trim = |bytes: &[u8]| -> Option<String> {
+        let start = bytes.iter().position(|&byte| !is_gap(byte))?;
+        let end = bytes.iter().rposition(|&byte| !is_gap(byte))?;
+        Some(lossy_string(&bytes[start..=end]))
+    };
+    if word.is_empty() {
+        return trim(value);
     }
-    let rest = &value[word.len()..];
-    if spaced && !rest.starts_with(b" ") && !rest.starts_with(b"\t") {
-        return None;
+    let mut from = 0;
+    while let Some(found) = value
+        .get(from..)?
+        .windows(word.len())
+        .position(|window| window.eq_ignore_ascii_case(word))
+    {
+        let rest = &value[from + found + word.len()..];
+        if !spaced || rest.first().is_some_and(|&byte| is_gap(byte)) {
+            if let Some(token) = trim(rest) {
+                return Some(token);
+            }
+        }
+        from += found + 1;
     }
-    let token = rest.trim_ascii();
-    if token.is_empty() {
-        return None;
-    }
-    Some(lossy_string(token))
+    None
+}
+
+/// Returns whether a byte separates a scheme from its token for some upstream:
+/// ASCII whitespace and control bytes, DEL, and the bytes of NBSP and NEL
+/// in Latin-1 and UTF-8.
+fn is_gap(byte: u8) -> bool {
+    byte <= b' ' || matches!(byte, 0x7f | 0x85 | 0xa0 | 0xc2)
 }
 
 /// Returns bytes as a string, invalid UTF-8 replaced. `from_utf8` checks
@@ -839,7 +903,18 @@ fn forward_edits(
     }
     for source in &token.sources {
         match source {
-            TokenSource::Header { name, .. } => edits.push(RequestEdit::Remove(name.clone())),
+            TokenSource::Header { name, .. } => {
+                edits.push(RequestEdit::Remove(name.clone()));
+                for (sent, _) in headers {
+                    let other = sent.to_ascii_lowercase();
+                    if same_header_name(sent, name)
+                        && other != *name
+                        && !edits.contains(&RequestEdit::Remove(other.clone()))
+                    {
+                        edits.push(RequestEdit::Remove(other));
+                    }
+                }
+            }
             TokenSource::Param(param) => {
                 let current = new_path
                     .clone()
@@ -851,7 +926,7 @@ fn forward_edits(
                 for (key, value) in headers {
                     if key.eq_ignore_ascii_case("cookie") {
                         for (name, value) in split_cookies(value) {
-                            if *decoded(name, Plus::Literal) != *cookie.as_bytes() {
+                            if !same_argument_name(&decoded(name, Plus::Literal), cookie) {
                                 let pair = if name.is_empty() {
                                     value.to_vec()
                                 } else {
@@ -901,11 +976,20 @@ fn remove_param(raw_path: &str, param: &str) -> String {
     let Some((path, query)) = raw_path.split_once('?') else {
         return raw_path.to_string();
     };
-    let kept: Vec<&str> = query
+    let is_token = |piece: &str| {
+        let name = piece.split('=').next().unwrap_or_default();
+        !piece.is_empty() && same_argument_name(&decoded(name.as_bytes(), Plus::Space), param)
+    };
+    // Of a pair with `;`, only the pieces that name the token are dropped,
+    // so values with `;` stay as they are for upstreams that do not split
+    // there.
+    let kept: Vec<String> = query
         .split('&')
-        .filter(|pair| {
-            let name = pair.split('=').next().unwrap_or_default();
-            !pair.is_empty() && *decoded(name.as_bytes(), Plus::Space) != *param.as_bytes()
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let pieces: Vec<&str> = pair.split(';').filter(|piece| !is_token(piece)).collect();
+            let all_empty = pieces.iter().all(|piece| piece.is_empty());
+            (!all_empty).then(|| pieces.join(";"))
         })
         .collect();
     if kept.is_empty() {
@@ -938,6 +1022,68 @@ mod tests {
         assert_eq!(strip_prefix(b"Bearerabc", "Bearer "), None);
         assert_eq!(strip_prefix(b"Bearer,abc", "Bearer "), None);
         assert_eq!(strip_prefix(b"abc", ""), Some("abc".to_string()));
+    }
+
+    #[test]
+    fn prefix_counts_anywhere_and_after_any_gap() {
+        let token = Some("abc".to_string());
+        for value in [
+            &b"Basic x, Bearer abc"[..],
+            b"Bearer\x0babc",
+            b"Bearer\x0cabc",
+            b"Bearer\x1fabc",
+            b"Bearer\xa0abc",
+            b"Bearer\x85abc",
+            b"Bearer\xc2\xa0abc\xc2\x85",
+            b"Bearerabc, Bearer abc",
+        ] {
+            assert_eq!(strip_prefix(value, "Bearer "), token, "{value:?}");
+        }
+        assert_eq!(strip_prefix(b"Basic YmVhcmVy", "Bearer "), None);
+        assert_eq!(strip_prefix(b"Bearer\x0b", "Bearer "), None);
+    }
+
+    #[test]
+    fn argument_names_read_as_upstreams_read_them() {
+        for name in [
+            "access_token",
+            "access.token",
+            "access token",
+            "access[token",
+            "ACCESS_TOKEN",
+        ] {
+            assert!(
+                same_argument_name(name.as_bytes(), "access_token"),
+                "{name}"
+            );
+        }
+        for name in [
+            "access-token",
+            "accesstoken",
+            "access_tokens",
+            "access]token",
+        ] {
+            assert!(
+                !same_argument_name(name.as_bytes(), "access_token"),
+                "{name}"
+            );
+        }
+        assert!(same_header_name("X_Access_Token", "x-access-token"));
+        assert!(!same_header_name("x-access-tokens", "x-access-token"));
+    }
+
+    #[test]
+    fn every_spelling_of_a_token_parameter_is_removed() {
+        assert_eq!(
+            remove_param("/a?access.token=x&b=1", "access_token"),
+            "/a?b=1"
+        );
+        assert_eq!(
+            remove_param("/a?b=1;access_token=x;c=2&d=3", "access_token"),
+            "/a?b=1;c=2&d=3"
+        );
+        assert_eq!(remove_param("/a?ACCESS%20TOKEN=x", "access_token"), "/a");
+        assert_eq!(remove_param("/a?q=x;y&b=1", "access_token"), "/a?q=x;y&b=1");
     }
 
     #[test]
