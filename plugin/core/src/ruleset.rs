@@ -2539,7 +2539,7 @@ pub const RULES: &[RuleSpec] = &[
     // break and a mail header adds recipients to a mail that the
     // application sends. U+560A, U+560D, U+010A and U+010D end in the bytes
     // of LF and CR, which servers that keep the low byte of each UTF-16 code
-    // unit write as a line break; lower-casing turns U+010A into U+010B.
+    // unit write as a line break. Lower-casing turns U+010A into U+010B.
     rule(
         "crlf-injection",
         "CRLF injection or HTTP response splitting",
