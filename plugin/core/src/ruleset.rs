@@ -1353,13 +1353,14 @@ pub const RULES: &[RuleSpec] = &[
     ),
     // A pickle names the function it calls as module and name: after `c`
     // on two lines in protocols 0 and 1, as short strings with binary
-    // framing in protocol 2 and later.
+    // framing in protocol 2 and later. Applications take pickles from
+    // arguments and cookies, which `base64-encoded-attack` decodes too.
     rule(
         "python-pickle-call",
         "Python pickle that calls a command",
         Critical,
         1,
-        FIELDS,
+        ARGS | TargetKind::CookieValue.bit(),
         BASE64,
         Test::Regex(
             &["system", "popen", "check_output", "getoutput", "call", "run", "exec", "eval"],
