@@ -204,10 +204,8 @@ fn check_tokens(
         } => {
             edits.extend(token_edits.into_iter().map(|edit| match edit {
                 TokenEdit::Remove(name) => RequestEdit::Remove(name),
-                TokenEdit::Add(name, value) => RequestEdit::Append((name, value.into_bytes())),
-                TokenEdit::SetPath(path) => {
-                    RequestEdit::Set((":path".to_string(), path.into_bytes()))
-                }
+                TokenEdit::Add(name, value) => RequestEdit::Append((name, value)),
+                TokenEdit::SetPath(path) => RequestEdit::Set((":path".to_string(), path)),
             }));
             if reports_acceptance(&accepted, checked) {
                 facts.emit(exchange, token_accepted_event(facts.now, &accepted));

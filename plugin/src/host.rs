@@ -36,8 +36,8 @@ pub fn remove_header(context_id: u32, map: MapType, name: &str) -> bool {
 }
 
 /// Sets a header, replacing every copy it had.
-pub fn replace_header(context_id: u32, map: MapType, name: &str, value: &str) {
-    if let Err(status) = abi::replace_header(map, name, value.as_bytes()) {
+pub fn replace_header(context_id: u32, map: MapType, name: &str, value: &[u8]) {
+    if let Err(status) = abi::replace_header(map, name, value) {
         log::warn!("portcullis: context {context_id}: setting header {name} in {map:?} failed with status {status}");
     }
 }

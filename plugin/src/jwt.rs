@@ -833,12 +833,9 @@ fn apply_edit(context_id: u32, edit: &RequestEdit) -> bool {
         RequestEdit::Remove(name) => {
             return host::remove_header(context_id, MapType::HttpRequestHeaders, name);
         }
-        RequestEdit::Add(name, value) => host::add_header(
-            context_id,
-            MapType::HttpRequestHeaders,
-            name,
-            value.as_bytes(),
-        ),
+        RequestEdit::Add(name, value) => {
+            host::add_header(context_id, MapType::HttpRequestHeaders, name, value)
+        }
         RequestEdit::SetPath(path) => {
             host::replace_header(context_id, MapType::HttpRequestHeaders, ":path", path)
         }

@@ -213,7 +213,12 @@ impl Stream {
             .and_then(|value| std::str::from_utf8(&value).ok()?.parse().ok());
         let shared = self.shared.clone();
         for (name, value) in crate::limits::on_response_headers(self.context_id, &shared, status) {
-            host::replace_header(self.context_id, MapType::HttpResponseHeaders, &name, &value);
+            host::replace_header(
+                self.context_id,
+                MapType::HttpResponseHeaders,
+                &name,
+                value.as_bytes(),
+            );
         }
     }
 

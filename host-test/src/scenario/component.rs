@@ -548,6 +548,16 @@ impl Driver {
             StepKind::Request(spec) if !spec.end_of_stream => {
                 skip(result, "a request body that never ends")
             }
+            StepKind::Request(spec)
+                if [&spec.method, &spec.path]
+                    .iter()
+                    .any(|field| std::str::from_utf8(&field.0).is_err()) =>
+            {
+                skip(
+                    result,
+                    "a method or path outside UTF-8 (a string in the interface)",
+                )
+            }
             StepKind::Request(spec) => {
                 let upstream = step
                     .upstream

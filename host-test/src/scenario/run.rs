@@ -873,8 +873,10 @@ fn isolated_exchange(
     result
 }
 
+/// Quotes bytes for a failure message, with each byte outside printable ASCII
+/// escaped (`\xe9`), so that values that differ only in such bytes read differently.
 fn show(bytes: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(bytes))
+    format!("\"{}\"", bytes.escape_ascii())
 }
 
 fn header_values(headers: &[(BytesJson, BytesJson)], name: &str) -> Vec<Vec<u8>> {

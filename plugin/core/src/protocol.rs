@@ -10,7 +10,7 @@ use crate::http::{dashed, first_value, lower_case, split_path, HeaderPairs};
 use crate::rules::TargetKind;
 use crate::rules::{RuleInfo, Severity};
 use crate::targets::{
-    body_format, json_depth, media_type, BodyFormat, Part, Target, MAX_JSON_DEPTH,
+    body_format, json_depth, media_type, BodyFormat, Part, Target, JSON_NAME_LABEL, MAX_JSON_DEPTH,
 };
 use serde::Deserialize;
 
@@ -818,7 +818,7 @@ pub fn check_args(
     for target in targets {
         match target.kind {
             TargetKind::ArgName => {
-                if target.label != "json_name" {
+                if target.label != JSON_NAME_LABEL {
                     count += 1;
                 }
                 if target.value.len() > limits.max_arg_name_bytes {

@@ -21,6 +21,10 @@ pub const MAX_TARGET_NAME_CHARS: usize = 64;
 /// (rule `limit-json-depth`). Values at any depth are inspected regardless.
 pub const MAX_JSON_DEPTH: usize = 32;
 
+/// Label of the target for a JSON member name. Argument counts leave these
+/// targets out, since an array of objects repeats the same few names.
+pub const JSON_NAME_LABEL: &str = "json_name";
+
 /// Maximum number of bytes of a JSON member name that the values under it
 /// carry as their name. The member name target itself is whole.
 const MAX_JSON_NAME_BYTES: usize = 64;
@@ -567,7 +571,7 @@ fn scan_json(targets: &mut Vec<Target>, body: &[u8]) {
                             }
                             _ => text,
                         };
-                        targets.push(Target::new(TargetKind::ArgName, b"", "json_name", name));
+                        targets.push(Target::new(TargetKind::ArgName, b"", JSON_NAME_LABEL, name));
                     }
                     _ => {
                         let key = enter_value(&frames, &mut path);

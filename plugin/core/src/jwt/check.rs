@@ -13,7 +13,7 @@ use super::policy::{
 use super::response::Rejection;
 use super::token::{parse, ParsedToken, Token, BASE64URL};
 use crate::decode::{percent_decode, Plus};
-use crate::http::{dashed, lower_case, split_cookies, split_path, HeaderPairs};
+use crate::http::{lower_case, split_cookies, split_path, HeaderPairs};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -54,10 +54,11 @@ impl KeyLookup for InlineKeys<'_> {
 pub enum RequestEdit {
     /// Remove every copy of the header.
     Remove(String),
-    /// Add one copy of the header.
-    Add(String, String),
-    /// Replace `:path`.
-    SetPath(String),
+    /// Add one copy of the header. The value keeps the bytes the client
+    /// sent, which need not be UTF-8.
+    Add(String, Vec<u8>),
+    /// Replace `:path`, byte for byte except for the removed parameters.
+    SetPath(Vec<u8>),
 }
 
 /// A verified token that the request carried.
@@ -256,7 +257,7 @@ fn evaluate_rule(
             ));
         }
     }
-    let mut new_path: Option<String> = None;
+    let mut new_path: Option<Vec<u8>> = None;
     for (index, token) in &valid {
         forward_edits(
             &policy.providers[*index],
@@ -862,11 +863,7 @@ fn client_copies_to_remove(policy: &JwtPolicy, headers: &HeaderPairs) -> Vec<Req
     }
     let mut removals: Vec<String> = Vec::new();
     for (sent, _) in headers {
-        let sent_dashed = dashed(sent);
-        if names
-            .iter()
-            .any(|name| dashed(name).eq_ignore_ascii_case(&sent_dashed))
-        {
+        if names.iter().any(|name| same_header_name(sent, name)) {
             removals.push(sent.to_ascii_lowercase());
         }
     }
@@ -880,7 +877,7 @@ fn forward_edits(
     token: &ValidToken,
     headers: &HeaderPairs,
     raw_path: &[u8],
-    new_path: &mut Option<String>,
+    new_path: &mut Option<Vec<u8>>,
     edits: &mut Vec<RequestEdit>,
 ) {
     if let Some(name) = &provider.forward_payload_header {
@@ -891,11 +888,11 @@ fn forward_edits(
                 payload = base64::engine::general_purpose::URL_SAFE.encode(bytes);
             }
         }
-        edits.push(RequestEdit::Add(name.clone(), payload));
+        edits.push(RequestEdit::Add(name.clone(), payload.into_bytes()));
     }
     for (name, path) in &provider.claim_to_headers {
         if let Some(value) = lookup(&token.claims, path).and_then(claim_header_value) {
-            edits.push(RequestEdit::Add(name.clone(), value));
+            edits.push(RequestEdit::Add(name.clone(), value.into_bytes()));
         }
     }
     if provider.forward {
@@ -916,10 +913,8 @@ fn forward_edits(
                 }
             }
             TokenSource::Param(param) => {
-                let current = new_path
-                    .clone()
-                    .unwrap_or_else(|| String::from_utf8_lossy(raw_path).into_owned());
-                *new_path = Some(remove_param(&current, param));
+                let current = new_path.as_deref().unwrap_or(raw_path);
+                *new_path = Some(remove_param(current, param));
             }
             TokenSource::Cookie(cookie) => {
                 let mut kept = Vec::new();
@@ -927,19 +922,21 @@ fn forward_edits(
                     if key.eq_ignore_ascii_case("cookie") {
                         for (name, value) in split_cookies(value) {
                             if !same_argument_name(&decoded(name, Plus::Literal), cookie) {
-                                let pair = if name.is_empty() {
+                                kept.push(if name.is_empty() {
                                     value.to_vec()
                                 } else {
                                     [name, b"=", value].concat()
-                                };
-                                kept.push(String::from_utf8_lossy(&pair).into_owned());
+                                });
                             }
                         }
                     }
                 }
                 edits.push(RequestEdit::Remove("cookie".to_string()));
                 if !kept.is_empty() {
-                    edits.push(RequestEdit::Add("cookie".to_string(), kept.join("; ")));
+                    edits.push(RequestEdit::Add(
+                        "cookie".to_string(),
+                        kept.join(&b"; "[..]),
+                    ));
                 }
             }
         }
@@ -972,31 +969,35 @@ fn claim_header_value(value: &Value) -> Option<String> {
     Some(text)
 }
 
-fn remove_param(raw_path: &str, param: &str) -> String {
-    let Some((path, query)) = raw_path.split_once('?') else {
-        return raw_path.to_string();
+fn remove_param(raw_path: &[u8], param: &str) -> Vec<u8> {
+    let (path, Some(query)) = split_path(raw_path) else {
+        return raw_path.to_vec();
     };
-    let is_token = |piece: &str| {
-        let name = piece.split('=').next().unwrap_or_default();
-        !piece.is_empty() && same_argument_name(&decoded(name.as_bytes(), Plus::Space), param)
+    let is_token = |piece: &[u8]| {
+        let name = piece.split(|&byte| byte == b'=').next().unwrap_or_default();
+        !piece.is_empty() && same_argument_name(&decoded(name, Plus::Space), param)
     };
     // Of a pair with `;`, only the pieces that name the token are dropped,
     // so values with `;` stay as they are for upstreams that do not split
     // there.
-    let kept: Vec<String> = query
-        .split('&')
+    let kept: Vec<Vec<u8>> = query
+        .split(|&byte| byte == b'&')
         .filter(|pair| !pair.is_empty())
         .filter_map(|pair| {
-            let pieces: Vec<&str> = pair.split(';').filter(|piece| !is_token(piece)).collect();
+            let pieces: Vec<&[u8]> = pair
+                .split(|&byte| byte == b';')
+                .filter(|piece| !is_token(piece))
+                .collect();
             let all_empty = pieces.iter().all(|piece| piece.is_empty());
-            (!all_empty).then(|| pieces.join(";"))
+            (!all_empty).then(|| pieces.join(&b';'))
         })
         .collect();
-    if kept.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", kept.join("&"))
+    let mut out = path.to_vec();
+    if !kept.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(&kept.join(&b'&'));
     }
+    out
 }
 
 #[cfg(test)]
@@ -1075,40 +1076,51 @@ mod tests {
     #[test]
     fn every_spelling_of_a_token_parameter_is_removed() {
         assert_eq!(
-            remove_param("/a?access.token=x&b=1", "access_token"),
-            "/a?b=1"
+            remove_param(b"/a?access.token=x&b=1", "access_token"),
+            b"/a?b=1"
         );
         assert_eq!(
-            remove_param("/a?b=1;access_token=x;c=2&d=3", "access_token"),
-            "/a?b=1;c=2&d=3"
+            remove_param(b"/a?b=1;access_token=x;c=2&d=3", "access_token"),
+            b"/a?b=1;c=2&d=3"
         );
-        assert_eq!(remove_param("/a?ACCESS%20TOKEN=x", "access_token"), "/a");
-        assert_eq!(remove_param("/a?q=x;y&b=1", "access_token"), "/a?q=x;y&b=1");
+        assert_eq!(remove_param(b"/a?ACCESS%20TOKEN=x", "access_token"), b"/a");
+        assert_eq!(
+            remove_param(b"/a?q=x;y&b=1", "access_token"),
+            b"/a?q=x;y&b=1"
+        );
     }
 
     #[test]
     fn param_removal_keeps_others() {
         assert_eq!(
-            remove_param("/a?access_token=x&b=1", "access_token"),
-            "/a?b=1"
+            remove_param(b"/a?access_token=x&b=1", "access_token"),
+            b"/a?b=1"
         );
-        assert_eq!(remove_param("/a?access_token=x", "access_token"), "/a");
-        assert_eq!(remove_param("/a", "access_token"), "/a");
+        assert_eq!(remove_param(b"/a?access_token=x", "access_token"), b"/a");
+        assert_eq!(remove_param(b"/a", "access_token"), b"/a");
+    }
+
+    #[test]
+    fn param_removal_keeps_bytes_that_are_not_utf8() {
+        assert_eq!(
+            remove_param(b"/caf\xe9/%ff?x=\xff&access_token=t", "access_token"),
+            b"/caf\xe9/%ff?x=\xff"
+        );
     }
 
     #[test]
     fn param_removal_decodes_names() {
         assert_eq!(
-            remove_param("/a?access%5Ftoken=x&b=1", "access_token"),
-            "/a?b=1"
+            remove_param(b"/a?access%5Ftoken=x&b=1", "access_token"),
+            b"/a?b=1"
         );
         assert_eq!(
-            remove_param("/a?access%5ftoken=x&access_token=y", "access_token"),
-            "/a"
+            remove_param(b"/a?access%5ftoken=x&access_token=y", "access_token"),
+            b"/a"
         );
         assert_eq!(
-            remove_param("/a?access%255Ftoken=x", "access_token"),
-            "/a?access%255Ftoken=x"
+            remove_param(b"/a?access%255Ftoken=x", "access_token"),
+            b"/a?access%255Ftoken=x"
         );
     }
 
