@@ -327,7 +327,7 @@ fn provider() -> Provider {
         forward_payload_header: None,
         pad_forward_payload_header: false,
         claim_to_headers: Vec::new(),
-        max_token_bytes: 8192,
+        max_cached_token_bytes: 4096,
         keys: KeySource::Local(Default::default()),
     }
 }

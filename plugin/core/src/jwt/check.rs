@@ -8,7 +8,7 @@ use super::error::JwtError;
 use super::keys::Key;
 use super::policy::{
     HeaderMatch, JwtPolicy, KeySource, PathMatch, Provider, Requirement, Rule, TokenSource,
-    ValueMatch,
+    ValueMatch, MAX_TOKEN_BYTES,
 };
 use super::response::Rejection;
 use super::token::{parse, ParsedToken, Token, BASE64URL};
@@ -506,7 +506,13 @@ fn check_provider(
     };
     // A token this VM verified before comes with its parse. The cache
     // returns a parse only for the same bytes, and `token` checks the lengths.
-    let remembered = store.parsed(raw.as_bytes());
+    // A token over the provider's cache limit is neither looked up nor kept.
+    let cacheable = raw.len() <= provider.max_cached_token_bytes;
+    let remembered = if cacheable {
+        store.parsed(raw.as_bytes())
+    } else {
+        None
+    };
     let token = match remembered
         .as_ref()
         .and_then(|(_, parsed)| parsed.token(&raw))
@@ -523,11 +529,16 @@ fn check_provider(
         KeyState::Unavailable => return ProviderResult::Invalid(JwtError::JwksUnavailable),
     };
     let known = remembered.as_ref().map(|(verified, _)| *verified);
-    let cached = match verify_cached(&token, &raw, index, keys, store, known) {
+    let verified = if cacheable {
+        verify_cached(&token, &raw, index, keys, store, known)
+    } else {
+        super::verify::verify(&token, keys).map(|_| false)
+    };
+    let cached = match verified {
         Ok(cached) => cached,
         Err(error) => return ProviderResult::Invalid(error),
     };
-    if remembered.is_none() {
+    if cacheable && remembered.is_none() {
         store.keep_parsed(raw.as_bytes(), Rc::new(ParsedToken::of(&token)));
     }
     if let Err(error) = check_time(provider, &token.registered, request.now) {
@@ -594,7 +605,7 @@ fn find_token(
     if found[1..].iter().any(|(_, token)| token != raw) {
         return Err(JwtError::MultipleTokens);
     }
-    if raw.len() > provider.max_token_bytes {
+    if raw.len() > MAX_TOKEN_BYTES {
         return Err(JwtError::TooLarge);
     }
     let raw = raw.clone();
@@ -1208,6 +1219,55 @@ mod tests {
             );
             assert_eq!(store.gets, [reach], "{name}");
             assert_eq!(store.puts, [reach], "{name}");
+        }
+    }
+
+    #[test]
+    fn tokens_over_the_cache_limit_are_verified_but_not_cached() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/jwt/");
+        let jwks = std::fs::read_to_string(format!("{fixtures}jwks.json")).unwrap();
+        let tokens: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{fixtures}tokens.json")).unwrap(),
+        )
+        .unwrap();
+        let token = tokens["far_rs256"].as_str().unwrap();
+        let last = if token.ends_with('A') { "Q" } else { "A" };
+        let forged = format!("{}{last}", &token[..token.len() - 1]);
+        for (limit, token, allowed, cached) in [
+            (token.len(), token, true, true),
+            (token.len() - 1, token, true, false),
+            (token.len() - 1, &forged[..], false, false),
+        ] {
+            let document = serde_json::json!({"jwt": {
+                "providers": {"main": {
+                    "issuer": "https://issuer.example",
+                    "audiences": ["api"],
+                    "local_jwks": {"inline_string": jwks},
+                    "jwt_cache_config": {"jwt_max_token_size": limit},
+                }},
+                "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "main"}}],
+            }});
+            let config = crate::config::Config::from_json(document.to_string().as_bytes()).unwrap();
+            let headers = vec![
+                (":path".to_string(), b"/api".to_vec()),
+                (
+                    "authorization".to_string(),
+                    format!("Bearer {token}").into_bytes(),
+                ),
+            ];
+            let request = Request {
+                headers: &headers,
+                now: 1_893_456_000,
+            };
+            let mut store = Recorder::default();
+            let decision = evaluate(&config.jwt, &request, &InlineKeys(&config.jwt), &mut store);
+            assert_eq!(
+                matches!(decision, Decision::Allow { .. }),
+                allowed,
+                "limit {limit}: {decision:?}"
+            );
+            assert_eq!(!store.gets.is_empty(), cached, "limit {limit}");
+            assert_eq!(!store.puts.is_empty(), cached && allowed, "limit {limit}");
         }
     }
 }

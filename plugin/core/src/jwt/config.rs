@@ -3,9 +3,8 @@
 //! with Envoy's field names.
 //!
 //! Envoy fields that this module does not implement are named and rejected
-//! (never ignored). Portcullis adds three fields: `realm` (the
-//! `WWW-Authenticate` realm), `claims` on a rule (claim requirements) and
-//! `jwt_cache_config.jwt_max_token_size` applies as in Envoy.
+//! (never ignored). Portcullis adds two fields: `realm` (the
+//! `WWW-Authenticate` realm) and `claims` on a rule (claim requirements).
 
 use crate::config::Object;
 use serde::de::IgnoredAny;
@@ -131,8 +130,9 @@ pub(crate) struct JwtCacheSection {
     /// Entries of the per-VM verified-token cache, default 100 as in Envoy.
     /// The largest value of all providers applies, capped at 10000.
     pub(crate) jwt_cache_size: Option<u32>,
-    /// Maximum token size read, in bytes, 64 to 65536; default 8192.
-    #[cfg_attr(feature = "schema", schemars(range(min = 64, max = 65536)))]
+    /// Longest token kept in the verified-token cache, in bytes; default
+    /// (and 0) 4096, as in Envoy. A longer token is verified on every
+    /// request. Tokens over 65536 bytes are rejected whatever this is.
     pub(crate) jwt_max_token_size: Option<u32>,
 }
 

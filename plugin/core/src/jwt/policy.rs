@@ -14,8 +14,13 @@ use regex_lite::Regex;
 
 /// Default `clock_skew_seconds`, as Envoy.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
-/// Default longest token read, in bytes.
-pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
+/// Default `jwt_cache_config.jwt_max_token_size`: the longest token kept in
+/// the verified-token cache, in bytes, as in Envoy.
+pub const DEFAULT_MAX_CACHED_TOKEN_BYTES: usize = 4096;
+/// Longest token read at all, in bytes. A longer one is rejected before it is
+/// parsed. Envoy's default limit on all request headers together, 60 KiB, is
+/// below it.
+pub const MAX_TOKEN_BYTES: usize = 65536;
 /// Default `remote_jwks.cache_duration`: 5 minutes, as Envoy.
 pub const DEFAULT_CACHE_DURATION_MS: u64 = 300_000;
 /// Default `http_uri.timeout`.
@@ -101,8 +106,9 @@ pub struct Provider {
     pub pad_forward_payload_header: bool,
     /// `(lower-case header, claim path)` pairs.
     pub claim_to_headers: Vec<(String, Vec<String>)>,
-    /// Longest token read, in bytes.
-    pub max_token_bytes: usize,
+    /// Longest token kept in the verified-token cache, in bytes. A longer
+    /// token is verified on every request.
+    pub max_cached_token_bytes: usize,
     /// Where the keys come from.
     pub keys: KeySource,
 }
@@ -393,17 +399,15 @@ fn compile_provider(name: &str, section: &ProviderSection) -> Result<Provider, E
         }
         None => None,
     };
-    let max_token_bytes = section
+    // Envoy's field is a proto3 integer, where 0 means unset.
+    let max_cached_token_bytes = section
         .jwt_cache_config
         .as_ref()
         .and_then(|cache| cache.0.jwt_max_token_size)
-        .map_or(DEFAULT_MAX_TOKEN_BYTES, |size| size as usize);
-    if !(64..=65536).contains(&max_token_bytes) {
-        return Err(Error::invalid(
-            format!("{path}.jwt_cache_config.jwt_max_token_size"),
-            "must be between 64 and 65536",
-        ));
-    }
+        .filter(|&size| size != 0)
+        .map_or(DEFAULT_MAX_CACHED_TOKEN_BYTES, |size| {
+            (size as usize).min(MAX_TOKEN_BYTES)
+        });
     Ok(Provider {
         name: name.to_string(),
         issuer: Some(section.issuer.clone()).filter(|issuer| !issuer.is_empty()),
@@ -422,7 +426,7 @@ fn compile_provider(name: &str, section: &ProviderSection) -> Result<Provider, E
         forward_payload_header,
         pad_forward_payload_header: section.pad_forward_payload_header,
         claim_to_headers,
-        max_token_bytes,
+        max_cached_token_bytes,
         keys,
     })
 }
