@@ -672,7 +672,7 @@ pub const RULES: &[RuleSpec] = &[
                 "/root",
                 "sys/",
             ],
-            r"/etc/+(?:\./+)*(?:passwd|shadow|group|gshadow|hosts|hostname|issue|motd|crontab|sudoers|fstab|mtab|resolv\.conf|os-release|profile|bashrc|environment|security|ssh|ssl|mysql|apache2|httpd|nginx|php|init\.d|cron|pam\.d|network|sysconfig|master\.passwd|pwd\.db|spwd\.db)\b|/proc/(?:self|\d+|thread-self)/|/proc/(?:net|version|cpuinfo|meminfo|mounts|cmdline|sched_debug|kcore)\b|/sys/(?:class|kernel|devices|firmware|fs|power|module)\b|\bwin\.ini\b|\bboot\.ini\b|[/\\]system32\b|\bsystem32[/\\]|windows[/\\](?:system|repair|win\.ini|debug|panther)|\.ssh[/\\](?:id_|authorized_keys|known_hosts)|\.aws[/\\](?:credentials|config)|\.(?:bash|zsh|mysql|psql|python)_history\b|\.htpasswd\b|\bweb\.config\b|wp-config\.php|\.git[/\\](?:config|head|index|objects)|/\.env\b|/root/|/var/(?:log|lib|run|mail|spool|www)/|/usr/local/etc/|[/\\]\.(?:docker|kube|aws|ssh|gnupg|azure)[/\\]|\.npmrc\b|\.netrc\b|\.pgpass\b|\.my\.cnf\b",
+            r"/etc/+(?:\./+)*(?:passwd|shadow|group|gshadow|hosts|hostname|issue|motd|crontab|sudoers|fstab|mtab|resolv\.conf|os-release|profile|bashrc|environment|security|ssh|ssl|mysql|apache2|httpd|nginx|php|init\.d|cron|pam\.d|network|sysconfig|master\.passwd|pwd\.db|spwd\.db)\b|/proc/(?:self|\d+|thread-self)/|/proc/(?:net|version|cpuinfo|meminfo|mounts|cmdline|sched_debug|kcore)\b|/sys/(?:class|kernel|devices|firmware|fs|power|module)\b|\bwin\.ini\b|\bboot\.ini\b|[/\\]system32\b|\bsystem32[/\\]|windows[/\\](?:system|repair|win\.ini|debug|panther)|\.ssh[/\\](?:id_|authorized_keys|known_hosts)|\.aws[/\\](?:credentials|config)|\.(?:bash|zsh|mysql|psql|python)_history\b|\.htpasswd\b|\bweb\.config\b|wp-config\.php|\.git[/\\](?:config|head|index|objects)|/\.env\b|/root/|/var/(?:log|run|mail|spool|www)/|/var/lib/(?:mlocate|php\d*/sess|dpkg/status|mysql/|pgsql/data/|jenkins/secrets)|/usr/local/etc/|[/\\]\.(?:docker|kube|aws|ssh|gnupg|azure)[/\\]|\.npmrc\b|\.netrc\b|\.pgpass\b|\.my\.cnf\b",
         ),
     ),
     rule(
@@ -853,7 +853,7 @@ pub const RULES: &[RuleSpec] = &[
                 r"\$\(\s*[a-z/][\w./-]+[^)]*\)|`\s*",
                 unix_command!(),
                 command_tail!(),
-                r"[^`]*`|[<>]\(\s*[a-z/][\w./-]*|\$\{[a-z_]+(?::-|:=|##?|%%?|/)[^}]*\}"
+                r"[^`]*`|<\(\s*[a-z/][\w./-]*|(?:^|[\s;|&])>\(\s*[a-z/][\w./-]*|\$\{[a-z_]+(?::-|:=|##?|%%?|/)[^}]*\}"
             ),
         ),
     ),
@@ -1151,7 +1151,7 @@ pub const RULES: &[RuleSpec] = &[
                 "unixprocess",
                 "scriptenginemanager",
             ],
-            r"\bjava\.lang\.(?:runtime|processbuilder|process\w*|unixprocess|class(?:loader)?|system|thread|reflect|invoke|module|object\b)|\bjava\.io\.(?:file\w*|objectinputstream|objectoutputstream|printwriter|bufferedreader|inputstreamreader|randomaccessfile)|\bjava\.net\.(?:urlclassloader|url|uri|socket|serversocket|inetaddress|http\w*)\b|\bjava\.nio\.(?:file|channels)\b|\bjava\.util\.(?:scanner|base64|zip|jar)\b|\bjava\.beans\.(?:xmldecoder|expression|statement|eventhandler)\b|\bjava\.rmi\.\w+|(?:^|[\x22'>=:\[,(])\s*java\.(?:lang|io|net|nio|util|beans|rmi)\.[\w$.]+\s*(?:$|[\x22'<,\])])|\bjava\s*\.\s*\w*(?:runtime|processbuilder|process|classloader|reflection|exec)\b|\b(?:runtime\s*\.\s*getruntime|getruntime\s*\(|processbuilder|processimpl|unixprocess)\b|\bclass\s*\.\s*(?:module|classloader|forname)\b|\bclass\s*\[\s*['\x22]?(?:module|classloader)\b|\bclass\.(?:module\.)?classloader\b|\b(?:invokertransformer|instantiatetransformer|chainedtransformer|constanttransformer|invokertransformer|templatesimpl|beancomparator|priorityqueue|lazymap|transformedmap|annotationinvocationhandler|badattributevalueexpexception|jdbcrowsetimpl|commons\.collections\d*|clonetransformer|forclosure|prototypeclonefactory|prototypeserializationfactory|instantiatefactory|whileclosure)\b|\b(?:ognlcontext|memberaccess|_memberaccess|ognlutil|excludedclasses|excludedpackagenames|allowstaticmethodaccess)\b|#context\[|@ognl|#_memberaccess|\bjavax\.(?:script|naming|management)\.\w+|\borg\.omg\.\w+|\bsun\.(?:misc|reflect|rmi)\.\w+|\bcom\.(?:sun|bea|tangosol|mchange|alibaba\.fastjson|fasterxml\.jackson\.databind)\.\w+|\borg\.(?:apache\.(?:commons\.collections|xalan|naming|tomcat\.dbcp|bcel|log4j)|springframework\.\w+|codehaus\.groovy|mozilla\.javascript|hibernate)\b|\bbsh\.interpreter\b|\bgroovy\.lang\b|\bnashorn\b|scriptenginemanager|\bt\(java\.lang",
+            r"\bjava\.lang\.(?:runtime|processbuilder|process\w*|unixprocess|class(?:loader)?|system|thread\s*(?:@|\.\s*(?:sleep|currentthread)\b)|reflect|invoke|module|object\b)|\bjava\.io\.(?:file(?:inputstream|outputstream|reader|writer|descriptor|s)?\b|objectinputstream|objectoutputstream|printwriter|bufferedreader|inputstreamreader|randomaccessfile)|\bjava\.net\.(?:urlclassloader|url|uri|socket|serversocket|inetaddress|http\w*)\b|\bjava\.nio\.(?:file|channels)\b|\bjava\.util\.(?:scanner|base64|zip|jar)\b|\bjava\.beans\.(?:xmldecoder|expression|statement|eventhandler)\b|\bjava\.rmi\.\w+|(?:^|[\x22'>=:\[,(])\s*java\.(?:lang|io|net|nio|util|beans|rmi)\.[\w$.]+\s*(?:$|[\x22'<,\])])|\bjava\s*\.\s*\w*(?:runtime|processbuilder|process|classloader|reflection|exec)\b|\b(?:runtime\s*\.\s*getruntime|getruntime\s*\(|processbuilder|processimpl|unixprocess)\b|\bclass\s*\.\s*(?:module|classloader|forname)\b|\bclass\s*\[\s*['\x22]?(?:module|classloader)\b|\bclass\.(?:module\.)?classloader\b|\b(?:invokertransformer|instantiatetransformer|chainedtransformer|constanttransformer|invokertransformer|templatesimpl|beancomparator|priorityqueue|lazymap|transformedmap|annotationinvocationhandler|badattributevalueexpexception|jdbcrowsetimpl|commons\.collections\d*|clonetransformer|forclosure|prototypeclonefactory|prototypeserializationfactory|instantiatefactory|whileclosure)\b|\b(?:ognlcontext|memberaccess|_memberaccess|ognlutil|excludedclasses|excludedpackagenames|allowstaticmethodaccess)\b|#context\[|@ognl|#_memberaccess|\bjavax\.(?:script|naming|management)\.\w+|\borg\.omg\.\w+|\bsun\.(?:misc|reflect|rmi)\.\w+|\bcom\.(?:sun|bea|tangosol|mchange|alibaba\.fastjson|fasterxml\.jackson\.databind)\.\w+|\borg\.(?:apache\.(?:commons\.collections|xalan|naming|tomcat\.dbcp|bcel|log4j)|springframework\.\w+|codehaus\.groovy|mozilla\.javascript|hibernate)\b|\bbsh\.interpreter\b|\bgroovy\.lang\b|\bnashorn\b|scriptenginemanager|\bt\(java\.lang",
         ),
     ),
     rule(
@@ -1163,7 +1163,7 @@ pub const RULES: &[RuleSpec] = &[
         TEXT,
         Test::Regex(
             &["runtime", "processbuilder", "classloader", "java.lang."],
-            r"\b\w+\.(?:\w+\.)*(?:runtime|processbuilder|classloader)\b|\b(?:runtime|processbuilder)\.\w+|\bjava\.lang\.(?:process|system|thread)\b",
+            r"\b\w+\.(?:\w+\.)*(?:runtime|processbuilder|classloader)\b|\b(?:runtime|processbuilder)\.\w+|\bjava\.lang\.(?:process|system)\b|\bjava\.lang\.thread\s*(?:@|\.\s*(?:sleep|currentthread)\b)",
         ),
     ),
     rule(

