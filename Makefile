@@ -11,7 +11,7 @@ DEMO_CONFIG  := envoy/portcullis-demo.json
 DEMO_LISTEN  ?= 127.0.0.1:8080
 SCENARIOS    := $(sort $(wildcard tests/scenarios/*/*.yaml))
 
-.PHONY: all setup build host component component-scenarios test unit schema scenarios fuzz-smoke cargo-fuzz fuzz envoy-check observatory oci oci-test demo bench lint clean
+.PHONY: all setup build host component component-scenarios test unit schema needs scenarios fuzz-smoke cargo-fuzz fuzz envoy-check observatory oci oci-test demo bench lint clean
 
 all: build host
 
@@ -57,6 +57,11 @@ unit:
 	$(CARGO) test --profile harness -p host-test
 
 # Regenerates schema/portcullis.schema.json from the configuration types.
+# The literal conditions of the built-in rules, precomputed for the prefilter.
+needs:
+	PORTCULLIS_WRITE_NEEDS=1 $(CARGO) test -q -p portcullis-core --lib precomputed_needs_are_current
+	$(CARGO) test -q -p portcullis-core --lib precomputed_needs_are_current
+
 schema:
 	@mkdir -p schema
 	$(CARGO) run -q -p portcullis-core --features schema --example schema > schema/portcullis.schema.json.tmp

@@ -279,7 +279,10 @@ impl Rule {
     /// its regex, or one of its phrases. `None` for the libinjection checks.
     pub(crate) fn requirement(&self) -> Option<literals::Need> {
         match &self.operator {
-            Operator::Regex { regex, .. } => Some(literals::required(regex.pattern())),
+            Operator::Regex { regex, .. } => Some(
+                needs::precomputed(self.info.id, regex.pattern())
+                    .unwrap_or_else(|| literals::required(regex.pattern())),
+            ),
             Operator::Phrases { phrases, .. } => Some(literals::Need::Any(
                 phrases
                     .iter()
@@ -727,6 +730,7 @@ pub(crate) fn compile_custom(section: &CustomRuleSection, path: &str) -> Result<
 }
 
 pub(crate) mod literals;
+mod needs;
 
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,71 @@ pub(crate) enum Need {
     Any(Vec<Need>),
 }
 
+/// Decodes a [`Need`] from the compact form that [`encode`] writes, in
+/// which the built-in rules' conditions are kept. Returns `None` for input
+/// that is not in that form.
+///
+/// The form is prefix order: `*` is [`Need::Always`]; `"`, a length byte and
+/// that many bytes of UTF-8 is a literal; `&` or `|`, a count byte and that
+/// many conditions is [`Need::All`] or [`Need::Any`].
+pub(crate) fn decode(bytes: &[u8]) -> Option<Need> {
+    fn next(bytes: &[u8], at: &mut usize, depth: usize) -> Option<Need> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let tag = *bytes.get(*at)?;
+        *at += 1;
+        if tag == b'*' {
+            return Some(Need::Always);
+        }
+        let count = usize::from(*bytes.get(*at)?);
+        *at += 1;
+        match tag {
+            b'"' => {
+                let text = bytes.get(*at..*at + count)?;
+                *at += count;
+                Some(Need::Literal(String::from_utf8(text.to_vec()).ok()?))
+            }
+            b'&' | b'|' => {
+                let parts = (0..count)
+                    .map(|_| next(bytes, at, depth + 1))
+                    .collect::<Option<Vec<Need>>>()?;
+                Some(if tag == b'&' {
+                    Need::All(parts)
+                } else {
+                    Need::Any(parts)
+                })
+            }
+            _ => None,
+        }
+    }
+    let mut at = 0;
+    let need = next(bytes, &mut at, 0)?;
+    (at == bytes.len()).then_some(need)
+}
+
+/// Writes a [`Need`] in the form that [`decode`] reads, or returns `None`
+/// when a literal or a list is longer than a length byte holds.
+#[cfg(test)]
+pub(crate) fn encode(need: &Need, out: &mut Vec<u8>) -> Option<()> {
+    let list = |tag: u8, parts: &[Need], out: &mut Vec<u8>| {
+        out.push(tag);
+        out.push(u8::try_from(parts.len()).ok()?);
+        parts.iter().try_for_each(|part| encode(part, out))
+    };
+    match need {
+        Need::Always => out.push(b'*'),
+        Need::Literal(text) => {
+            out.push(b'"');
+            out.push(u8::try_from(text.len()).ok()?);
+            out.extend_from_slice(text.as_bytes());
+        }
+        Need::All(parts) => return list(b'&', parts, out),
+        Need::Any(parts) => return list(b'|', parts, out),
+    }
+    Some(())
+}
+
 /// Maximum size of an exact set built by concatenation. A larger cross
 /// product is cut into separate literals instead.
 const MAX_CROSS: usize = 16;

@@ -792,7 +792,12 @@ fn unicode_line_breaks_in_arguments() {
 fn output_substitution_is_not_a_generic_call() {
     check_rule(
         "cmdi-substitution",
-        &["tee >(sh)", ";cat<(id)", "x;>(nc -e sh h 1)", "diff <(ls /) x"],
+        &[
+            "tee >(sh)",
+            ";cat<(id)",
+            "x;>(nc -e sh h 1)",
+            "diff <(ls /) x",
+        ],
         &[
             "function first<T>(xs: T[]): T | undefined { return xs[0]; }",
             "const m = new Map<string, number>(entries);",
@@ -841,4 +846,68 @@ fn var_lib_only_where_secrets_live() {
             "volumes:\n  - /var/lib/postgresql/data:/var/lib/postgresql/data",
         ],
     );
+}
+
+#[test]
+fn precomputed_needs_are_current() {
+    let rules = compiled();
+    let text = needs::render(&rules);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/rules/needs/table.rs");
+    // `make needs` writes the table, then runs this test again on a build
+    // that compiles the new table in.
+    if std::env::var_os("PORTCULLIS_WRITE_NEEDS").is_some() {
+        std::fs::write(path, &text).unwrap();
+        return;
+    }
+    let current = std::fs::read_to_string(path).unwrap();
+    assert!(
+        current == text,
+        "src/rules/needs/table.rs is not current: run `make needs`"
+    );
+    for rule in &rules {
+        if let Operator::Regex { regex, .. } = &rule.operator {
+            assert_eq!(
+                needs::precomputed(rule.info.id, regex.pattern()),
+                Some(literals::required(regex.pattern())),
+                "{}",
+                rule.info.id
+            );
+            assert_eq!(
+                needs::precomputed(rule.info.id, "(?:other)"),
+                None,
+                "{}",
+                rule.info.id
+            );
+        }
+    }
+}
+
+#[test]
+fn malformed_needs_decode_to_none() {
+    use literals::{decode, Need};
+    assert_eq!(
+        decode(b"&\x02\"\x01a|\x01*"),
+        Some(Need::All(vec![
+            Need::Literal("a".into()),
+            Need::Any(vec![Need::Always])
+        ]))
+    );
+    for bytes in [
+        &b""[..],
+        b"\"\x05ab",
+        b"&\x02*",
+        b"**",
+        b"?",
+        b"\"\x01\xff",
+        b"|",
+    ] {
+        assert_eq!(
+            decode(bytes),
+            None,
+            "{:?}",
+            bytes.escape_ascii().to_string()
+        );
+    }
+    let deep = [b"&\x01".repeat(100), b"*".to_vec()].concat();
+    assert_eq!(decode(&deep), None);
 }
