@@ -258,6 +258,7 @@ fn evaluate_rule(
         }
     }
     let mut new_path: Option<Vec<u8>> = None;
+    let mut new_cookies: Option<Vec<Vec<u8>>> = None;
     for (index, token) in &valid {
         forward_edits(
             &policy.providers[*index],
@@ -265,6 +266,7 @@ fn evaluate_rule(
             headers,
             raw_path,
             &mut new_path,
+            &mut new_cookies,
             &mut edits,
         );
     }
@@ -285,6 +287,13 @@ fn evaluate_rule(
     }
     if let Some(path) = new_path {
         edits.push(RequestEdit::SetPath(path));
+    }
+    // Each Cookie header stays a header of its own, less the token cookies.
+    if let Some(cookies) = new_cookies {
+        edits.push(RequestEdit::Remove("cookie".to_string()));
+        for value in cookies.into_iter().filter(|value| !value.is_empty()) {
+            edits.push(RequestEdit::Add("cookie".to_string(), value));
+        }
     }
     Decision::Allow {
         edits,
@@ -692,10 +701,17 @@ fn token_query_pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 }
 
 /// Returns whether a decoded query or cookie name reads as `configured` in
-/// some upstream: PHP turns spaces, dots and an opening bracket in names into
-/// underscores, and ASP.NET Core compares names ignoring case. A token
-/// under any such spelling is verified, and removed when not forwarded.
+/// some upstream: PHP ends names at a NUL byte, drops leading spaces and
+/// turns spaces, dots and an opening bracket into underscores, cookie
+/// parsers trim the whitespace around a name, and ASP.NET Core compares
+/// names ignoring case. A token under any such spelling is verified, and
+/// removed when not forwarded.
 fn same_argument_name(name: &[u8], configured: &str) -> bool {
+    let name = name
+        .split(|&byte| byte == 0)
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
     let fold = |byte: u8| match byte {
         b' ' | b'.' | b'[' => b'_',
         other => other.to_ascii_lowercase(),
@@ -889,6 +905,7 @@ fn forward_edits(
     headers: &HeaderPairs,
     raw_path: &[u8],
     new_path: &mut Option<Vec<u8>>,
+    new_cookies: &mut Option<Vec<Vec<u8>>>,
     edits: &mut Vec<RequestEdit>,
 ) {
     if let Some(name) = &provider.forward_payload_header {
@@ -928,26 +945,15 @@ fn forward_edits(
                 *new_path = Some(remove_param(current, param));
             }
             TokenSource::Cookie(cookie) => {
-                let mut kept = Vec::new();
-                for (key, value) in headers {
-                    if key.eq_ignore_ascii_case("cookie") {
-                        for (name, value) in split_cookies(value) {
-                            if !same_argument_name(&decoded(name, Plus::Literal), cookie) {
-                                kept.push(if name.is_empty() {
-                                    value.to_vec()
-                                } else {
-                                    [name, b"=", value].concat()
-                                });
-                            }
-                        }
-                    }
-                }
-                edits.push(RequestEdit::Remove("cookie".to_string()));
-                if !kept.is_empty() {
-                    edits.push(RequestEdit::Add(
-                        "cookie".to_string(),
-                        kept.join(&b"; "[..]),
-                    ));
+                let current = new_cookies.get_or_insert_with(|| {
+                    headers
+                        .iter()
+                        .filter(|(key, _)| key.eq_ignore_ascii_case("cookie"))
+                        .map(|(_, value)| value.clone())
+                        .collect()
+                });
+                for value in current.iter_mut() {
+                    *value = remove_cookie(value, cookie);
                 }
             }
         }
@@ -988,27 +994,65 @@ fn remove_param(raw_path: &[u8], param: &str) -> Vec<u8> {
         let name = piece.split(|&byte| byte == b'=').next().unwrap_or_default();
         !piece.is_empty() && same_argument_name(&decoded(name, Plus::Space), param)
     };
-    // Of a pair with `;`, only the pieces that name the token are dropped,
-    // so values with `;` stay as they are for upstreams that do not split
-    // there.
+    // Only the pieces that name the token go, so every other byte, empty
+    // pairs and `;` inside values among them, reaches the upstream as sent.
+    let mut changed = false;
     let kept: Vec<Vec<u8>> = query
         .split(|&byte| byte == b'&')
-        .filter(|pair| !pair.is_empty())
         .filter_map(|pair| {
-            let pieces: Vec<&[u8]> = pair
-                .split(|&byte| byte == b';')
+            let pieces: Vec<&[u8]> = pair.split(|&byte| byte == b';').collect();
+            let others: Vec<&[u8]> = pieces
+                .iter()
+                .copied()
                 .filter(|piece| !is_token(piece))
                 .collect();
-            let all_empty = pieces.iter().all(|piece| piece.is_empty());
-            (!all_empty).then(|| pieces.join(&b';'))
+            if others.len() == pieces.len() {
+                return Some(pair.to_vec());
+            }
+            changed = true;
+            let others: Vec<&[u8]> = others
+                .into_iter()
+                .filter(|piece| !piece.is_empty())
+                .collect();
+            (!others.is_empty()).then(|| others.join(&b';'))
         })
         .collect();
+    if !changed {
+        return raw_path.to_vec();
+    }
     let mut out = path.to_vec();
-    if !kept.is_empty() {
+    if !kept.iter().all(Vec::is_empty) {
         out.push(b'?');
         out.extend_from_slice(&kept.join(&b'&'));
     }
     out
+}
+
+/// Removes the cookies named `cookie` under any spelling from one Cookie
+/// header value, keeping every other byte as sent. A pair without a name,
+/// such as `=a=b`, stays as it is and so means to the upstream what it
+/// meant before.
+fn remove_cookie(raw: &[u8], cookie: &str) -> Vec<u8> {
+    let kept: Vec<&[u8]> = raw
+        .split(|&byte| byte == b';')
+        .filter(|piece| {
+            let pair = piece.trim_ascii();
+            match pair.iter().position(|&byte| byte == b'=') {
+                Some(end) => !same_argument_name(&decoded(&pair[..end], Plus::Literal), cookie),
+                None => true,
+            }
+        })
+        .collect();
+    let joined = kept.join(&b';');
+    let rest = joined.trim_ascii();
+    if rest
+        .iter()
+        .all(|&byte| byte == b';' || byte.is_ascii_whitespace())
+    {
+        Vec::new()
+    } else {
+        rest.to_vec()
+    }
 }
 
 #[cfg(test)]
@@ -1117,6 +1161,56 @@ mod tests {
             remove_param(b"/caf\xe9/%ff?x=\xff&access_token=t", "access_token"),
             b"/caf\xe9/%ff?x=\xff"
         );
+    }
+
+    #[test]
+    fn names_as_php_and_cookie_parsers_read_them() {
+        for name in [
+            &b" access_token"[..],
+            b"  access.token",
+            b"access_token\0x",
+            b"access_token\0",
+            b"access_token\t",
+            b"access_token ",
+        ] {
+            assert!(same_argument_name(name, "access_token"), "{name:?}");
+        }
+        assert!(!same_argument_name(b"access_tokens", "access_token"));
+        assert!(!same_argument_name(b"x\0access_token", "access_token"));
+    }
+
+    #[test]
+    fn param_removal_keeps_empty_pairs_and_separators() {
+        assert_eq!(
+            remove_param(b"/a?x=1&&y=2&+access.token=t&", "access_token"),
+            b"/a?x=1&&y=2&"
+        );
+        assert_eq!(remove_param(b"/a?", "access_token"), b"/a?");
+        assert_eq!(remove_param(b"/a?&access_token=t", "access_token"), b"/a");
+        assert_eq!(
+            remove_param(b"/a?q=%41;b&access_token%00x=t", "access_token"),
+            b"/a?q=%41;b"
+        );
+    }
+
+    #[test]
+    fn cookie_removal_keeps_other_bytes() {
+        let cases: [(&[u8], &[u8]); 6] = [
+            (b"session-token=v; =session-token=f", b"=session-token=f"),
+            (b"a=1;b=2; session-token=v", b"a=1;b=2"),
+            (b"session-token =f; a=1", b"a=1"),
+            (b"a=\xe9; session-token=v;;b=2", b"a=\xe9;;b=2"),
+            (b"%20session-token=f", b""),
+            (b"session-token=v", b""),
+        ];
+        for (raw, kept) in cases {
+            assert_eq!(
+                remove_cookie(raw, "session-token"),
+                kept,
+                "{:?}",
+                raw.escape_ascii().to_string()
+            );
+        }
     }
 
     #[test]
