@@ -1630,7 +1630,7 @@ pub const RULES: &[RuleSpec] = &[
                 "self[",
                 "top[",
             ],
-            r"\b(?:document|window)\s*\)?\s*\[\s*['\x22`]\w+['\x22`]\s*\]|\b(?:alert|confirm|prompt|eval|settimeout|setinterval|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*(?:\(\s*[^)\s]|`|\.\s*(?:call|apply|bind)\s*\()|^\s*(?:alert|confirm|prompt|eval|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*\(\s*\)\s*;?\s*$|\bdocument\s*\.\s*(?:cookie|domain|write(?:ln)?|location|body|createelement|forms|images|links|scripts|referrer|url|documentelement)\b|\bwindow\s*\.\s*(?:location|open|name|eval|onerror)\b|\b(?:top|parent|self|frames|globalthis)\s*\[\s*['\x22`]|\blocation\s*\.\s*(?:href|hash|replace|assign)\b|\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\s*=|\bstring\s*\.\s*fromcharcode\b|\bnew\s+xmlhttprequest\b|\bxmlhttprequest\s*[.(]|\bnew\s+image\s*\(|\.textcontent\s*=",
+            r"\b(?:document|window)\s*\)?\s*\[\s*['\x22`]\w+['\x22`]\s*\]|\b(?:alert|confirm|prompt|eval|settimeout|setinterval|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*(?:\(\s*[^)\s]|`|\.\s*(?:call|apply|bind)\s*\()|^\s*(?:alert|confirm|prompt|eval|atob|btoa|unescape|execscript|msgbox|showmodaldialog)\s*\(\s*\)\s*;?\s*$|\bdocument\s*\.\s*(?:cookie|domain|write(?:ln)?|location|body|createelement|forms|images|links|scripts|referrer|url|documentelement)\b|\bwindow\s*\.\s*(?:location|open|name|eval|onerror)\b|\b(?:top|parent|self|frames|globalthis)\s*\[\s*['\x22`]|\blocation\s*\.\s*(?:href|hash|replace|assign)\b|\.(?:innerhtml|outerhtml|insertadjacenthtml|srcdoc)\s*=|\bstring\s*\.\s*fromcharcode\b|\bnew\s+xmlhttprequest\b|\bxmlhttprequest\s*[.(]|\bnew\s+image\s*\(|\.textcontent\s*=\s*['\x22`]",
         ),
     ),
     rule(
@@ -1831,7 +1831,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`"],
-            r#"(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|^[^`]*(?:`[^`]*`[^`]*)*`)\s*(?:\)\s*)*(?:\|\||&&|\bdiv\b|\bmod\b|\bxor\b|\bregexp\b|\brlike\b|\bsounds\s+like\b|<=>|\bnot\s+between\b|\bbetween\b.{1,40}\band\b|\bis\s+(?:not\s+)?null\b|\bin\s*\(|\border\s+by\b|\bgroup\s+by\b|\bhaving\b|\blimit\s+\d|\bprocedure\s+analyse|\binto\s+@|\bcollate\b|\bescape\b|=\s*['"`(])|['"]['"`]*\s*(?:\)\s*)*[-+*/%^|&]\s*(?:['"`(@]|\d[\d.]*\s*(?:[^\d.\s'"`]|$))"#,
+            r#"(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*"|^[^`]*(?:`[^`]*`[^`]*)*`)\s*(?:\)\s*)*(?:\|\||&&|\bdiv\b|\bmod\b|\bxor\b|\bregexp\b|\brlike\b|\bsounds\s+like\b|<=>|\bnot\s+between\b|\bbetween\b.{1,40}\band\b|\bis\s+(?:not\s+)?null\b|\bin\s*\(|\border\s+by\b|\bgroup\s+by\b|\bhaving\b|\blimit\s+\d|\bprocedure\s+analyse|\binto\s+@|\bcollate\b|\bescape\b|=\s*['"`(])|(?:^[^']*(?:'[^']*'[^']*)*'|^[^"]*(?:"[^"]*"[^"]*)*")['"`]*\s*(?:\)\s*)*[-+*/%^|&]\s*(?:['"`(@]|\d[\d.]*\s*(?:[^\d.\s'"`]|$))"#,
         ),
     ),
     rule(
@@ -1872,7 +1872,7 @@ pub const RULES: &[RuleSpec] = &[
         SQL,
         Test::Regex(
             &["'", "\"", "`", "or", "and", "xor", "||", "&&", "null"],
-            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|^[^']*(?:'[^']*'[^']*)*\b(?:admin|administrator|root|user|test)\s*'\s*(?:$|--|#|/\*|\)|;|or\b|and\b)|^[^"]*(?:"[^"]*"[^"]*)*\b(?:admin|administrator|root|user|test)\s*"\s*(?:$|--|#|/\*|\)|;|or\b|and\b)|^[^`]*(?:`[^`]*`[^`]*)*\b(?:admin|administrator|root|user|test)\s*`\s*(?:--|#|/\*|\)|;|or\b|and\b)|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+(?:[\w.]+\s*(?:[<>=!]|[-+*/%^|&])|true\b|false\b|not\b|null\b|[\w.]+\s*\(|\(|\[\w+\]\s*(?:[<>=!]|[-+*/%^|&])|['"`@])|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)\s*\(?\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
+            r#"^\s*['"`]\s*(?:=|\)|;|\||&|or\b|and\b|$)|['"`]\s*=\s*['"`]|^[^']*(?:'[^']*'[^']*)*\b(?:admin|administrator|root|user|test)\s*'\s*(?:$|--|#|/\*|\)|;|or\b|and\b)|^[^"]*(?:"[^"]*"[^"]*)*\b(?:admin|administrator|root|user|test)\s*"\s*(?:$|--|#|/\*|\)|;|or\b|and\b)|^[^`]*(?:`[^`]*`[^`]*)*\b(?:admin|administrator|root|user|test)\s*`\s*(?:--|#|/\*|\)|;|or\b|and\b)|^\s*-?\d+\s*['"`]?\s*\)*\s*(?:or|and|xor|\|\||&&)\s+(?:[\w.]+\s*(?:[<>=!]|[-+*/%^|&])|true\b|false\b|not\b|null\b|[\w.]+\s*\(|\(|\[\w+\]\s*(?:[<>=!]|[-+*/%^|&])|['"`@])|^\s*\)\s*(?:or|and)\b|\bis\s+not\s+null\b|\b(?:or|and)\s+['"`]?\w+['"`]?\s+(?:like|regexp|rlike)\s+['"`]|\b(?:or|and)(?:\s+\(?|\s*\()\s*\d+\s*[<>=!]{1,2}\s*\d+|^[^']*(?:'[^']*'[^']*)*'\s*(?:or|and)\s+['"`]?\w|^[^"]*(?:"[^"]*"[^"]*)*"\s*(?:or|and)\s+['"`]?\w|^[^`]*(?:`[^`]*`[^`]*)*`\s*(?:or|and)\s+['"`]?\w|\b(?:true|false)\s*(?:and|or|xor)\s*['"`(]"#,
         ),
     ),
     rule(

@@ -911,3 +911,33 @@ fn malformed_needs_decode_to_none() {
     let deep = [b"&\x01".repeat(100), b"*".to_vec()].concat();
     assert_eq!(decode(&deep), None);
 }
+
+#[test]
+fn passwords_with_quoted_words_are_not_arithmetic() {
+    check_rule(
+        "sqli-operator-after-quote",
+        &["admin'-'", "x'|1|'", "'-1", "1\"-1-\""],
+        &["G0-'Irish'-2024", "say 'hi'-5 times", "\"quoted\"-3"],
+    );
+}
+
+#[test]
+fn boolean_probes_need_a_separate_keyword() {
+    check_rule(
+        "sqli-auth-bypass",
+        &["x or 1=1", "x or(1=1)", "1 and 2>1", "x'or 1=1--"],
+        &["or1=1dog", "color1=1", "band2=2"],
+    );
+}
+
+#[test]
+fn safe_text_assignment_is_not_script() {
+    check_rule(
+        "xss-script-api",
+        &[
+            "document.querySelector(\"p\").textContent=\"XSS\"",
+            "el.innerHTML = location.hash",
+        ],
+        &["document.getElementById('out').textContent = user.name;"],
+    );
+}
