@@ -997,7 +997,7 @@ fn remove_param(raw_path: &[u8], param: &str) -> Vec<u8> {
     // Only the pieces that name the token go, so every other byte, empty
     // pairs and `;` inside values among them, reaches the upstream as sent.
     let mut changed = false;
-    let kept: Vec<Vec<u8>> = query
+    let remaining: Vec<Vec<u8>> = query
         .split(|&byte| byte == b'&')
         .filter_map(|pair| {
             let pieces: Vec<&[u8]> = pair.split(|&byte| byte == b';').collect();
@@ -1021,9 +1021,9 @@ fn remove_param(raw_path: &[u8], param: &str) -> Vec<u8> {
         return raw_path.to_vec();
     }
     let mut out = path.to_vec();
-    if !kept.iter().all(Vec::is_empty) {
+    if !remaining.iter().all(Vec::is_empty) {
         out.push(b'?');
-        out.extend_from_slice(&kept.join(&b'&'));
+        out.extend_from_slice(&remaining.join(&b'&'));
     }
     out
 }
@@ -1033,7 +1033,7 @@ fn remove_param(raw_path: &[u8], param: &str) -> Vec<u8> {
 /// such as `=a=b`, stays as it is and so means to the upstream what it
 /// meant before.
 fn remove_cookie(raw: &[u8], cookie: &str) -> Vec<u8> {
-    let kept: Vec<&[u8]> = raw
+    let remaining: Vec<&[u8]> = raw
         .split(|&byte| byte == b';')
         .filter(|piece| {
             let pair = piece.trim_ascii();
@@ -1043,7 +1043,7 @@ fn remove_cookie(raw: &[u8], cookie: &str) -> Vec<u8> {
             }
         })
         .collect();
-    let joined = kept.join(&b';');
+    let joined = remaining.join(&b';');
     let rest = joined.trim_ascii();
     if rest
         .iter()

@@ -130,9 +130,9 @@ pub(crate) struct JwtCacheSection {
     /// Entries of the per-VM verified-token cache, default 100 as in Envoy.
     /// The largest value of all providers applies, capped at 10000.
     pub(crate) jwt_cache_size: Option<u32>,
-    /// Longest token kept in the verified-token cache, in bytes; default
-    /// (and 0) 4096, as in Envoy. A longer token is verified on every
-    /// request. Tokens over 65536 bytes are rejected whatever this is.
+    /// Maximum size in bytes of a token kept in the verified-token cache,
+    /// 4096 by default and for 0, as in Envoy. A longer token is verified on
+    /// every request. Tokens over 65536 bytes are rejected whatever this is.
     pub(crate) jwt_max_token_size: Option<u32>,
 }
 

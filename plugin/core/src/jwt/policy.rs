@@ -14,12 +14,12 @@ use regex_lite::Regex;
 
 /// Default `clock_skew_seconds`, as Envoy.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
-/// Default `jwt_cache_config.jwt_max_token_size`: the longest token kept in
-/// the verified-token cache, in bytes, as in Envoy.
+/// Default `jwt_cache_config.jwt_max_token_size`: the maximum size in bytes
+/// of a token kept in the verified-token cache, as in Envoy.
 pub const DEFAULT_MAX_CACHED_TOKEN_BYTES: usize = 4096;
-/// Longest token read at all, in bytes. A longer one is rejected before it is
-/// parsed. Envoy's default limit on all request headers together, 60 KiB, is
-/// below it.
+/// Maximum size in bytes of a token that is read at all. A longer one is
+/// rejected before it is parsed. Envoy's default limit on all request headers
+/// together, 60 KiB, is below it.
 pub const MAX_TOKEN_BYTES: usize = 65536;
 /// Default `remote_jwks.cache_duration`: 5 minutes, as Envoy.
 pub const DEFAULT_CACHE_DURATION_MS: u64 = 300_000;
@@ -106,8 +106,8 @@ pub struct Provider {
     pub pad_forward_payload_header: bool,
     /// `(lower-case header, claim path)` pairs.
     pub claim_to_headers: Vec<(String, Vec<String>)>,
-    /// Longest token kept in the verified-token cache, in bytes. A longer
-    /// token is verified on every request.
+    /// Maximum size in bytes of a token kept in the verified-token cache. A
+    /// longer token is verified on every request.
     pub max_cached_token_bytes: usize,
     /// Where the keys come from.
     pub keys: KeySource,
