@@ -1269,23 +1269,55 @@ mod tests {
         }
     }
 
-    #[test]
-    fn hmac_tokens_skip_shared_slots() {
+    /// Reads the fixture JWKS and tokens of tests/fixtures/jwt.
+    fn fixtures() -> (String, serde_json::Value) {
         let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/jwt/");
         let jwks = std::fs::read_to_string(format!("{fixtures}jwks.json")).unwrap();
-        let tokens: serde_json::Value = serde_json::from_str(
+        let tokens = serde_json::from_str(
             &std::fs::read_to_string(format!("{fixtures}tokens.json")).unwrap(),
         )
         .unwrap();
+        (jwks, tokens)
+    }
+
+    /// Evaluates a GET of `/api` with `token` as a Bearer token, under one
+    /// provider `main` with the fixture keys and the extra provider fields.
+    fn evaluate_bearer(
+        jwks: &str,
+        provider: serde_json::Value,
+        token: &str,
+        store: &mut Recorder,
+    ) -> Decision {
+        let mut section = serde_json::json!({
+            "issuer": "https://issuer.example",
+            "audiences": ["api"],
+            "local_jwks": {"inline_string": jwks},
+        });
+        if let (Some(section), Some(extra)) = (section.as_object_mut(), provider.as_object()) {
+            section.extend(extra.clone());
+        }
         let document = serde_json::json!({"jwt": {
-            "providers": {"main": {
-                "issuer": "https://issuer.example",
-                "audiences": ["api"],
-                "local_jwks": {"inline_string": jwks},
-            }},
+            "providers": {"main": section},
             "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "main"}}],
         }});
         let config = crate::config::Config::from_json(document.to_string().as_bytes()).unwrap();
+        let headers = vec![
+            (":path".to_string(), b"/api".to_vec()),
+            (
+                "authorization".to_string(),
+                format!("Bearer {token}").into_bytes(),
+            ),
+        ];
+        let request = Request {
+            headers: &headers,
+            now: 1_893_456_000,
+        };
+        evaluate(&config.jwt, &request, &InlineKeys(&config.jwt), store)
+    }
+
+    #[test]
+    fn hmac_tokens_skip_shared_slots() {
+        let (jwks, tokens) = fixtures();
         let cases = [
             ("far_hs256", Reach::Local),
             ("far_rs256", Reach::Shared),
@@ -1294,19 +1326,8 @@ mod tests {
         ];
         for (name, reach) in cases {
             let token = tokens[name].as_str().unwrap();
-            let headers = vec![
-                (":path".to_string(), b"/api".to_vec()),
-                (
-                    "authorization".to_string(),
-                    format!("Bearer {token}").into_bytes(),
-                ),
-            ];
-            let request = Request {
-                headers: &headers,
-                now: 1_893_456_000,
-            };
             let mut store = Recorder::default();
-            let decision = evaluate(&config.jwt, &request, &InlineKeys(&config.jwt), &mut store);
+            let decision = evaluate_bearer(&jwks, serde_json::json!({}), token, &mut store);
             assert!(
                 matches!(decision, Decision::Allow { .. }),
                 "{name}: {decision:?}"
@@ -1318,12 +1339,7 @@ mod tests {
 
     #[test]
     fn tokens_over_the_cache_limit_are_verified_but_not_cached() {
-        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/jwt/");
-        let jwks = std::fs::read_to_string(format!("{fixtures}jwks.json")).unwrap();
-        let tokens: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(format!("{fixtures}tokens.json")).unwrap(),
-        )
-        .unwrap();
+        let (jwks, tokens) = fixtures();
         let token = tokens["far_rs256"].as_str().unwrap();
         let last = if token.ends_with('A') { "Q" } else { "A" };
         let forged = format!("{}{last}", &token[..token.len() - 1]);
@@ -1332,29 +1348,10 @@ mod tests {
             (token.len() - 1, token, true, false),
             (token.len() - 1, &forged[..], false, false),
         ] {
-            let document = serde_json::json!({"jwt": {
-                "providers": {"main": {
-                    "issuer": "https://issuer.example",
-                    "audiences": ["api"],
-                    "local_jwks": {"inline_string": jwks},
-                    "jwt_cache_config": {"jwt_max_token_size": limit},
-                }},
-                "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "main"}}],
-            }});
-            let config = crate::config::Config::from_json(document.to_string().as_bytes()).unwrap();
-            let headers = vec![
-                (":path".to_string(), b"/api".to_vec()),
-                (
-                    "authorization".to_string(),
-                    format!("Bearer {token}").into_bytes(),
-                ),
-            ];
-            let request = Request {
-                headers: &headers,
-                now: 1_893_456_000,
-            };
+            let limit_field =
+                serde_json::json!({"jwt_cache_config": {"jwt_max_token_size": limit}});
             let mut store = Recorder::default();
-            let decision = evaluate(&config.jwt, &request, &InlineKeys(&config.jwt), &mut store);
+            let decision = evaluate_bearer(&jwks, limit_field, token, &mut store);
             assert_eq!(
                 matches!(decision, Decision::Allow { .. }),
                 allowed,
