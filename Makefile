@@ -56,12 +56,12 @@ unit:
 	$(CARGO) test -p portcullis-core --features narrow-limbs --test jwt_conformance
 	$(CARGO) test --profile harness -p host-test
 
-# Regenerates schema/portcullis.schema.json from the configuration types.
 # The literal conditions of the built-in rules, precomputed for the prefilter.
 needs:
 	PORTCULLIS_WRITE_NEEDS=1 $(CARGO) test -q -p portcullis-core --lib precomputed_needs_are_current
 	$(CARGO) test -q -p portcullis-core --lib precomputed_needs_are_current
 
+# Regenerates schema/portcullis.schema.json from the configuration types.
 schema:
 	@mkdir -p schema
 	$(CARGO) run -q -p portcullis-core --features schema --example schema > schema/portcullis.schema.json.tmp

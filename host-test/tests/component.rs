@@ -165,7 +165,7 @@ fn filter_same_decisions() {
 
 #[test]
 fn jwt_local_same_decisions() {
-    assert_eq!(compare("jwt-local.yaml"), 40);
+    assert_eq!(compare("jwt-local.yaml"), 41);
 }
 
 #[test]
